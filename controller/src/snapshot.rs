@@ -1,0 +1,104 @@
+//! The snapshot: plain data, the objects as a source saw them. Both sources produce it, so
+//! everything after it is shared and testable without a cluster.
+
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+/// One object of a kind gatehouse reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    /// networking.k8s.io/v1 IngressClass.
+    IngressClass(IngressClass),
+    /// networking.k8s.io/v1 Ingress.
+    Ingress(Ingress),
+    /// v1 Service.
+    Service(Service),
+    /// discovery.k8s.io/v1 EndpointSlice.
+    EndpointSlice(EndpointSlice),
+    /// v1 Secret (only `kubernetes.io/tls` ones are used).
+    Secret(Secret),
+}
+
+impl Object {
+    /// The object's kind as the API names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::IngressClass(_) => "IngressClass",
+            Object::Ingress(_) => "Ingress",
+            Object::Service(_) => "Service",
+            Object::EndpointSlice(_) => "EndpointSlice",
+            Object::Secret(_) => "Secret",
+        }
+    }
+
+    /// The object's metadata.
+    pub fn meta(&self) -> &ObjectMeta {
+        match self {
+            Object::IngressClass(o) => &o.metadata,
+            Object::Ingress(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::EndpointSlice(o) => &o.metadata,
+            Object::Secret(o) => &o.metadata,
+        }
+    }
+}
+
+/// Every object gatehouse reads, as one consistent picture.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// IngressClass objects.
+    pub ingress_classes: Vec<IngressClass>,
+    /// Ingress objects.
+    pub ingresses: Vec<Ingress>,
+    /// Service objects.
+    pub services: Vec<Service>,
+    /// EndpointSlice objects.
+    pub endpoint_slices: Vec<EndpointSlice>,
+    /// TLS Secrets.
+    pub secrets: Vec<Secret>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from objects of any supported kind.
+    pub fn from_objects(objects: impl IntoIterator<Item = Object>) -> Self {
+        let mut s = Snapshot::default();
+        for o in objects {
+            s.push(o);
+        }
+        s
+    }
+
+    /// Adds one object.
+    pub fn push(&mut self, object: Object) {
+        match object {
+            Object::IngressClass(o) => self.ingress_classes.push(o),
+            Object::Ingress(o) => self.ingresses.push(o),
+            Object::Service(o) => self.services.push(o),
+            Object::EndpointSlice(o) => self.endpoint_slices.push(o),
+            Object::Secret(o) => self.secrets.push(o),
+        }
+    }
+
+    /// Number of objects per kind, for metrics and the status page.
+    pub fn counts(&self) -> [(&'static str, usize); 5] {
+        [
+            ("IngressClass", self.ingress_classes.len()),
+            ("Ingress", self.ingresses.len()),
+            ("Service", self.services.len()),
+            ("EndpointSlice", self.endpoint_slices.len()),
+            ("Secret", self.secrets.len()),
+        ]
+    }
+}
+
+/// `namespace/name` of an object (`default` when the namespace is unset, as in manifests).
+pub fn key(meta: &ObjectMeta) -> String {
+    format!("{}/{}", namespace(meta), meta.name.as_deref().unwrap_or(""))
+}
+
+/// The object's namespace, `default` when unset.
+pub fn namespace(meta: &ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or("default")
+}

@@ -1,0 +1,379 @@
+//! The manifests source: a directory of YAML files (multi-document) holding the same kinds the
+//! cluster would. A file that does not parse is reported with its name and line, and its last
+//! good content keeps serving.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::snapshot::{Object, Snapshot};
+
+/// A manifest that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A document is not valid YAML or not a valid object of its kind.
+    #[error("{file}: line {line}: {message}")]
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line in the file where the problem is (or where its document starts).
+        line: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The directory could not be listed.
+    #[error("{dir}: cannot list: {source}")]
+    List {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Parses an object of a supported kind from JSON; `Ok(None)` for kinds gatehouse ignores.
+pub fn parse_value(v: Value) -> Result<Object, String> {
+    let kind = v
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let api = v
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    fn de<T: DeserializeOwned>(v: Value) -> Result<T, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+    match (api.as_str(), kind.as_str()) {
+        ("networking.k8s.io/v1", "IngressClass") => de(v).map(Object::IngressClass),
+        ("networking.k8s.io/v1", "Ingress") => de(v).map(Object::Ingress),
+        ("v1", "Service") => de(v).map(Object::Service),
+        ("discovery.k8s.io/v1", "EndpointSlice") => de(v).map(Object::EndpointSlice),
+        ("v1", "Secret") => de(v).map(Object::Secret),
+        _ => Err(format!("unsupported kind {api}/{kind}")),
+    }
+}
+
+/// True for kinds this source reads; other kinds in a manifest are skipped quietly.
+fn is_supported(api: &str, kind: &str) -> bool {
+    matches!(
+        (api, kind),
+        ("networking.k8s.io/v1", "IngressClass" | "Ingress")
+            | ("v1", "Service" | "Secret")
+            | ("discovery.k8s.io/v1", "EndpointSlice")
+    )
+}
+
+/// Parses one file's text into objects; the first bad document fails the whole file.
+pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Object>, ManifestError> {
+    let mut objects = Vec::new();
+    for (start_line, doc) in split_documents(text) {
+        let err = |line: usize, message: String| ManifestError::Parse {
+            file: file.to_path_buf(),
+            line,
+            message,
+        };
+        let yaml: serde_yaml::Value = serde_yaml::from_str(doc).map_err(|e| {
+            let line = e.location().map_or(0, |l| l.line().saturating_sub(1));
+            err(start_line + line, e.to_string())
+        })?;
+        if yaml.is_null() {
+            continue;
+        }
+        let api = yaml
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let kind = yaml.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+        if api.is_empty() || kind.is_empty() {
+            return Err(err(start_line, "document has no apiVersion or kind".into()));
+        }
+        if kind == "List" {
+            let items = yaml
+                .get("items")
+                .cloned()
+                .unwrap_or(serde_yaml::Value::Null);
+            let items: Vec<Value> =
+                serde_yaml::from_value(items).map_err(|e| err(start_line, e.to_string()))?;
+            for item in items {
+                push_value(item, &mut objects).map_err(|m| err(start_line, m))?;
+            }
+            continue;
+        }
+        if !is_supported(api, kind) {
+            tracing::debug!(file = %file.display(), line = start_line, "skipping {api}/{kind}");
+            continue;
+        }
+        // Deserialise from the text so type errors carry a line number.
+        let object = parse_typed(api, kind, doc).map_err(|e| {
+            let line = e.location().map_or(0, |l| l.line().saturating_sub(1));
+            err(start_line + line, format!("{kind}: {e}"))
+        })?;
+        objects.push(object);
+    }
+    Ok(objects)
+}
+
+fn push_value(item: Value, objects: &mut Vec<Object>) -> Result<(), String> {
+    let api = item.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = item.get("kind").and_then(Value::as_str).unwrap_or("");
+    if is_supported(api, kind) {
+        objects.push(parse_value(item)?);
+    }
+    Ok(())
+}
+
+fn parse_typed(api: &str, kind: &str, doc: &str) -> Result<Object, serde_yaml::Error> {
+    Ok(match (api, kind) {
+        (_, "IngressClass") => Object::IngressClass(serde_yaml::from_str(doc)?),
+        (_, "Ingress") => Object::Ingress(serde_yaml::from_str(doc)?),
+        (_, "Service") => Object::Service(serde_yaml::from_str(doc)?),
+        (_, "EndpointSlice") => Object::EndpointSlice(serde_yaml::from_str(doc)?),
+        _ => Object::Secret(serde_yaml::from_str(doc)?),
+    })
+}
+
+/// Splits multi-document YAML at `---` lines, returning each document with its 1-based first line.
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut docs = Vec::new();
+    let mut start_byte = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed.starts_with("--- ") {
+            docs.push((start_line, &text[start_byte..offset]));
+            start_byte = offset + line.len();
+            start_line = i + 2;
+        }
+        offset += line.len();
+    }
+    docs.push((start_line, &text[start_byte..]));
+    docs.into_iter()
+        .filter(|(_, d)| !d.trim().is_empty())
+        .collect()
+}
+
+/// True for files this source reads.
+fn is_manifest(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'));
+    !hidden
+        && matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        )
+}
+
+struct FileState {
+    content_hash: u64,
+    objects: Vec<Object>,
+}
+
+/// Reads a manifests directory and remembers each file's last good content.
+pub struct ManifestDir {
+    dir: PathBuf,
+    files: HashMap<PathBuf, FileState>,
+}
+
+/// The outcome of one scan.
+pub struct Scan {
+    /// True when any file's objects changed since the previous scan.
+    pub changed: bool,
+    /// Files that could not be used this time (their last good content is kept).
+    pub errors: Vec<ManifestError>,
+}
+
+impl ManifestDir {
+    /// A reader for `dir` (nothing is read yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            files: HashMap::new(),
+        }
+    }
+
+    /// The directory being read.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Re-reads the directory (recursively, skipping hidden entries).
+    pub fn scan(&mut self) -> Scan {
+        let mut errors = Vec::new();
+        let mut found = Vec::new();
+        collect_files(&self.dir, &mut found, &mut errors);
+        let mut changed = false;
+        let before = self.files.len();
+        self.files.retain(|p, _| found.contains(p));
+        changed |= self.files.len() != before;
+        for path in found {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(source) => {
+                    errors.push(ManifestError::Read { file: path, source });
+                    continue;
+                }
+            };
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut hasher);
+            let content_hash = hasher.finish();
+            if self
+                .files
+                .get(&path)
+                .is_some_and(|f| f.content_hash == content_hash)
+            {
+                continue;
+            }
+            match parse_file(&path, &text) {
+                Ok(objects) => {
+                    self.files.insert(
+                        path,
+                        FileState {
+                            content_hash,
+                            objects,
+                        },
+                    );
+                    changed = true;
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        Scan { changed, errors }
+    }
+
+    /// The objects of every file's last good content. When two files define the same object,
+    /// the one in the first file (by path) wins.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut paths: Vec<&PathBuf> = self.files.keys().collect();
+        paths.sort();
+        let mut seen: BTreeMap<(String, String, String), ()> = BTreeMap::new();
+        let mut snapshot = Snapshot::default();
+        for path in paths {
+            for object in &self.files[path].objects {
+                let meta = object.meta();
+                let key = (
+                    object.kind().to_string(),
+                    crate::snapshot::namespace(meta).to_string(),
+                    meta.name.clone().unwrap_or_default(),
+                );
+                if seen.insert(key, ()).is_some() {
+                    tracing::warn!(file = %path.display(), "{} {} defined twice; the first definition wins", object.kind(), crate::snapshot::key(meta));
+                    continue;
+                }
+                snapshot.push(object.clone());
+            }
+        }
+        snapshot
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<ManifestError>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(source) => {
+            errors.push(ManifestError::List {
+                dir: dir.to_path_buf(),
+                source,
+            });
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(&path, out, errors);
+        } else if is_manifest(&path) {
+            out.push(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_document_files_parse_and_skip_other_kinds() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}]}\n---\n\
+                    apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\n---\n\
+                    apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: internal}\n";
+        let objs = parse_file(Path::new("x.yaml"), text).expect("parses");
+        let kinds: Vec<_> = objs.iter().map(Object::kind).collect();
+        assert_eq!(kinds, ["Service", "IngressClass"]);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: [unclosed\n";
+        let err = parse_file(Path::new("dir/bad.yaml"), text).expect_err("must fail");
+        let msg = err.to_string();
+        assert!(msg.starts_with("dir/bad.yaml: line "), "{msg}");
+        let ManifestError::Parse { line, .. } = err else {
+            panic!("parse error expected")
+        };
+        assert!(
+            (5..=9).contains(&line),
+            "line {line} should point into the second document"
+        );
+
+        let typed = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: a}\nspec:\n  rules: 5\n";
+        let msg = parse_file(Path::new("t.yaml"), typed)
+            .expect_err("type error")
+            .to_string();
+        assert!(msg.contains("t.yaml: line 5"), "{msg}");
+    }
+
+    #[test]
+    fn a_broken_file_keeps_its_last_good_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("svc.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n",
+        )
+        .expect("write");
+        let mut m = ManifestDir::new(dir.path());
+        let scan = m.scan();
+        assert!(scan.changed && scan.errors.is_empty());
+        assert_eq!(m.snapshot().services.len(), 1);
+
+        std::fs::write(&file, "apiVersion: v1\nkind: Service\nmetadata: [\n").expect("write");
+        let scan = m.scan();
+        assert!(!scan.changed);
+        assert_eq!(scan.errors.len(), 1);
+        assert!(scan.errors[0].to_string().contains("svc.yaml"));
+        assert_eq!(
+            m.snapshot().services.len(),
+            1,
+            "last good content still served"
+        );
+
+        std::fs::remove_file(&file).expect("remove");
+        assert!(m.scan().changed);
+        assert!(m.snapshot().services.is_empty());
+    }
+}

@@ -1,0 +1,4 @@
+//! Sources of objects. Each produces [`crate::Snapshot`]s; everything after is shared.
+
+pub mod manifests;
+pub mod watch;

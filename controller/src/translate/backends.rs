@@ -1,0 +1,191 @@
+//! Service backends: an Ingress backend names a Service and a port (number or name); that
+//! resolves through the Service's ports to the ready endpoints of its EndpointSlices.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use gatehouse_proxy::{Backend, EndpointSet};
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::IngressServiceBackend;
+
+use super::WarningKind;
+use crate::snapshot::{namespace, Snapshot};
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// A backend that could not be fully resolved; it still exists (answering 503).
+#[derive(Debug)]
+pub struct BackendProblem {
+    pub kind: WarningKind,
+    pub message: String,
+}
+
+/// Resolves and caches backends, so every route to one Service port shares one endpoint set
+/// (and one round-robin position).
+pub struct BackendResolver<'a> {
+    services: HashMap<(&'a str, &'a str), &'a Service>,
+    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    cache: HashMap<(String, String, String), Arc<Backend>>,
+}
+
+impl<'a> BackendResolver<'a> {
+    /// Indexes the snapshot's Services and EndpointSlices.
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        let services = snapshot
+            .services
+            .iter()
+            .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), s)))
+            .collect();
+        let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
+        for slice in &snapshot.endpoint_slices {
+            let service = slice
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_NAME_LABEL));
+            if let Some(service) = service {
+                slices
+                    .entry((namespace(&slice.metadata), service.as_str()))
+                    .or_default()
+                    .push(slice);
+            }
+        }
+        Self {
+            services,
+            slices,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The backend for `backend` in `ns`, plus a problem if it cannot serve.
+    pub fn resolve(
+        &mut self,
+        ns: &str,
+        backend: &IngressServiceBackend,
+    ) -> (Arc<Backend>, Option<BackendProblem>) {
+        let port_label = match &backend.port {
+            Some(p) => match (&p.name, p.number) {
+                (Some(name), _) if !name.is_empty() => name.clone(),
+                (_, Some(number)) => number.to_string(),
+                _ => String::new(),
+            },
+            None => String::new(),
+        };
+        let key = (ns.to_string(), backend.name.clone(), port_label.clone());
+        let (endpoints, problem) = self.endpoints(ns, backend, &port_label);
+        let backend = self
+            .cache
+            .entry(key)
+            .or_insert_with(|| Arc::new(Backend::new(ns, &backend.name, &port_label, endpoints)))
+            .clone();
+        (backend, problem)
+    }
+
+    fn endpoints(
+        &self,
+        ns: &str,
+        backend: &IngressServiceBackend,
+        port_label: &str,
+    ) -> (EndpointSet, Option<BackendProblem>) {
+        let problem = |kind, message| {
+            (
+                EndpointSet::default(),
+                Some(BackendProblem { kind, message }),
+            )
+        };
+        let Some(service) = self.services.get(&(ns, backend.name.as_str())) else {
+            return problem(
+                WarningKind::MissingService,
+                format!("Service {ns}/{} not found", backend.name),
+            );
+        };
+        let spec = service.spec.as_ref();
+        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+            return problem(
+                WarningKind::UnsupportedService,
+                format!(
+                    "Service {ns}/{} is of type ExternalName, which is not supported",
+                    backend.name
+                ),
+            );
+        }
+        let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
+        let Some(port) = find_port(ports, backend) else {
+            return problem(
+                WarningKind::MissingServicePort,
+                format!("Service {ns}/{} has no port {port_label:?}", backend.name),
+            );
+        };
+        let slices = self
+            .slices
+            .get(&(ns, backend.name.as_str()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        (collect_endpoints(slices, port), None)
+    }
+}
+
+/// The Service port an Ingress backend names, by name or by number.
+fn find_port<'s>(
+    ports: &'s [ServicePort],
+    backend: &IngressServiceBackend,
+) -> Option<&'s ServicePort> {
+    let wanted = backend.port.as_ref()?;
+    match (&wanted.name, wanted.number) {
+        (Some(name), _) if !name.is_empty() => {
+            ports.iter().find(|p| p.name.as_deref() == Some(name))
+        }
+        (_, Some(number)) => ports.iter().find(|p| p.port == number),
+        _ => None,
+    }
+}
+
+/// Ready endpoints of the slices' port whose name matches the Service port's name.
+fn collect_endpoints(slices: &[&EndpointSlice], port: &ServicePort) -> EndpointSet {
+    let wanted_name = port.name.as_deref().unwrap_or("");
+    let mut ready = BTreeSet::new();
+    let mut not_ready = BTreeSet::new();
+    for slice in slices {
+        if slice.address_type == "FQDN" {
+            continue;
+        }
+        let slice_port = slice
+            .ports
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|p| p.name.as_deref().unwrap_or("") == wanted_name)
+            .and_then(|p| p.port)
+            .and_then(|p| u16::try_from(p).ok());
+        let Some(slice_port) = slice_port else {
+            continue;
+        };
+        for endpoint in slice.endpoints.iter().flatten() {
+            let is_ready = endpoint
+                .conditions
+                .as_ref()
+                .and_then(|c| c.ready)
+                .unwrap_or(true);
+            for address in &endpoint.addresses {
+                let Ok(ip) = address.parse::<IpAddr>() else {
+                    continue;
+                };
+                let addr = SocketAddr::new(ip, slice_port);
+                if is_ready {
+                    ready.insert(addr);
+                } else {
+                    not_ready.insert(addr);
+                }
+            }
+        }
+    }
+    // An address listed ready in one slice and not ready in another counts as ready.
+    not_ready.retain(|a| !ready.contains(a));
+    EndpointSet {
+        ready: ready.into_iter().collect(),
+        not_ready: not_ready.into_iter().collect(),
+    }
+}

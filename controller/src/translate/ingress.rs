@@ -1,0 +1,197 @@
+//! One Ingress's rules and default backend into its class's table builder.
+
+use std::sync::Arc;
+
+use gatehouse_proxy::{IngressRef, PathType, RouteTableBuilder, RouteTarget};
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+
+use super::backends::BackendResolver;
+use super::{ObjectRef, Warning, WarningKind};
+use crate::snapshot::namespace;
+
+/// Adds every valid rule of `ing`; each invalid part becomes a warning and is skipped.
+pub fn add_ingress(
+    ing: &Ingress,
+    builder: &mut RouteTableBuilder,
+    backends: &mut BackendResolver<'_>,
+    warnings: &mut Vec<Warning>,
+) {
+    let ns = namespace(&ing.metadata);
+    let name = ing.metadata.name.as_deref().unwrap_or("");
+    let object = ObjectRef {
+        kind: "Ingress",
+        namespace: ns.to_string(),
+        name: name.to_string(),
+    };
+    let mut warn = |kind, message: String| {
+        warnings.push(Warning {
+            object: object.clone(),
+            kind,
+            message,
+        })
+    };
+    let ingress_ref = IngressRef::new(ns, name);
+    let Some(spec) = &ing.spec else {
+        return;
+    };
+
+    if let Some(default) = &spec.default_backend {
+        match target(&ingress_ref, "", "", PathType::Prefix, default, backends) {
+            Ok((t, problem)) => {
+                if let Some(p) = problem {
+                    warn(p.kind, format!("defaultBackend: {}", p.message));
+                }
+                if let Err(c) = builder.set_default(t) {
+                    warn(
+                        WarningKind::DefaultBackendConflict,
+                        format!("defaultBackend ignored: Ingress {} already sets this class's default backend", c.winner.ingress),
+                    );
+                }
+            }
+            Err(msg) => warn(
+                WarningKind::InvalidBackend,
+                format!("defaultBackend: {msg}"),
+            ),
+        }
+    }
+
+    for rule in spec.rules.as_deref().unwrap_or_default() {
+        let host = rule.host.as_deref().unwrap_or("");
+        if let Err(msg) = validate_host(host) {
+            warn(
+                WarningKind::InvalidHost,
+                format!("host {host:?}: {msg}; rule skipped"),
+            );
+            continue;
+        }
+        let Some(http) = &rule.http else {
+            continue;
+        };
+        for p in &http.paths {
+            let raw_path = p.path.as_deref().unwrap_or("/");
+            let path_type = match p.path_type.as_str() {
+                "Exact" => PathType::Exact,
+                // ImplementationSpecific is served as Prefix (documented).
+                "Prefix" | "ImplementationSpecific" | "" => PathType::Prefix,
+                other => {
+                    warn(
+                        WarningKind::InvalidPath,
+                        format!("path {raw_path:?}: unknown pathType {other:?}; skipped"),
+                    );
+                    continue;
+                }
+            };
+            if !raw_path.starts_with('/') {
+                warn(
+                    WarningKind::InvalidPath,
+                    format!("path {raw_path:?} must start with '/'; skipped"),
+                );
+                continue;
+            }
+            let (t, problem) = match target(
+                &ingress_ref,
+                host,
+                raw_path,
+                path_type,
+                &p.backend,
+                backends,
+            ) {
+                Ok(v) => v,
+                Err(msg) => {
+                    warn(
+                        WarningKind::InvalidBackend,
+                        format!("{host}{raw_path}: {msg}; skipped"),
+                    );
+                    continue;
+                }
+            };
+            if let Some(problem) = problem {
+                warn(
+                    problem.kind,
+                    format!("{}{raw_path}: {}", display_host(host), problem.message),
+                );
+            }
+            if let Err(c) = builder.add(host, t) {
+                warn(
+                    WarningKind::RuleConflict,
+                    format!(
+                        "{}{raw_path} ({}) is already routed by older Ingress {}; rule ignored",
+                        display_host(host),
+                        path_type.as_str(),
+                        c.winner.ingress
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn display_host(host: &str) -> &str {
+    if host.is_empty() {
+        "*"
+    } else {
+        host
+    }
+}
+
+type Resolved = (Arc<RouteTarget>, Option<super::backends::BackendProblem>);
+
+fn target(
+    ingress: &IngressRef,
+    host: &str,
+    path: &str,
+    path_type: PathType,
+    backend: &IngressBackend,
+    backends: &mut BackendResolver<'_>,
+) -> Result<Resolved, String> {
+    let service = match (&backend.service, &backend.resource) {
+        (Some(s), _) => s,
+        (None, Some(_)) => return Err("resource backends are not supported".to_string()),
+        (None, None) => return Err("backend names no service".to_string()),
+    };
+    if service.port.is_none() {
+        return Err(format!("backend service {:?} names no port", service.name));
+    }
+    let (backend, problem) = backends.resolve(&ingress.namespace, service);
+    Ok((
+        Arc::new(RouteTarget {
+            ingress: ingress.clone(),
+            rule_host: host.into(),
+            rule_path: path.into(),
+            path_type,
+            backend,
+        }),
+        problem,
+    ))
+}
+
+/// A host is a DNS name (lowercase or not), or `*.` followed by one; IP addresses are not
+/// allowed by the Ingress spec.
+pub fn validate_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Ok(());
+    }
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    if name.len() > 253 {
+        return Err("longer than 253 characters".into());
+    }
+    if name.contains('*') {
+        return Err("a wildcard may only be the whole first label".into());
+    }
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Err("IP addresses are not allowed as hosts".into());
+    }
+    for label in name.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!("label {label:?} is not a valid DNS label"));
+        }
+    }
+    Ok(())
+}

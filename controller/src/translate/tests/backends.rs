@@ -1,0 +1,121 @@
+use std::net::SocketAddr;
+
+use serde_json::json;
+
+use super::*;
+
+fn endpoints(t: &Translation, host: &str) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+    let r = t.tables["internal"]
+        .lookup(host, "/")
+        .expect("route exists");
+    let e = r.backend.endpoints();
+    (e.ready.clone(), e.not_ready.clone())
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("socket address")
+}
+
+#[test]
+fn ports_by_name_and_number_resolve_through_slices() {
+    let objects = vec![
+        service("ns", "s", &[("http", 80), ("admin", 9000)]),
+        slice(
+            "ns",
+            "s-1",
+            "s",
+            "http",
+            8080,
+            &[("10.0.0.1", true), ("10.0.0.2", false)],
+        ),
+        slice("ns", "s-2", "s", "http", 8080, &[("10.0.0.3", true)]),
+        slice("ns", "s-3", "s", "admin", 9090, &[("10.0.0.1", true)]),
+        slice("other", "s-x", "s", "http", 8080, &[("10.9.9.9", true)]),
+        ingress(
+            "ns",
+            "by-number",
+            Some("internal"),
+            &[("num.example", "/", "Prefix", "s", json!(80))],
+        ),
+        ingress(
+            "ns",
+            "by-name",
+            Some("internal"),
+            &[("name.example", "/", "Prefix", "s", json!("admin"))],
+        ),
+    ];
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    assert_eq!(
+        endpoints(&t, "num.example"),
+        (
+            vec![addr("10.0.0.1:8080"), addr("10.0.0.3:8080")],
+            vec![addr("10.0.0.2:8080")]
+        )
+    );
+    assert_eq!(
+        endpoints(&t, "name.example"),
+        (vec![addr("10.0.0.1:9090")], vec![])
+    );
+    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+}
+
+#[test]
+fn unresolvable_backends_route_to_nothing_and_warn() {
+    let objects = vec![
+        service("ns", "s", &[("http", 80)]),
+        ingress(
+            "ns",
+            "no-svc",
+            Some("internal"),
+            &[("a.example", "/", "Prefix", "missing", json!(80))],
+        ),
+        ingress(
+            "ns",
+            "no-port",
+            Some("internal"),
+            &[("b.example", "/", "Prefix", "s", json!(81))],
+        ),
+        ingress(
+            "ns",
+            "no-eps",
+            Some("internal"),
+            &[("c.example", "/", "Prefix", "s", json!("http"))],
+        ),
+    ];
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    for host in ["a.example", "b.example", "c.example"] {
+        let r = t.tables["internal"].lookup(host, "/").expect("route kept");
+        assert!(r.backend.is_unavailable(), "{host}");
+    }
+    assert_eq!(
+        warning_list(&t),
+        vec![
+            (
+                WarningKind::MissingServicePort,
+                "Ingress ns/no-port".to_string()
+            ),
+            (WarningKind::MissingService, "Ingress ns/no-svc".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn routes_to_one_service_port_share_a_backend() {
+    let objects = vec![
+        service("ns", "s", &[("http", 80)]),
+        slice("ns", "s-1", "s", "http", 8080, &[("10.0.0.1", true)]),
+        ingress(
+            "ns",
+            "a",
+            Some("internal"),
+            &[
+                ("a.example", "/", "Prefix", "s", json!(80)),
+                ("b.example", "/", "Prefix", "s", json!(80)),
+            ],
+        ),
+    ];
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    let a = t.tables["internal"].lookup("a.example", "/").expect("a");
+    let b = t.tables["internal"].lookup("b.example", "/").expect("b");
+    assert!(std::sync::Arc::ptr_eq(&a.backend, &b.backend));
+}

@@ -1,0 +1,84 @@
+//! Problems translation found, each naming the object it is about.
+
+use std::fmt;
+
+/// `Kind namespace/name` of the object a warning is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// The object's kind.
+    pub kind: &'static str,
+    /// Its namespace (empty for cluster-scoped objects).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// What kind of problem a warning reports (a bounded set: used as a metric label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WarningKind {
+    /// A rule's host is not a valid DNS name or single-label wildcard.
+    InvalidHost,
+    /// A path is empty, relative, or of an unknown type.
+    InvalidPath,
+    /// A backend names no Service, or a resource backend (unsupported).
+    InvalidBackend,
+    /// The backend's Service does not exist.
+    MissingService,
+    /// The Service has no port with the given number or name.
+    MissingServicePort,
+    /// The Service's type cannot be routed to (ExternalName).
+    UnsupportedService,
+    /// The same host, path and type is claimed by an older Ingress.
+    RuleConflict,
+    /// An older Ingress already set the class's default backend.
+    DefaultBackendConflict,
+    /// An IngressClass names a class we serve but belongs to another controller.
+    ForeignIngressClass,
+    /// A `spec.tls` Secret is missing or not usable.
+    TlsSecret,
+}
+
+impl WarningKind {
+    /// A stable name for logs, Events and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningKind::InvalidHost => "InvalidHost",
+            WarningKind::InvalidPath => "InvalidPath",
+            WarningKind::InvalidBackend => "InvalidBackend",
+            WarningKind::MissingService => "MissingService",
+            WarningKind::MissingServicePort => "MissingServicePort",
+            WarningKind::UnsupportedService => "UnsupportedService",
+            WarningKind::RuleConflict => "RuleConflict",
+            WarningKind::DefaultBackendConflict => "DefaultBackendConflict",
+            WarningKind::ForeignIngressClass => "ForeignIngressClass",
+            WarningKind::TlsSecret => "TlsSecret",
+        }
+    }
+}
+
+/// One problem: which object, what kind, and a message that says how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Warning {
+    /// The object at fault.
+    pub object: ObjectRef,
+    /// The kind of problem.
+    pub kind: WarningKind,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.object, self.message)
+    }
+}

@@ -1,0 +1,99 @@
+//! Instances: one per ingress class, each a value holding its listeners and the `ArcSwap`ed
+//! route table that the controller publishes and the proxy reads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+use crate::routes::{RouteTable, TableInfo};
+
+/// The addresses one instance listens on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListenerSpec {
+    /// Plain HTTP listener (`host:port`).
+    pub http: Option<String>,
+    /// HTTPS listener (`host:port`).
+    pub https: Option<String>,
+}
+
+/// One ingress class served by gatehouse.
+#[derive(Debug)]
+pub struct Instance {
+    /// The ingress class name.
+    pub class: Arc<str>,
+    /// Where it listens.
+    pub listeners: ListenerSpec,
+    /// Whether Ingresses without a class belong here.
+    pub is_default: bool,
+    table: Arc<ArcSwap<RouteTable>>,
+    generation: AtomicU64,
+}
+
+impl Instance {
+    /// A new instance with an empty table (generation 0: not ready).
+    pub fn new(class: &str, listeners: ListenerSpec, is_default: bool) -> Self {
+        Self {
+            class: class.into(),
+            listeners,
+            is_default,
+            table: Arc::new(ArcSwap::from_pointee(RouteTable::empty())),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The swappable table, shared with the proxy service.
+    pub fn table(&self) -> &Arc<ArcSwap<RouteTable>> {
+        &self.table
+    }
+
+    /// Stamps `table` with the next generation and swaps it in. Requests already holding the
+    /// old table's routes finish on them.
+    pub fn publish(&self, mut table: RouteTable) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let swapped_at_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        table.set_info(TableInfo {
+            generation,
+            swapped_at_unix,
+        });
+        self.table.store(Arc::new(table));
+        generation
+    }
+
+    /// The generation of the table currently served (0 before the first one).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+}
+
+/// All instances of this process.
+#[derive(Debug, Default)]
+pub struct InstanceSet {
+    instances: Vec<Arc<Instance>>,
+}
+
+impl InstanceSet {
+    /// Wraps the configured instances.
+    pub fn new(instances: Vec<Arc<Instance>>) -> Self {
+        Self { instances }
+    }
+
+    /// Iterates over the instances in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Instance>> {
+        self.instances.iter()
+    }
+
+    /// The instance serving `class`, if any.
+    pub fn get(&self, class: &str) -> Option<&Arc<Instance>> {
+        self.instances.iter().find(|i| &*i.class == class)
+    }
+
+    /// Ready once every instance has had its first table published.
+    pub fn ready(&self) -> bool {
+        self.instances.iter().all(|i| i.generation() > 0)
+    }
+}

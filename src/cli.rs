@@ -1,0 +1,128 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use gatehouse_controller::translate::DEFAULT_CONTROLLER_NAME;
+
+/// gatehouse: a Kubernetes ingress controller on Pingora.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Read Ingresses, Services, EndpointSlices, IngressClasses and TLS Secrets from this
+    /// directory of YAML manifests (watched; changes apply without a restart).
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
+
+    /// An instance serving one ingress class:
+    /// `class=NAME,http=ADDR[,https=ADDR][,default=true]`. Repeatable.
+    #[arg(long = "instance", value_name = "SPEC", value_parser = parse_instance)]
+    pub instances: Vec<InstanceArg>,
+
+    /// Admin listener: /healthz, /readyz.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub admin: String,
+
+    /// IngressClasses whose spec.controller differs from this are left alone.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_CONTROLLER_NAME)]
+    pub controller_name: String,
+
+    /// Worker threads per instance (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Run the built-in demo: the example manifests (written to a temporary directory unless
+    /// --manifests is given), demo backends on 127.0.0.1:18081-18084, and the instances
+    /// internal (127.0.0.1:8080, default) and external (127.0.0.1:8081) unless given.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// One `--instance` flag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceArg {
+    /// Ingress class name.
+    pub class: String,
+    /// Plain HTTP listen address.
+    pub http: Option<String>,
+    /// HTTPS listen address.
+    pub https: Option<String>,
+    /// Whether Ingresses without a class belong here.
+    pub default: bool,
+}
+
+/// Parses `class=NAME,http=ADDR[,https=ADDR][,default=true]`.
+pub fn parse_instance(spec: &str) -> Result<InstanceArg, String> {
+    let mut arg = InstanceArg {
+        class: String::new(),
+        http: None,
+        https: None,
+        default: false,
+    };
+    for part in spec.split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?} is not key=value"))?;
+        match key {
+            "class" => arg.class = value.to_string(),
+            "http" => arg.http = Some(check_addr(value)?),
+            "https" => arg.https = Some(check_addr(value)?),
+            "default" => {
+                arg.default = value
+                    .parse()
+                    .map_err(|_| format!("default={value:?}: expected true or false"))?
+            }
+            other => {
+                return Err(format!(
+                    "unknown key {other:?} (expected class, http, https, default)"
+                ))
+            }
+        }
+    }
+    if arg.class.is_empty() {
+        return Err("class=NAME is required".into());
+    }
+    if arg.http.is_none() && arg.https.is_none() {
+        return Err(format!(
+            "instance {:?} needs http=ADDR or https=ADDR",
+            arg.class
+        ));
+    }
+    Ok(arg)
+}
+
+fn check_addr(value: &str) -> Result<String, String> {
+    value
+        .parse::<std::net::SocketAddr>()
+        .map(|_| value.to_string())
+        .map_err(|e| format!("{value:?} is not an address like 0.0.0.0:80: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_specs() {
+        let ok = parse_instance("class=internal,http=0.0.0.0:80,https=[::]:443,default=true")
+            .expect("valid");
+        assert_eq!(
+            ok,
+            InstanceArg {
+                class: "internal".into(),
+                http: Some("0.0.0.0:80".into()),
+                https: Some("[::]:443".into()),
+                default: true
+            }
+        );
+        for bad in [
+            "http=0.0.0.0:80",
+            "class=x",
+            "class=x,http=nope",
+            "class=x,http=1.2.3.4:5,color=red",
+            "class=x,http=1.2.3.4:5,default=yes",
+        ] {
+            assert!(parse_instance(bad).is_err(), "{bad}");
+        }
+    }
+}
