@@ -31,6 +31,50 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
+    /// Path of a kubeconfig file (otherwise KUBECONFIG, ~/.kube/config, or the in-cluster
+    /// service account, whichever is found first). Used when --manifests is not given.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Only watch this namespace (repeatable; default: all namespaces).
+    #[arg(long = "watch-namespace", value_name = "NS")]
+    pub watch_namespaces: Vec<String>,
+
+    /// Ingress status addresses come from this Service's status.loadBalancer.ingress
+    /// (`NAMESPACE/NAME`), for instances without their own publish-service/publish-address.
+    #[arg(long, value_name = "NS/NAME")]
+    pub publish_service: Option<String>,
+
+    /// Ingress status addresses are these IPs or hostnames (repeatable), for instances without
+    /// their own.
+    #[arg(long = "publish-address", value_name = "IP|HOSTNAME")]
+    pub publish_addresses: Vec<String>,
+
+    /// Name of the Lease used for leader election.
+    #[arg(long, value_name = "NAME", default_value = "gatehouse-leader")]
+    pub election_id: String,
+
+    /// Namespace of the election Lease (default: $POD_NAMESPACE, else `default`).
+    #[arg(
+        long,
+        value_name = "NS",
+        env = "POD_NAMESPACE",
+        default_value = "default"
+    )]
+    pub election_namespace: String,
+
+    /// Seconds a leader's lease lasts without renewal; a new leader takes over after this.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub lease_duration: u64,
+
+    /// Seconds between lease renewals (and follower retries).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub lease_renew: u64,
+
+    /// This replica's identity in the Lease and in Events (default: $POD_NAME, else host-pid).
+    #[arg(long, value_name = "NAME", env = "POD_NAME")]
+    pub pod_name: Option<String>,
+
     /// Run the built-in demo: the example manifests (written to a temporary directory unless
     /// --manifests is given), demo backends on 127.0.0.1:18081-18084, and the instances
     /// internal (127.0.0.1:8080, default) and external (127.0.0.1:8081) unless given.
@@ -49,6 +93,10 @@ pub struct InstanceArg {
     pub https: Option<String>,
     /// Whether Ingresses without a class belong here.
     pub default: bool,
+    /// Status addresses from this Service (`NAMESPACE/NAME`).
+    pub publish_service: Option<String>,
+    /// Status addresses given directly.
+    pub publish_addresses: Vec<String>,
 }
 
 /// Parses `class=NAME,http=ADDR[,https=ADDR][,default=true]`.
@@ -58,6 +106,8 @@ pub fn parse_instance(spec: &str) -> Result<InstanceArg, String> {
         http: None,
         https: None,
         default: false,
+        publish_service: None,
+        publish_addresses: Vec::new(),
     };
     for part in spec.split(',').filter(|p| !p.is_empty()) {
         let (key, value) = part
@@ -91,6 +141,16 @@ pub fn parse_instance(spec: &str) -> Result<InstanceArg, String> {
     Ok(arg)
 }
 
+/// Checks `NAMESPACE/NAME`.
+pub fn check_ns_name(value: &str) -> Result<String, String> {
+    match value.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok(value.to_string())
+        }
+        _ => Err(format!("{value:?} is not NAMESPACE/NAME")),
+    }
+}
+
 fn check_addr(value: &str) -> Result<String, String> {
     value
         .parse::<std::net::SocketAddr>()
@@ -112,9 +172,15 @@ mod tests {
                 class: "internal".into(),
                 http: Some("0.0.0.0:80".into()),
                 https: Some("[::]:443".into()),
-                default: true
+                default: true,
+                publish_service: None,
+                publish_addresses: vec![],
             }
         );
+        let p = parse_instance("class=e,http=1.2.3.4:5,publish-service=gh/lb,publish-address=a.example,publish-address=10.0.0.1").expect("valid");
+        assert_eq!(p.publish_service.as_deref(), Some("gh/lb"));
+        assert_eq!(p.publish_addresses, ["a.example", "10.0.0.1"]);
+        assert!(parse_instance("class=e,http=1.2.3.4:5,publish-service=nslash").is_err());
         for bad in [
             "http=0.0.0.0:80",
             "class=x",

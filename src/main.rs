@@ -3,12 +3,18 @@
 mod cli;
 mod demo;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use gatehouse_controller::leader::LeaseTimings;
 use gatehouse_controller::publish::Publisher;
+use gatehouse_controller::sources::kube::{run_kube, Election, KubeSourceConfig};
 use gatehouse_controller::sources::watch::watch_manifests;
+use gatehouse_controller::status::AddressSource;
 use gatehouse_controller::{ClassConfig, TranslateConfig};
 use gatehouse_proxy::admin::AdminApp;
 use gatehouse_proxy::{ClassProxy, Instance, InstanceSet, ListenerSpec};
@@ -42,11 +48,10 @@ fn run(mut cli: Cli) -> Result<()> {
     if cli.demo {
         apply_demo_defaults(&mut cli)?;
     }
-    let Some(manifests) = cli.manifests.clone() else {
-        bail!("nothing to watch: give --manifests DIR (or --demo)");
-    };
-    if !manifests.is_dir() {
-        bail!("--manifests {}: not a directory", manifests.display());
+    if let Some(dir) = &cli.manifests {
+        if !dir.is_dir() {
+            bail!("--manifests {}: not a directory", dir.display());
+        }
     }
     if cli.instances.is_empty() {
         bail!("no instance: give at least one --instance class=NAME,http=ADDR");
@@ -91,7 +96,11 @@ fn run(mut cli: Cli) -> Result<()> {
         server.add_service(backends);
     }
 
-    spawn_controller(manifests, Publisher::new(instances.clone(), config))?;
+    let source = match cli.manifests.clone() {
+        Some(dir) => Source::Manifests(dir),
+        None => Source::Kube(Box::new(kube_source(&cli)?)),
+    };
+    spawn_controller(source, Publisher::new(instances.clone(), config))?;
     for inst in instances.iter() {
         tracing::info!(class = %inst.class, http = ?inst.listeners.http, https = ?inst.listeners.https, default = inst.is_default, "instance");
     }
@@ -170,19 +179,99 @@ fn class_service(
     service
 }
 
-/// Runs the manifests watcher on its own thread and runtime, away from the proxy's workers.
-fn spawn_controller(dir: std::path::PathBuf, publisher: Publisher) -> Result<()> {
+/// Where objects come from.
+enum Source {
+    Manifests(PathBuf),
+    Kube(Box<(Option<PathBuf>, KubeSourceConfig)>),
+}
+
+fn kube_source(cli: &Cli) -> Result<(Option<PathBuf>, KubeSourceConfig)> {
+    let mut publish = BTreeMap::new();
+    let global = address_source(cli.publish_service.as_deref(), &cli.publish_addresses)?;
+    for inst in &cli.instances {
+        let own = address_source(inst.publish_service.as_deref(), &inst.publish_addresses)?;
+        if let Some(source) = own.or_else(|| global.clone()) {
+            publish.insert(inst.class.clone(), source);
+        }
+    }
+    let identity = cli.pod_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "gatehouse".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let config = KubeSourceConfig {
+        namespaces: cli.watch_namespaces.clone(),
+        publish,
+        election: Some(Election {
+            namespace: cli.election_namespace.clone(),
+            lease_name: cli.election_id.clone(),
+            timings: LeaseTimings {
+                duration: Duration::from_secs(cli.lease_duration.max(1)),
+                renew_every: Duration::from_secs(cli.lease_renew.max(1)),
+            },
+        }),
+        identity,
+    };
+    Ok((cli.kubeconfig.clone(), config))
+}
+
+fn address_source(service: Option<&str>, addresses: &[String]) -> Result<Option<AddressSource>> {
+    if let Some(s) = service {
+        let checked = cli::check_ns_name(s).map_err(anyhow::Error::msg)?;
+        let (ns, name) = checked.split_once('/').unwrap_or_default();
+        return Ok(Some(AddressSource::Service(
+            ns.to_string(),
+            name.to_string(),
+        )));
+    }
+    if addresses.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(AddressSource::Static(addresses.to_vec())))
+}
+
+async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(&path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no cluster configuration found (in-cluster service account, KUBECONFIG or ~/.kube/config); give --kubeconfig or --manifests")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+/// Runs the controller on its own thread and runtime, away from the proxy's workers.
+fn spawn_controller(source: Source, publisher: Publisher) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("building the controller runtime")?;
+    // Connect before serving so that a bad kubeconfig fails the start with a clear error.
+    let source = match source {
+        Source::Kube(boxed) => {
+            let (path, config) = *boxed;
+            let client = runtime.block_on(kube_client(path))?;
+            Ok((client, config))
+        }
+        Source::Manifests(dir) => Err(dir),
+    };
     std::thread::Builder::new()
         .name("controller".into())
-        .spawn(move || {
-            if let Err(e) = runtime.block_on(watch_manifests(dir, publisher)) {
-                tracing::error!("controller stopped: {e}");
-                std::process::exit(1);
+        .spawn(move || match source {
+            Err(dir) => {
+                if let Err(e) = runtime.block_on(watch_manifests(dir, publisher)) {
+                    tracing::error!("controller stopped: {e}");
+                    std::process::exit(1);
+                }
             }
+            Ok((client, config)) => runtime.block_on(run_kube(client, config, publisher)),
         })
         .context("starting the controller thread")?;
     Ok(())

@@ -2,9 +2,12 @@
 //! translation of a snapshot into route tables, and the loop that publishes them.
 #![forbid(unsafe_code)]
 
+pub mod events;
+pub mod leader;
 pub mod publish;
 pub mod snapshot;
 pub mod sources;
+pub mod status;
 pub mod translate;
 
 pub use snapshot::{Object, Snapshot};

@@ -1,7 +1,7 @@
 //! The one door from translation to the proxy: translate a snapshot and swap each class's
 //! table into its instance. Warnings are logged once per distinct problem.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +20,15 @@ pub struct PublishReport {
     pub object_counts: Vec<(&'static str, usize)>,
     /// How long translation took.
     pub translate_seconds: f64,
+}
+
+/// What one publish decided, for the side effects that follow it (status, Events).
+#[derive(Debug, Default, Clone)]
+pub struct PublishOutcome {
+    /// Ingresses (`namespace/name`) per class.
+    pub members: BTreeMap<String, Vec<String>>,
+    /// Problems found.
+    pub warnings: Vec<Warning>,
 }
 
 /// Translates snapshots and publishes their tables.
@@ -46,8 +55,9 @@ impl Publisher {
         self.last.clone()
     }
 
-    /// Translates `snapshot` and swaps every instance's table.
-    pub fn publish(&mut self, snapshot: &Snapshot) {
+    /// Translates `snapshot`, swaps every instance's table, and returns which Ingresses
+    /// belong to which class (for status) and the warnings (for Events).
+    pub fn publish(&mut self, snapshot: &Snapshot) -> PublishOutcome {
         let started = Instant::now();
         let translation = translate(snapshot, &self.config);
         let translate_seconds = started.elapsed().as_secs_f64();
@@ -63,9 +73,13 @@ impl Publisher {
         }
         self.reported = current;
         self.last.store(Arc::new(PublishReport {
-            warnings: translation.warnings,
+            warnings: translation.warnings.clone(),
             object_counts: snapshot.counts().to_vec(),
             translate_seconds,
         }));
+        PublishOutcome {
+            members: translation.members,
+            warnings: translation.warnings,
+        }
     }
 }

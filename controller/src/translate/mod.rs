@@ -10,6 +10,24 @@ mod warnings;
 #[cfg(test)]
 mod tests;
 
+/// Object constructors shared by the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use k8s_openapi::api::networking::v1::Ingress;
+    use serde_json::json;
+
+    /// An Ingress whose status lists `ips`.
+    pub fn ingress_with_status(ns: &str, name: &str, ips: &[&str]) -> Ingress {
+        let lb: Vec<_> = ips.iter().map(|ip| json!({"ip": ip})).collect();
+        serde_json::from_value(json!({
+            "metadata": {"namespace": ns, "name": name},
+            "spec": {},
+            "status": {"loadBalancer": {"ingress": lb}}
+        }))
+        .expect("ingress fixture")
+    }
+}
+
 use std::collections::BTreeMap;
 
 use gatehouse_proxy::{RouteTable, RouteTableBuilder};

@@ -1,0 +1,66 @@
+//! Kubernetes Events for translation problems: one per distinct problem, not one per resync.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::Client;
+
+use crate::translate::Warning;
+
+/// Publishes Events for warnings it has not published before.
+pub struct EventEmitter {
+    recorder: Recorder,
+    published: BTreeSet<Warning>,
+}
+
+impl EventEmitter {
+    /// An emitter reporting as `controller` from `instance` (the pod name).
+    pub fn new(client: Client, controller: &str, instance: &str) -> Self {
+        Self {
+            recorder: Recorder::new(
+                client,
+                Reporter {
+                    controller: controller.to_string(),
+                    instance: Some(instance.to_string()),
+                },
+            ),
+            published: BTreeSet::new(),
+        }
+    }
+
+    /// Publishes an Event for every new warning; warnings that went away may recur later.
+    pub async fn emit(&mut self, warnings: &[Warning]) {
+        let current: BTreeSet<Warning> = warnings.iter().cloned().collect();
+        let mut failed = BTreeSet::new();
+        for w in current.difference(&self.published) {
+            let reference = ObjectReference {
+                api_version: Some(api_version(w.object.kind).to_string()),
+                kind: Some(w.object.kind.to_string()),
+                name: Some(w.object.name.clone()),
+                namespace: (!w.object.namespace.is_empty()).then(|| w.object.namespace.clone()),
+                ..ObjectReference::default()
+            };
+            let event = Event {
+                type_: EventType::Warning,
+                reason: w.kind.as_str().to_string(),
+                note: Some(w.message.chars().take(1000).collect()),
+                action: "Translate".to_string(),
+                secondary: None,
+            };
+            if let Err(e) = self.recorder.publish(&event, &reference).await {
+                tracing::warn!(object = %w.object, "could not publish Event: {e}");
+                failed.insert(w.clone());
+            }
+        }
+        // Failed ones are tried again on the next publish.
+        self.published = current.difference(&failed).cloned().collect();
+    }
+}
+
+fn api_version(kind: &str) -> &'static str {
+    match kind {
+        "Ingress" | "IngressClass" => "networking.k8s.io/v1",
+        _ => "v1",
+    }
+}
