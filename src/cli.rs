@@ -122,9 +122,11 @@ pub fn parse_instance(spec: &str) -> Result<InstanceArg, String> {
                     .parse()
                     .map_err(|_| format!("default={value:?}: expected true or false"))?
             }
+            "publish-service" => arg.publish_service = Some(check_ns_name(value)?),
+            "publish-address" => arg.publish_addresses.push(value.to_string()),
             other => {
                 return Err(format!(
-                    "unknown key {other:?} (expected class, http, https, default)"
+                    "unknown key {other:?} (expected class, http, https, default, publish-service, publish-address)"
                 ))
             }
         }
