@@ -1,1 +1,23 @@
-//! placeholder
+//! Test support for gatehouse: echo backends, the gatehouse process harness, manifests helpers.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod client;
+pub mod echo;
+pub mod fixture;
+pub mod manifests;
+pub mod net;
+pub mod pebble;
+pub mod process;
+pub mod tlsgen;
+pub mod yaml;
+
+pub use client::{get, h2c_client, http_client, Reply};
+pub use echo::EchoBackend;
+pub use fixture::{echo_service, Fixture};
+pub use manifests::ManifestDir;
+pub use net::{free_addr, free_port_on, loopback};
+pub use process::{Gatehouse, InstanceSpec};
+
+/// Re-exported so black-box tests can drive WebSockets without their own dependency.
+pub use tokio_tungstenite;

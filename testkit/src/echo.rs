@@ -1,0 +1,302 @@
+//! Echo backend: an HTTP/1.1 + WebSocket server that describes every request it gets.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use futures::{SinkExt as _, StreamExt as _};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// Response header naming the backend that answered (also present on streamed bodies).
+pub const BACKEND_HEADER: &str = "x-echo-backend";
+
+/// Upper bounds for `/stream` so a typo in a test cannot make the backend run forever.
+const MAX_STREAM_CHUNKS: usize = 10_000;
+const MAX_STREAM_CHUNK_SIZE: usize = 1 << 20;
+const DEFAULT_STREAM_DELAY: Duration = Duration::from_millis(100);
+
+type EchoBody = BoxBody<Bytes, Infallible>;
+
+/// A running echo server; dropping it stops the listener and every open connection.
+pub struct EchoBackend {
+    name: String,
+    addr: SocketAddr,
+    hits: Arc<AtomicU64>,
+    shutdown: watch::Sender<bool>,
+}
+
+struct Shared {
+    name: String,
+    hits: Arc<AtomicU64>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl EchoBackend {
+    /// Binds `addr` (port 0 picks a free port) and serves until dropped.
+    pub async fn start(name: &str, addr: SocketAddr) -> anyhow::Result<EchoBackend> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("echo backend {name}: bind {addr}"))?;
+        let addr = listener.local_addr().context("echo backend local_addr")?;
+        let hits = Arc::new(AtomicU64::new(0));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            name: name.to_string(),
+            hits: hits.clone(),
+            shutdown: shutdown_rx,
+        });
+        tokio::spawn(accept_loop(listener, shared));
+        Ok(EchoBackend {
+            name: name.to_string(),
+            addr,
+            hits,
+            shutdown,
+        })
+    }
+
+    /// The name this backend reports in its JSON body and `x-echo-backend` header.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Number of requests served so far (WebSocket upgrades included).
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for EchoBackend {
+    fn drop(&mut self) {
+        // Receivers may all be gone already; nothing to do then.
+        let _ = self.shutdown.send(true);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            // Transient accept errors (e.g. EMFILE) must not kill the backend.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut shutdown = shared.shutdown.clone();
+            let service = hyper::service::service_fn({
+                let shared = shared.clone();
+                move |req| handle(shared.clone(), req)
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => {}
+                _ = conn => {}
+            }
+        });
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<EchoBody>, Infallible> {
+    shared.hits.fetch_add(1, Ordering::SeqCst);
+    if is_websocket_upgrade(&req) {
+        return Ok(websocket_accept(shared, req));
+    }
+    let path = req.uri().path().to_string();
+    if path == "/stream" {
+        return Ok(stream_response(
+            &shared.name,
+            req.uri().query().unwrap_or(""),
+        ));
+    }
+    let status = path
+        .strip_prefix("/status/")
+        .and_then(|code| code.parse::<u16>().ok())
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or(StatusCode::OK);
+
+    let (parts, mut body) = req.into_parts();
+    let mut body_len: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Some(data) = frame.data_ref() {
+                    body_len += data.len() as u64;
+                }
+            }
+            // A broken request body: report what arrived; the client sees the truncation.
+            Err(_) => break,
+        }
+    }
+    let description = serde_json::json!({
+        "backend": shared.name,
+        "method": parts.method.as_str(),
+        "uri": parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/"),
+        "version": format!("{:?}", parts.version),
+        "headers": header_map_json(&parts.headers),
+        "body_len": body_len,
+    });
+    Ok(json_response(&shared.name, status, &description))
+}
+
+fn header_map_json(headers: &hyper::HeaderMap) -> serde_json::Value {
+    let mut joined: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        joined
+            .entry(name.as_str().to_ascii_lowercase())
+            .and_modify(|existing| {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    serde_json::json!(joined)
+}
+
+fn json_response(name: &str, status: StatusCode, body: &serde_json::Value) -> Response<EchoBody> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(name) {
+        headers.insert(BACKEND_HEADER, value);
+    }
+    response
+}
+
+fn query_param<T: std::str::FromStr>(query: &str, key: &str) -> Option<T> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// `/stream?chunks=N&size=S[&delay_ms=D]`: N chunks of S bytes, D ms apart (default 100).
+fn stream_response(name: &str, query: &str) -> Response<EchoBody> {
+    let chunks = query_param::<usize>(query, "chunks")
+        .unwrap_or(5)
+        .min(MAX_STREAM_CHUNKS);
+    let size = query_param::<usize>(query, "size")
+        .unwrap_or(16)
+        .min(MAX_STREAM_CHUNK_SIZE);
+    let delay = query_param::<u64>(query, "delay_ms")
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_STREAM_DELAY);
+    let frames = futures::stream::iter(0..chunks).then(move |index| async move {
+        if index > 0 {
+            tokio::time::sleep(delay).await;
+        }
+        // Each chunk is filled with a letter derived from its index so order is checkable.
+        let fill = b'a' + (index % 26) as u8;
+        Ok::<_, Infallible>(Frame::data(Bytes::from(vec![fill; size])))
+    });
+    let body: Pin<Box<dyn futures::Stream<Item = _> + Send + Sync>> = Box::pin(frames);
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(body)));
+    if let Ok(value) = hyper::header::HeaderValue::from_str(name) {
+        response.headers_mut().insert(BACKEND_HEADER, value);
+    }
+    response
+}
+
+fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(hyper::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+fn websocket_accept(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<EchoBody> {
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        let body =
+            serde_json::json!({"backend": shared.name, "error": "missing sec-websocket-key"});
+        return json_response(&shared.name, StatusCode::BAD_REQUEST, &body);
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let name = shared.name.clone();
+    tokio::spawn(async move {
+        let mut shutdown = shared.shutdown.clone();
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => {}
+            _ = async {
+                let Ok(upgraded) = on_upgrade.await else { return };
+                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                websocket_echo(&shared.name, ws).await;
+            } => {}
+        }
+    });
+    let mut response = Response::new(Full::new(Bytes::new()).boxed());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::UPGRADE,
+        hyper::header::HeaderValue::from_static("websocket"),
+    );
+    headers.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&accept) {
+        headers.insert("sec-websocket-accept", value);
+    }
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&name) {
+        headers.insert(BACKEND_HEADER, value);
+    }
+    response
+}
+
+async fn websocket_echo<S>(name: &str, mut ws: WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Some(Ok(message)) = ws.next().await {
+        let reply = match message {
+            Message::Text(text) => Message::text(format!("{name}:{}", text.as_str())),
+            Message::Binary(data) => {
+                let mut prefixed = format!("{name}:").into_bytes();
+                prefixed.extend_from_slice(&data);
+                Message::binary(prefixed)
+            }
+            Message::Close(_) => break,
+            // Pings are answered by tungstenite itself on the next write/flush.
+            _ => continue,
+        };
+        if ws.send(reply).await.is_err() {
+            break;
+        }
+    }
+    let _ = ws.close(None).await;
+}

@@ -1,0 +1,154 @@
+//! The API server going away, coming back, and expiring watches (410 Gone) never drop routes.
+
+mod kube_support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_testkit::yaml::{self, Ingress, PathType, PortRef};
+use gatehouse_testkit::EchoBackend;
+use kube_support::{Cluster, Replica};
+
+const NS: &str = "apps";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn ingress(name: &str, host: &str) -> String {
+    Ingress::new(NS, name)
+        .class("internal")
+        .path(
+            host,
+            "/",
+            PathType::Prefix,
+            "svc",
+            PortRef::Name("http".into()),
+        )
+        .yaml()
+}
+
+/// Sends requests to `host` until stopped (or 60 s), counting successes and failures.
+fn traffic(
+    addr: std::net::SocketAddr,
+    host: &'static str,
+) -> (
+    Arc<AtomicBool>,
+    Arc<AtomicU64>,
+    Arc<AtomicU64>,
+    tokio::task::JoinHandle<()>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let bad = Arc::new(AtomicU64::new(0));
+    let (s, o, b) = (stop.clone(), ok.clone(), bad.clone());
+    let handle = tokio::spawn(async move {
+        let client = gatehouse_testkit::http_client();
+        let started = Instant::now();
+        while !s.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(60) {
+            match gatehouse_testkit::get(&client, addr, host, "/").await {
+                Ok(r) if r.status == 200 => o.fetch_add(1, Ordering::SeqCst),
+                _ => b.fetch_add(1, Ordering::SeqCst),
+            };
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    (stop, ok, bad, handle)
+}
+
+#[tokio::test]
+async fn api_server_outage_keeps_serving_and_catches_up() -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.7.1")).await?;
+    cluster.apply_yaml(&yaml::backend(
+        NS,
+        "svc",
+        echo.addr().port(),
+        &[("127.0.7.1", true)],
+    ))?;
+    cluster.apply_yaml(&ingress("stable", "stable.example"))?;
+    let gh = Replica::start(&cluster, "r1", &[("internal", "")], &[]).await?;
+    gh.wait_routed("internal", "stable.example", Some("a"), WAIT)
+        .await?;
+
+    let (stop, ok, bad, handle) = traffic(gh.http["internal"], "stable.example");
+    cluster.api.stop().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Changes made while gatehouse cannot see the API server.
+    cluster.apply_yaml(&ingress("during", "during.example"))?;
+    cluster.delete_ingress(NS, "stable-gone");
+    let (status, _) = gatehouse_testkit::admin::readyz(gh.admin).await?;
+    assert_eq!(status, 200, "stays ready on its last good tables");
+    assert_eq!(
+        gh.get("internal", "during.example", "/").await?.status,
+        404,
+        "not seen yet"
+    );
+
+    cluster.api.restart().await?;
+    let caught_up = gh
+        .wait_routed("internal", "during.example", Some("a"), WAIT)
+        .await?;
+    stop.store(true, Ordering::SeqCst);
+    handle.await?;
+    let (ok, bad) = (ok.load(Ordering::SeqCst), bad.load(Ordering::SeqCst));
+    eprintln!("outage: {ok} requests ok, {bad} failed; caught up {caught_up:?} after restart");
+    assert!(ok > 50, "traffic flowed during the outage ({ok})");
+    assert_eq!(bad, 0, "no request failed while the API server was away");
+    Ok(())
+}
+
+#[tokio::test]
+async fn watch_expiry_410_relists_without_dropping_routes() -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.7.2")).await?;
+    cluster.apply_yaml(&yaml::backend(
+        NS,
+        "svc",
+        echo.addr().port(),
+        &[("127.0.7.2", true)],
+    ))?;
+    cluster.apply_yaml(&ingress("stable", "stable.example"))?;
+    let gh = Replica::start(&cluster, "r1", &[("internal", "")], &[]).await?;
+    gh.wait_routed("internal", "stable.example", Some("a"), WAIT)
+        .await?;
+
+    let (stop, ok, bad, handle) = traffic(gh.http["internal"], "stable.example");
+    let lists_before = list_count(&cluster);
+    for round in 0..3 {
+        cluster.api.compact();
+        cluster.apply_yaml(&ingress(
+            &format!("after-{round}"),
+            &format!("after{round}.example"),
+        ))?;
+        gh.wait_routed(
+            "internal",
+            &format!("after{round}.example"),
+            Some("a"),
+            WAIT,
+        )
+        .await?;
+    }
+    stop.store(true, Ordering::SeqCst);
+    handle.await?;
+    let relists = list_count(&cluster) - lists_before;
+    let gone = cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.status == 410)
+        .count();
+    let (ok, bad) = (ok.load(Ordering::SeqCst), bad.load(Ordering::SeqCst));
+    eprintln!("410: {relists} relists, {gone} 410 answers, {ok} requests ok, {bad} failed");
+    assert!(relists >= 3, "every compaction forces a relist ({relists})");
+    assert!(ok > 0);
+    assert_eq!(bad, 0, "no route dropped across relists");
+    Ok(())
+}
+
+fn list_count(cluster: &Cluster) -> usize {
+    cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && !r.is_watch() && r.path.ends_with("/ingresses"))
+        .count()
+}

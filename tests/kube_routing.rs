@@ -1,0 +1,222 @@
+//! The Kubernetes source drives routing: create, update and delete of Ingress, Service and
+//! EndpointSlice propagate, through kube's real client against the in-repo API server.
+
+mod kube_support;
+
+use std::time::{Duration, Instant};
+
+use gatehouse_testkit::yaml::{self, Ingress, PathType, PortRef};
+use gatehouse_testkit::EchoBackend;
+use kube_support::{Cluster, Replica};
+
+const NS: &str = "apps";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn ingress(name: &str, class: &str, host: &str, service: &str) -> String {
+    Ingress::new(NS, name)
+        .class(class)
+        .path(
+            host,
+            "/",
+            PathType::Prefix,
+            service,
+            PortRef::Name("http".into()),
+        )
+        .yaml()
+}
+
+#[tokio::test]
+async fn changes_in_the_api_propagate_to_routing() -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let a = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.5.1")).await?;
+    let b = EchoBackend::start("b", gatehouse_testkit::free_addr("127.0.5.2")).await?;
+    cluster.apply_yaml(&yaml::backend(
+        NS,
+        "svc-a",
+        a.addr().port(),
+        &[("127.0.5.1", true)],
+    ))?;
+    cluster.apply_yaml(&ingress("one", "internal", "one.example", "svc-a"))?;
+    let gh = Replica::start(&cluster, "r1", &[("internal", "default=true")], &[]).await?;
+
+    // Present at start.
+    gh.wait_routed("internal", "one.example", Some("a"), WAIT)
+        .await?;
+
+    // Create: a new Ingress.
+    let started = Instant::now();
+    cluster.apply_yaml(&ingress("two", "internal", "two.example", "svc-a"))?;
+    gh.wait_routed("internal", "two.example", Some("a"), WAIT)
+        .await?;
+    let create = started.elapsed();
+
+    // Update: the Service's EndpointSlice moves to another backend.
+    let started = Instant::now();
+    cluster.apply_yaml(&yaml::endpoint_slice(
+        NS,
+        "svc-a-1",
+        "svc-a",
+        "http",
+        b.addr().port(),
+        &[("127.0.5.2", true)],
+    ))?;
+    gh.wait_routed("internal", "one.example", Some("b"), WAIT)
+        .await?;
+    let update_slice = started.elapsed();
+
+    // Update: the endpoint turns not ready → 503.
+    cluster.apply_yaml(&yaml::endpoint_slice(
+        NS,
+        "svc-a-1",
+        "svc-a",
+        "http",
+        b.addr().port(),
+        &[("127.0.5.2", false)],
+    ))?;
+    let mut status = 0;
+    for _ in 0..400 {
+        status = gh.get("internal", "one.example", "/").await?.status;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, 503, "no ready endpoint must answer 503");
+
+    // Delete: the Service goes away → still 503 (route kept, warned); the Ingress goes away → 404.
+    cluster.api.delete("", "v1", "services", Some(NS), "svc-a");
+    let started = Instant::now();
+    cluster.delete_ingress(NS, "two");
+    gh.wait_routed("internal", "two.example", None, WAIT)
+        .await?;
+    let delete = started.elapsed();
+    eprintln!("propagation API change -> routed: create {create:?}, endpoint update {update_slice:?}, delete {delete:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_burst_of_1000_ingresses_coalesces_into_few_swaps() -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let a = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.5.3")).await?;
+    cluster.apply_yaml(&yaml::backend(
+        NS,
+        "svc",
+        a.addr().port(),
+        &[("127.0.5.3", true)],
+    ))?;
+    let gh = Replica::start(&cluster, "r1", &[("internal", "")], &[]).await?;
+    let before = gatehouse_testkit::admin::generation(gh.admin, "internal").await?;
+
+    let started = Instant::now();
+    for i in 0..1000 {
+        cluster.apply_yaml(&ingress(
+            &format!("burst-{i}"),
+            "internal",
+            &format!("h{i}.burst.example"),
+            "svc",
+        ))?;
+    }
+    let written = started.elapsed();
+    gh.wait_routed(
+        "internal",
+        "h999.burst.example",
+        Some("a"),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let routed = started.elapsed();
+    // Every one of them is routed, not just the last.
+    for i in (0..1000).step_by(97) {
+        let r = gh
+            .get("internal", &format!("h{i}.burst.example"), "/")
+            .await?;
+        assert_eq!(r.backend().as_deref(), Some("a"), "h{i}");
+    }
+    let swaps = gatehouse_testkit::admin::generation(gh.admin, "internal").await? - before;
+    eprintln!("burst of 1000 Ingresses: written in {written:?}, all routed after {routed:?}, {swaps} table swaps");
+    assert!(swaps >= 1, "the burst must be published");
+    assert!(
+        swaps <= 50,
+        "1000 updates must coalesce into a handful of swaps, got {swaps}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ingress_moved_between_classes_moves_between_instances_and_its_status_follows(
+) -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let a = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.5.4")).await?;
+    cluster.apply_yaml(&yaml::backend(
+        NS,
+        "svc",
+        a.addr().port(),
+        &[("127.0.5.4", true)],
+    ))?;
+    cluster.apply_yaml(&ingress("mover", "internal", "mover.example", "svc"))?;
+    let gh = Replica::start(
+        &cluster,
+        "r1",
+        &[
+            ("internal", "publish-address=10.0.0.10"),
+            ("external", "publish-address=lb.example.net"),
+        ],
+        &["--lease-renew", "1"],
+    )
+    .await?;
+    gh.wait_routed("internal", "mover.example", Some("a"), WAIT)
+        .await?;
+    kube_support::eventually("internal status", WAIT, || {
+        cluster.ingress_status(NS, "mover") == ["10.0.0.10"]
+    })
+    .await?;
+    assert_eq!(gh.get("external", "mover.example", "/").await?.status, 404);
+
+    cluster.apply_yaml(&ingress("mover", "external", "mover.example", "svc"))?;
+    gh.wait_routed("external", "mover.example", Some("a"), WAIT)
+        .await?;
+    gh.wait_routed("internal", "mover.example", None, WAIT)
+        .await?;
+    kube_support::eventually("external status", WAIT, || {
+        cluster.ingress_status(NS, "mover") == ["lb.example.net"]
+    })
+    .await?;
+
+    // Leaving our classes clears the status we wrote.
+    cluster.apply_yaml(&ingress("mover", "someone-else", "mover.example", "svc"))?;
+    gh.wait_routed("external", "mover.example", None, WAIT)
+        .await?;
+    kube_support::eventually("status cleared", WAIT, || {
+        cluster.ingress_status(NS, "mover").is_empty()
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_tls_secrets_are_ever_requested() -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    cluster.apply_yaml(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password, namespace: apps}\ntype: Opaque\nstringData: {password: hunter2}\n",
+    )?;
+    let gh = Replica::start(&cluster, "r1", &[("internal", "")], &[]).await?;
+    // Let a few watch cycles happen.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let secrets: Vec<_> = cluster
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/secrets"))
+        .collect();
+    assert!(!secrets.is_empty(), "secrets are listed and watched");
+    for r in &secrets {
+        assert_eq!(
+            r.query_param("fieldSelector").as_deref(),
+            Some("type=kubernetes.io/tls"),
+            "every secrets request carries the TLS field selector: {r:?}"
+        );
+        assert!(!r.path.ends_with("/db-password"), "{r:?}");
+    }
+    drop(gh);
+    Ok(())
+}

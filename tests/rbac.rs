@@ -1,0 +1,167 @@
+//! deploy/base/rbac.yaml grants exactly the verbs the controller uses: every request gatehouse
+//! sends to the API server in a full scenario (watch, status, leases, Events) is allowed by the
+//! manifest, and every rule of the manifest was used.
+
+mod kube_support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use gatehouse_testkit::yaml::{self, Ingress, PathType, PortRef};
+use gatehouse_testkit::EchoBackend;
+use kube_support::{eventually, Cluster, Replica};
+use serde_json::{json, Value};
+
+type Permission = (String, String, String); // (apiGroup, resource[/subresource], verb)
+
+/// What the manifest allows, from every ClusterRole and Role in it.
+fn granted() -> anyhow::Result<BTreeSet<Permission>> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/base/rbac.yaml"
+    ))?;
+    let mut out = BTreeSet::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v: Value = serde::Deserialize::deserialize(doc)?;
+        if !matches!(v["kind"].as_str(), Some("ClusterRole" | "Role")) {
+            continue;
+        }
+        for rule in v["rules"].as_array().into_iter().flatten() {
+            for g in rule["apiGroups"].as_array().into_iter().flatten() {
+                for r in rule["resources"].as_array().into_iter().flatten() {
+                    for verb in rule["verbs"].as_array().into_iter().flatten() {
+                        out.insert((s(g), s(r), s(verb)));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// The permission an API request needs, from its method, path and query.
+fn needed(r: &gatehouse_testapi::RequestRecord) -> Option<Permission> {
+    let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", g, _v, rest @ ..] => (*g, rest),
+        _ => return None, // discovery and /version need no RBAC rule
+    };
+    let rest = match rest {
+        ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
+        other => other,
+    };
+    let (resource, named) = match rest {
+        [res] => (res.to_string(), false),
+        [res, _name] => (res.to_string(), true),
+        [res, _name, sub] => (format!("{res}/{sub}"), true),
+        _ => return None,
+    };
+    let verb = match (r.method.as_str(), named) {
+        ("GET", false) if r.is_watch() => "watch",
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", _) => "delete",
+        _ => return None,
+    };
+    Some((group.to_string(), resource, verb.to_string()))
+}
+
+#[tokio::test]
+async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let wait = Duration::from_secs(20);
+    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.8.1")).await?;
+    cluster.apply_yaml(&yaml::backend(
+        "apps",
+        "svc",
+        echo.addr().port(),
+        &[("127.0.8.1", true)],
+    ))?;
+    let ing = |name: &str, svc: &str| {
+        Ingress::new("apps", name)
+            .class("internal")
+            .path(
+                &format!("{name}.example"),
+                "/",
+                PathType::Prefix,
+                svc,
+                PortRef::Name("http".into()),
+            )
+            .yaml()
+    };
+    cluster.apply_yaml(&ing("ok", "svc"))?;
+    cluster.apply_yaml(&ing("broken", "missing"))?;
+    let gh = Replica::start(
+        &cluster,
+        "rbac",
+        &[("internal", "publish-address=10.1.1.1")],
+        &["--lease-renew", "1", "--election-namespace", "gatehouse"],
+    )
+    .await?;
+    eventually("status written", wait, || {
+        cluster.ingress_status("apps", "ok") == ["10.1.1.1"]
+    })
+    .await?;
+    let events = || {
+        cluster
+            .api
+            .list("events.k8s.io", "v1", "events", Some("apps"))
+    };
+    eventually("event for the missing service", wait, || {
+        !events().is_empty()
+    })
+    .await?;
+    // The problem goes away and comes back: the recorder patches its event series.
+    cluster.apply_yaml(&yaml::backend(
+        "apps",
+        "missing",
+        echo.addr().port(),
+        &[("127.0.8.1", true)],
+    ))?;
+    gh.wait_routed("internal", "broken.example", Some("a"), wait)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster
+        .api
+        .delete("", "v1", "services", Some("apps"), "missing");
+    eventually("event series patched", wait, || {
+        cluster
+            .api
+            .requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path.contains("/events/"))
+    })
+    .await?;
+    // Let the lease be renewed at least once (get + update).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let used: BTreeSet<Permission> = cluster.api.requests().iter().filter_map(needed).collect();
+    let granted = granted()?;
+    let missing: Vec<_> = used.difference(&granted).collect();
+    let unused: Vec<_> = granted.difference(&used).collect();
+    assert!(
+        missing.is_empty(),
+        "used but not granted by deploy/base/rbac.yaml: {missing:?}"
+    );
+    assert!(
+        unused.is_empty(),
+        "granted but never used (remove from rbac.yaml): {unused:?}"
+    );
+    // The event regarding the broken Ingress names it.
+    let ev = events();
+    assert!(
+        ev.iter()
+            .any(|e| e["regarding"]["name"] == json!("broken")
+                && e["reason"] == json!("MissingService")),
+        "{ev:?}"
+    );
+    Ok(())
+}
