@@ -75,9 +75,26 @@ pub struct Cli {
     #[arg(long, value_name = "NAME", env = "POD_NAME")]
     pub pod_name: Option<String>,
 
+    /// TLS Secret (`NAMESPACE/NAME`) served when no Ingress certificate matches the SNI.
+    #[arg(long, value_name = "NS/NAME")]
+    pub default_certificate: Option<String>,
+
+    /// Certificate chain and key files (`CERT.pem,KEY.pem`) for the default certificate when
+    /// no --default-certificate Secret is usable (default: a self-signed one made at start).
+    #[arg(long, value_name = "CERT,KEY")]
+    pub default_certificate_files: Option<String>,
+
+    /// Strict-Transport-Security max-age on HTTPS responses, in seconds (0 turns HSTS off).
+    #[arg(long, value_name = "SECONDS", default_value_t = 31_536_000)]
+    pub hsts_max_age: u64,
+
+    /// Add `includeSubDomains` to the HSTS header.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub hsts_include_subdomains: bool,
+
     /// Run the built-in demo: the example manifests (written to a temporary directory unless
     /// --manifests is given), demo backends on 127.0.0.1:18081-18084, and the instances
-    /// internal (127.0.0.1:8080, default) and external (127.0.0.1:8081) unless given.
+    /// internal (http 127.0.0.1:8080, https 127.0.0.1:8443, default) and external (127.0.0.1:8081) unless given.
     #[arg(long)]
     pub demo: bool,
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use gatehouse_certs::default_cert::self_signed;
+use gatehouse_certs::{parse_tls_pair, CertResolver, LoadedCert, MemoryChallenges};
 use gatehouse_controller::leader::LeaseTimings;
 use gatehouse_controller::publish::Publisher;
 use gatehouse_controller::sources::kube::{run_kube, Election, KubeSourceConfig};
@@ -17,8 +19,9 @@ use gatehouse_controller::sources::watch::watch_manifests;
 use gatehouse_controller::status::AddressSource;
 use gatehouse_controller::{ClassConfig, TranslateConfig};
 use gatehouse_proxy::admin::AdminApp;
-use gatehouse_proxy::{ClassProxy, Instance, InstanceSet, ListenerSpec};
+use gatehouse_proxy::{ClassProxy, Instance, InstanceSet, ListenerSpec, ProxyOptions};
 use pingora::apps::HttpServerOptions;
+use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::*;
 use pingora::proxy::ProxyServiceBuilder;
 use pingora::server::configuration::ServerConf;
@@ -74,14 +77,19 @@ fn run(mut cli: Cli) -> Result<()> {
             .map(|i| ClassConfig {
                 name: i.class.clone(),
                 is_default: i.default,
+                has_https: i.https.is_some(),
             })
             .collect(),
+        default_secret: default_secret(&cli)?,
+        fallback_cert: Some(fallback_cert(&cli)?),
     };
 
     let mut server = Server::new_with_opt_and_conf(None, server_conf(threads));
     server.bootstrap();
+    let challenges = MemoryChallenges::new();
+    let options = proxy_options(&cli, &challenges)?;
     for inst in instances.iter() {
-        server.add_service(class_service(&server, inst, threads));
+        server.add_service(class_service(&server, inst, threads, options.clone())?);
     }
     let mut admin = Service::new("admin".to_string(), AdminApp::new(instances.clone()));
     admin.add_tcp(&cli.admin);
@@ -120,13 +128,54 @@ fn apply_demo_defaults(cli: &mut Cli) -> Result<()> {
     }
     if cli.instances.is_empty() {
         cli.instances = vec![
-            cli::parse_instance("class=internal,http=127.0.0.1:8080,default=true")
-                .map_err(anyhow::Error::msg)?,
+            cli::parse_instance(
+                "class=internal,http=127.0.0.1:8080,https=127.0.0.1:8443,default=true",
+            )
+            .map_err(anyhow::Error::msg)?,
             cli::parse_instance("class=external,http=127.0.0.1:8081")
                 .map_err(anyhow::Error::msg)?,
         ];
     }
     Ok(())
+}
+
+fn default_secret(cli: &Cli) -> Result<Option<(String, String)>> {
+    let Some(value) = &cli.default_certificate else {
+        return Ok(None);
+    };
+    let checked = cli::check_ns_name(value).map_err(anyhow::Error::msg)?;
+    let (ns, name) = checked.split_once('/').unwrap_or_default();
+    Ok(Some((ns.to_string(), name.to_string())))
+}
+
+/// The certificate served when nothing else matches: from files, else self-signed.
+fn fallback_cert(cli: &Cli) -> Result<LoadedCert> {
+    if let Some(files) = &cli.default_certificate_files {
+        let (cert, key) = files
+            .split_once(',')
+            .context("--default-certificate-files takes CERT.pem,KEY.pem")?;
+        let chain = std::fs::read(cert).with_context(|| format!("reading {cert}"))?;
+        let key_pem = std::fs::read(key).with_context(|| format!("reading {key}"))?;
+        return parse_tls_pair(&chain, &key_pem)
+            .with_context(|| format!("default certificate {cert} / {key}"));
+    }
+    self_signed("gatehouse default certificate").context("generating the default certificate")
+}
+
+fn proxy_options(cli: &Cli, challenges: &MemoryChallenges) -> Result<ProxyOptions> {
+    let hsts = if cli.hsts_max_age == 0 {
+        None
+    } else {
+        let mut value = format!("max-age={}", cli.hsts_max_age);
+        if cli.hsts_include_subdomains {
+            value.push_str("; includeSubDomains");
+        }
+        Some(http::HeaderValue::from_str(&value).context("HSTS header")?)
+    };
+    Ok(ProxyOptions {
+        hsts,
+        challenges: challenges.clone(),
+    })
 }
 
 fn instance(arg: &InstanceArg) -> Instance {
@@ -164,8 +213,9 @@ fn class_service(
     server: &Server,
     inst: &Arc<Instance>,
     threads: usize,
-) -> impl pingora::services::ServiceWithDependents + 'static {
-    let proxy = ClassProxy::new(inst.class.clone(), inst.table().clone());
+    options: ProxyOptions,
+) -> Result<impl pingora::services::ServiceWithDependents + 'static> {
+    let proxy = ClassProxy::new(inst.class.clone(), inst.table().clone(), options);
     let mut options = HttpServerOptions::default();
     options.h2c = true;
     let mut service = ProxyServiceBuilder::new(&server.configuration, proxy)
@@ -175,8 +225,15 @@ fn class_service(
     if let Some(addr) = &inst.listeners.http {
         service.add_tcp(addr);
     }
+    if let Some(addr) = &inst.listeners.https {
+        // The resolver reads the instance's swappable certificate set on every handshake.
+        let mut tls = TlsSettings::intermediate("", "").context("TLS settings")?;
+        tls.set_cert_resolver(Arc::new(CertResolver::new(inst.certs().clone())));
+        tls.enable_h2();
+        service.add_tls_with_settings(addr, None, tls);
+    }
     service.threads = Some(threads);
-    service
+    Ok(service)
 }
 
 /// Where objects come from.

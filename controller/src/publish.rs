@@ -61,6 +61,11 @@ impl Publisher {
         let started = Instant::now();
         let translation = translate(snapshot, &self.config);
         let translate_seconds = started.elapsed().as_secs_f64();
+        for (class, certs) in translation.certs {
+            if let Some(instance) = self.instances.get(&class) {
+                instance.publish_certs(certs);
+            }
+        }
         for (class, table) in translation.tables {
             if let Some(instance) = self.instances.get(&class) {
                 let generation = instance.publish(table);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use gatehouse_certs::CertSet;
 
 use crate::routes::{RouteTable, TableInfo};
 
@@ -28,6 +29,7 @@ pub struct Instance {
     /// Whether Ingresses without a class belong here.
     pub is_default: bool,
     table: Arc<ArcSwap<RouteTable>>,
+    certs: Arc<ArcSwap<CertSet>>,
     generation: AtomicU64,
 }
 
@@ -39,6 +41,7 @@ impl Instance {
             listeners,
             is_default,
             table: Arc::new(ArcSwap::from_pointee(RouteTable::empty())),
+            certs: Arc::new(ArcSwap::from_pointee(CertSet::empty())),
             generation: AtomicU64::new(0),
         }
     }
@@ -46,6 +49,16 @@ impl Instance {
     /// The swappable table, shared with the proxy service.
     pub fn table(&self) -> &Arc<ArcSwap<RouteTable>> {
         &self.table
+    }
+
+    /// The swappable certificate set, shared with the TLS resolver.
+    pub fn certs(&self) -> &Arc<ArcSwap<CertSet>> {
+        &self.certs
+    }
+
+    /// Swaps in a new certificate set; new handshakes use it at once.
+    pub fn publish_certs(&self, certs: CertSet) {
+        self.certs.store(Arc::new(certs));
     }
 
     /// Stamps `table` with the next generation and swaps it in. Requests already holding the

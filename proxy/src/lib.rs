@@ -13,4 +13,4 @@ pub use instance::{Instance, InstanceSet, ListenerSpec};
 pub use routes::{
     HostRoutes, IngressRef, PathType, RouteTable, RouteTableBuilder, RouteTarget, TableInfo,
 };
-pub use service::ClassProxy;
+pub use service::{ClassProxy, ProxyOptions};

@@ -6,12 +6,22 @@ use gatehouse_proxy::{IngressRef, PathType, RouteTableBuilder, RouteTarget};
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
 use super::backends::BackendResolver;
+use super::tls::{annotation_flag, FORCE_SSL_REDIRECT, SSL_REDIRECT};
 use super::{ObjectRef, Warning, WarningKind};
 use crate::snapshot::namespace;
+
+/// What an Ingress's routes need to know about their class.
+pub struct IngressContext<'a> {
+    /// Hosts with TLS anywhere in the class (lowercase).
+    pub tls_hosts: &'a std::collections::BTreeSet<String>,
+    /// Whether the class has an HTTPS listener.
+    pub has_https: bool,
+}
 
 /// Adds every valid rule of `ing`; each invalid part becomes a warning and is skipped.
 pub fn add_ingress(
     ing: &Ingress,
+    ctx: &IngressContext<'_>,
     builder: &mut RouteTableBuilder,
     backends: &mut BackendResolver<'_>,
     warnings: &mut Vec<Warning>,
@@ -31,12 +41,29 @@ pub fn add_ingress(
         })
     };
     let ingress_ref = IngressRef::new(ns, name);
+    let ssl_redirect = annotation_flag(ing, SSL_REDIRECT) != Some(false);
+    let force_redirect = annotation_flag(ing, FORCE_SSL_REDIRECT) == Some(true);
+    let redirect_for = |host: &str| {
+        ctx.has_https
+            && (force_redirect
+                || (ssl_redirect
+                    && !host.is_empty()
+                    && ctx.tls_hosts.contains(&host.to_ascii_lowercase())))
+    };
     let Some(spec) = &ing.spec else {
         return;
     };
 
     if let Some(default) = &spec.default_backend {
-        match target(&ingress_ref, "", "", PathType::Prefix, default, backends) {
+        match target(
+            &ingress_ref,
+            "",
+            "",
+            PathType::Prefix,
+            default,
+            backends,
+            force_redirect && ctx.has_https,
+        ) {
             Ok((t, problem)) => {
                 if let Some(p) = problem {
                     warn(p.kind, format!("defaultBackend: {}", p.message));
@@ -95,6 +122,7 @@ pub fn add_ingress(
                 path_type,
                 &p.backend,
                 backends,
+                redirect_for(host),
             ) {
                 Ok(v) => v,
                 Err(msg) => {
@@ -143,6 +171,7 @@ fn target(
     path_type: PathType,
     backend: &IngressBackend,
     backends: &mut BackendResolver<'_>,
+    redirect_https: bool,
 ) -> Result<Resolved, String> {
     let service = match (&backend.service, &backend.resource) {
         (Some(s), _) => s,
@@ -160,6 +189,7 @@ fn target(
             rule_path: path.into(),
             path_type,
             backend,
+            redirect_https,
         }),
         problem,
     ))

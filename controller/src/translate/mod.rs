@@ -5,6 +5,7 @@
 mod backends;
 mod classes;
 mod ingress;
+pub mod tls;
 mod warnings;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub(crate) mod tests_support {
 
 use std::collections::BTreeMap;
 
+use gatehouse_certs::{CertSet, LoadedCert};
 use gatehouse_proxy::{RouteTable, RouteTableBuilder};
 
 use crate::snapshot::{self, Snapshot};
@@ -47,15 +49,21 @@ pub struct ClassConfig {
     /// Whether Ingresses without a class belong to it (unless the cluster marks another
     /// IngressClass as the default).
     pub is_default: bool,
+    /// Whether the instance has an HTTPS listener (else nothing redirects to HTTPS).
+    pub has_https: bool,
 }
 
 /// What translation needs to know about this process.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct TranslateConfig {
     /// IngressClasses whose `spec.controller` differs from this are not ours.
     pub controller_name: String,
     /// The classes we have instances for.
     pub classes: Vec<ClassConfig>,
+    /// `--default-certificate NAMESPACE/NAME`: a TLS Secret served when no other matches.
+    pub default_secret: Option<(String, String)>,
+    /// Served when no default Secret is configured or usable (self-signed or from files).
+    pub fallback_cert: Option<LoadedCert>,
 }
 
 impl TranslateConfig {
@@ -64,6 +72,8 @@ impl TranslateConfig {
         Self {
             controller_name: DEFAULT_CONTROLLER_NAME.to_string(),
             classes,
+            default_secret: None,
+            fallback_cert: None,
         }
     }
 }
@@ -73,55 +83,94 @@ impl TranslateConfig {
 pub struct Translation {
     /// One table per configured class (empty tables included).
     pub tables: BTreeMap<String, RouteTable>,
+    /// One certificate set per configured class.
+    pub certs: BTreeMap<String, CertSet>,
     /// Problems found, sorted, each naming its object.
     pub warnings: Vec<Warning>,
     /// Ingresses (`namespace/name`) that belong to each class.
     pub members: BTreeMap<String, Vec<String>>,
 }
 
-/// Translates a snapshot into one route table per configured class.
+/// Translates a snapshot into one route table and certificate set per configured class.
 pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
     let mut warnings = Vec::new();
     let resolver = ClassResolver::new(config, &snapshot.ingress_classes, &mut warnings);
     let mut backends = backends::BackendResolver::new(snapshot);
+    let mut secrets = tls::SecretIndex::new(&snapshot.secrets);
+    let default_cert = default_cert(config, &mut secrets, &mut warnings);
 
-    let mut builders: BTreeMap<String, RouteTableBuilder> = config
-        .classes
-        .iter()
-        .map(|c| (c.name.clone(), RouteTableBuilder::new()))
-        .collect();
-    let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
-
-    // Oldest first, so that the oldest Ingress keeps a contested rule.
+    // Oldest first, so that the oldest Ingress keeps a contested rule or certificate.
     let mut ingresses: Vec<_> = snapshot.ingresses.iter().collect();
     ingresses.sort_by(|a, b| {
         let ka = (&a.metadata.creation_timestamp, snapshot::key(&a.metadata));
         let kb = (&b.metadata.creation_timestamp, snapshot::key(&b.metadata));
         ka.cmp(&kb)
     });
-
+    let mut by_class: BTreeMap<&str, Vec<&k8s_openapi::api::networking::v1::Ingress>> = config
+        .classes
+        .iter()
+        .map(|c| (c.name.as_str(), Vec::new()))
+        .collect();
     for ing in ingresses {
-        let Some(class) = resolver.class_of(ing) else {
-            continue;
-        };
-        let Some(builder) = builders.get_mut(class) else {
-            continue;
-        };
-        members
-            .entry(class.to_string())
-            .or_default()
-            .push(snapshot::key(&ing.metadata));
-        ingress::add_ingress(ing, builder, &mut backends, &mut warnings);
+        if let Some(list) = resolver.class_of(ing).and_then(|c| by_class.get_mut(c)) {
+            list.push(ing);
+        }
     }
 
+    let mut out = Translation::default();
+    for class in &config.classes {
+        let ingresses = by_class
+            .get(class.name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let default = default_cert.as_ref().map(|(c, s)| (c, s.as_str()));
+        let class_tls = tls::class_tls(&ingresses, &mut secrets, default, &mut warnings);
+        let mut builder = RouteTableBuilder::new();
+        for ing in &ingresses {
+            let ctx = ingress::IngressContext {
+                tls_hosts: &class_tls.hosts,
+                has_https: class.has_https,
+            };
+            ingress::add_ingress(ing, &ctx, &mut builder, &mut backends, &mut warnings);
+        }
+        out.members.insert(
+            class.name.clone(),
+            ingresses
+                .iter()
+                .map(|i| snapshot::key(&i.metadata))
+                .collect(),
+        );
+        out.tables.insert(class.name.clone(), builder.build());
+        out.certs.insert(class.name.clone(), class_tls.certs);
+    }
     warnings.sort();
     warnings.dedup();
-    Translation {
-        tables: builders
-            .into_iter()
-            .map(|(class, b)| (class, b.build()))
-            .collect(),
-        warnings,
-        members,
+    out.warnings = warnings;
+    out
+}
+
+/// The default certificate: the configured Secret if usable, else the fallback.
+fn default_cert(
+    config: &TranslateConfig,
+    secrets: &mut tls::SecretIndex<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Option<(LoadedCert, String)> {
+    if let Some((ns, name)) = &config.default_secret {
+        match secrets.cert(ns, name) {
+            Ok(cert) => return Some((cert, format!("{ns}/{name}"))),
+            Err(message) => warnings.push(Warning {
+                object: ObjectRef {
+                    kind: "Secret",
+                    namespace: ns.clone(),
+                    name: name.clone(),
+                },
+                kind: WarningKind::TlsSecret,
+                message: format!("default certificate: {message}; using the built-in one"),
+            }),
+        }
     }
+    config
+        .fallback_cert
+        .clone()
+        .map(|c| (c, "built-in default".to_string()))
 }

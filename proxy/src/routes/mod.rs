@@ -74,6 +74,8 @@ pub struct RouteTarget {
     pub path_type: PathType,
     /// The Service port the rule names, with its endpoints.
     pub backend: Arc<Backend>,
+    /// Plain-HTTP requests get a 308 to HTTPS (the host has TLS, or the Ingress forces it).
+    pub redirect_https: bool,
 }
 
 /// Facts about a table that the admin and status pages show.

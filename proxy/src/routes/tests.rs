@@ -12,6 +12,7 @@ fn target(ingress: &str, host: &str, path: &str, path_type: PathType) -> Arc<Rou
         rule_path: path.into(),
         path_type,
         backend: Arc::new(Backend::new("ns", ingress, "80", EndpointSet::default())),
+        redirect_https: false,
     })
 }
 

@@ -98,3 +98,14 @@ pub fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
     resp.remove_header(KEEP_ALIVE);
     resp.remove_header(PROXY_CONNECTION);
 }
+
+/// `https://` + the request's host (without port) + path and query, for the HTTPS redirect.
+pub fn https_location(req: &RequestHeader) -> String {
+    let host = request_host(req);
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    format!("https://{host}{path}")
+}

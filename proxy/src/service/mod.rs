@@ -14,6 +14,9 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::upstreams::peer::HttpPeer;
 
+use gatehouse_certs::challenge::HTTP01_PREFIX;
+use gatehouse_certs::MemoryChallenges;
+
 use crate::routes::{RouteTable, RouteTarget};
 
 /// How long a connect to an endpoint may take before it counts as failed.
@@ -21,16 +24,30 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle upstream connection stays in the keep-alive pool.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Behaviour shared by every instance of the process.
+#[derive(Clone, Default)]
+pub struct ProxyOptions {
+    /// The Strict-Transport-Security value for HTTPS responses (`None`: no HSTS).
+    pub hsts: Option<http::HeaderValue>,
+    /// Pending ACME HTTP-01 answers, served before routing.
+    pub challenges: MemoryChallenges,
+}
+
 /// Serves one ingress class.
 pub struct ClassProxy {
     class: Arc<str>,
     table: Arc<ArcSwap<RouteTable>>,
+    options: ProxyOptions,
 }
 
 impl ClassProxy {
     /// A proxy reading `table`, which the controller swaps.
-    pub fn new(class: Arc<str>, table: Arc<ArcSwap<RouteTable>>) -> Self {
-        Self { class, table }
+    pub fn new(class: Arc<str>, table: Arc<ArcSwap<RouteTable>>, options: ProxyOptions) -> Self {
+        Self {
+            class,
+            table,
+            options,
+        }
     }
 
     /// The class this proxy serves.
@@ -49,6 +66,8 @@ pub struct RequestCtx {
     /// An endpoint whose connect failed, to be avoided on retry.
     failed: Option<SocketAddr>,
     retries: u32,
+    /// The request arrived over TLS.
+    tls: bool,
 }
 
 #[async_trait]
@@ -60,6 +79,16 @@ impl ProxyHttp for ClassProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        // ACME HTTP-01 answers never reach a backend, whatever the routes say.
+        let path = session.req_header().uri.path();
+        if path.starts_with(HTTP01_PREFIX) {
+            match self.options.challenges.answer_for_path(path) {
+                Some(answer) => respond::owned(session, 200, answer.as_bytes().to_vec()).await?,
+                None => respond::text(session, 404, "404 no such ACME challenge\n").await?,
+            }
+            return Ok(true);
+        }
         let target = {
             let table = self.table.load();
             let req = session.req_header();
@@ -70,6 +99,12 @@ impl ProxyHttp for ClassProxy {
             respond::text(session, 404, "404 no route for this host and path\n").await?;
             return Ok(true);
         };
+        if target.redirect_https && !ctx.tls {
+            let location = headers::https_location(session.req_header());
+            ctx.target = Some(target);
+            respond::redirect(session, 308, &location).await?;
+            return Ok(true);
+        }
         if target.backend.is_unavailable() {
             ctx.target = Some(target);
             respond::text(session, 503, "503 no ready endpoint for this service\n").await?;
@@ -134,6 +169,26 @@ impl ProxyHttp for ClassProxy {
         _ctx: &mut Self::CTX,
     ) -> Result<()> {
         headers::strip_response_hop_by_hop(upstream_response);
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        if ctx.tls {
+            if let Some(hsts) = &self.options.hsts {
+                if !response
+                    .headers
+                    .contains_key(http::header::STRICT_TRANSPORT_SECURITY)
+                {
+                    response
+                        .insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+                }
+            }
+        }
         Ok(())
     }
 }

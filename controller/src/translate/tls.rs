@@ -1,0 +1,159 @@
+//! TLS: each class's certificate set from the `spec.tls` Secrets of its Ingresses, and which
+//! hosts have TLS (for the HTTP → HTTPS redirect).
+
+use std::collections::{BTreeSet, HashMap};
+
+use gatehouse_certs::{parse_tls_pair, CertSet, LoadedCert};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::networking::v1::Ingress;
+
+use super::{ObjectRef, Warning, WarningKind};
+use crate::snapshot::namespace;
+
+/// The Secret type that holds a certificate and key.
+pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+/// `"false"` turns off the redirect of plain HTTP for hosts with TLS (ingress-nginx's name).
+pub const SSL_REDIRECT: &str = "nginx.ingress.kubernetes.io/ssl-redirect";
+/// `"true"` redirects plain HTTP even for hosts without TLS (ingress-nginx's name).
+pub const FORCE_SSL_REDIRECT: &str = "nginx.ingress.kubernetes.io/force-ssl-redirect";
+
+/// Reads a certificate and key from a `kubernetes.io/tls` Secret.
+pub fn secret_cert(secret: &Secret) -> Result<LoadedCert, String> {
+    let ty = secret.type_.as_deref().unwrap_or("Opaque");
+    if ty != TLS_SECRET_TYPE {
+        return Err(format!("is of type {ty:?}, not {TLS_SECRET_TYPE}"));
+    }
+    let field = |name: &str| -> Result<Vec<u8>, String> {
+        if let Some(v) = secret.data.as_ref().and_then(|d| d.get(name)) {
+            return Ok(v.0.clone());
+        }
+        if let Some(v) = secret.string_data.as_ref().and_then(|d| d.get(name)) {
+            return Ok(v.as_bytes().to_vec());
+        }
+        Err(format!("has no {name}"))
+    };
+    parse_tls_pair(&field("tls.crt")?, &field("tls.key")?).map_err(|e| e.to_string())
+}
+
+/// Parses each referenced Secret once per translation.
+pub struct SecretIndex<'a> {
+    secrets: HashMap<(&'a str, &'a str), &'a Secret>,
+    parsed: HashMap<(String, String), Result<LoadedCert, String>>,
+}
+
+impl<'a> SecretIndex<'a> {
+    /// Indexes `secrets` by namespace and name.
+    pub fn new(secrets: &'a [Secret]) -> Self {
+        Self {
+            secrets: secrets
+                .iter()
+                .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), s)))
+                .collect(),
+            parsed: HashMap::new(),
+        }
+    }
+
+    /// The certificate in Secret `ns/name`, or why there is none.
+    pub fn cert(&mut self, ns: &str, name: &str) -> Result<LoadedCert, String> {
+        let key = (ns.to_string(), name.to_string());
+        if let Some(r) = self.parsed.get(&key) {
+            return r.clone();
+        }
+        let result = match self.secrets.get(&(ns, name)) {
+            None => Err(format!("Secret {ns}/{name} not found")),
+            Some(s) => secret_cert(s).map_err(|e| format!("Secret {ns}/{name} {e}")),
+        };
+        self.parsed.insert(key, result.clone());
+        result
+    }
+}
+
+/// The hosts an Ingress's `spec.tls` covers (its rule hosts when an entry lists none).
+pub fn tls_hosts(ing: &Ingress) -> Vec<String> {
+    let Some(spec) = &ing.spec else {
+        return Vec::new();
+    };
+    let rule_hosts = || -> Vec<String> {
+        spec.rules
+            .iter()
+            .flatten()
+            .filter_map(|r| r.host.clone())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for entry in spec.tls.iter().flatten() {
+        match entry.hosts.as_deref() {
+            Some(hosts) if !hosts.is_empty() => out.extend(hosts.iter().cloned()),
+            _ => out.extend(rule_hosts()),
+        }
+    }
+    out.iter_mut().for_each(|h| h.make_ascii_lowercase());
+    out
+}
+
+/// The value of a boolean annotation, if set.
+pub fn annotation_flag(ing: &Ingress, name: &str) -> Option<bool> {
+    ing.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(name))
+        .map(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// One class's certificates and TLS hosts.
+pub struct ClassTls {
+    /// Certificates for the class's HTTPS listener.
+    pub certs: CertSet,
+    /// Hosts (lowercase) that have TLS in some Ingress of the class.
+    pub hosts: BTreeSet<String>,
+}
+
+/// Builds a class's certificate set from its Ingresses (oldest first: the first certificate
+/// for a host keeps it). A Secret that is missing or unusable is a warning; its hosts fall
+/// back to the default certificate.
+pub fn class_tls(
+    ingresses: &[&Ingress],
+    secrets: &mut SecretIndex<'_>,
+    default: Option<(&LoadedCert, &str)>,
+    warnings: &mut Vec<Warning>,
+) -> ClassTls {
+    let mut builder = CertSet::builder();
+    if let Some((cert, source)) = default {
+        builder.default(cert, source);
+    }
+    let mut hosts = BTreeSet::new();
+    for ing in ingresses {
+        let ns = namespace(&ing.metadata);
+        hosts.extend(tls_hosts(ing));
+        let Some(spec) = &ing.spec else { continue };
+        for entry in spec.tls.iter().flatten() {
+            let Some(secret) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+                continue;
+            };
+            match secrets.cert(ns, secret) {
+                Ok(cert) => {
+                    let names = match entry.hosts.as_deref() {
+                        Some(h) if !h.is_empty() => h.to_vec(),
+                        _ => tls_hosts(ing),
+                    };
+                    for host in names {
+                        builder.insert(&host, &cert, &format!("{ns}/{secret}"));
+                    }
+                }
+                Err(message) => warnings.push(Warning {
+                    object: ObjectRef {
+                        kind: "Ingress",
+                        namespace: ns.to_string(),
+                        name: ing.metadata.name.clone().unwrap_or_default(),
+                    },
+                    kind: WarningKind::TlsSecret,
+                    message: format!("{message}; its hosts use the default certificate"),
+                }),
+            }
+        }
+    }
+    ClassTls {
+        certs: builder.build(),
+        hosts,
+    }
+}
