@@ -3,6 +3,7 @@
 mod backends;
 mod classes;
 mod rules;
+mod tls;
 
 use serde_json::{json, Value};
 
@@ -83,10 +84,12 @@ pub fn two_classes() -> TranslateConfig {
         ClassConfig {
             name: "internal".into(),
             is_default: true,
+            has_https: true,
         },
         ClassConfig {
             name: "external".into(),
             is_default: false,
+            has_https: false,
         },
     ])
 }
