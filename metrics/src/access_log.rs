@@ -1,0 +1,267 @@
+//! The JSON-lines access log.
+//!
+//! Request threads serialise a line into a thread-local buffer and append it to a shared
+//! pending buffer (a short memcpy under a mutex); one writer thread moves pending bytes to the
+//! output and flushes. The proxy never waits on the output: when the output stalls and the
+//! pending buffer is full, lines are dropped and counted instead.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::record::RequestRecord;
+use crate::rfc3339;
+
+/// Pending bytes above which new lines are dropped (the output is stuck).
+const MAX_PENDING: usize = 8 * 1024 * 1024;
+
+/// The `--access-log` flag's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLogFormat {
+    /// No access log.
+    #[default]
+    Off,
+    /// One JSON object per line on stdout.
+    Json,
+}
+
+/// An unknown `--access-log` value.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown access log format {0:?}: expected \"off\" or \"json\"")]
+pub struct UnknownAccessLogFormat(String);
+
+impl FromStr for AccessLogFormat {
+    type Err = UnknownAccessLogFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "json" => Ok(Self::Json),
+            other => Err(UnknownAccessLogFormat(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for AccessLogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Json => "json",
+        })
+    }
+}
+
+/// One access log line, borrowed from the record.
+#[derive(Serialize)]
+struct Line<'a> {
+    time: &'a str,
+    class: &'a str,
+    namespace: Option<&'a str>,
+    ingress: Option<&'a str>,
+    service: Option<&'a str>,
+    upstream_addr: Option<SocketAddr>,
+    method: &'a str,
+    host: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
+    status: u16,
+    request_bytes: u64,
+    response_bytes: u64,
+    duration_ms: f64,
+    upstream_duration_ms: Option<f64>,
+    client_ip: Option<IpAddr>,
+    request_id: &'a str,
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Milliseconds with microsecond resolution.
+fn millis(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
+}
+
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    writing: bool,
+    closed: bool,
+    dropped: u64,
+    write_errors: u64,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake_writer: Condvar,
+    drained: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+thread_local! {
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+}
+
+/// The JSON access log; cheap to call from many threads at once.
+pub struct AccessLog {
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl AccessLog {
+    /// A JSON-lines log written to `out` by a background thread.
+    pub fn json<W: Write + Send + 'static>(out: W) -> AccessLog {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake_writer: Condvar::new(),
+            drained: Condvar::new(),
+        });
+        let for_thread = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || write_loop(&for_thread, out))
+            .ok();
+        AccessLog { shared, writer }
+    }
+
+    /// A JSON-lines log on stdout.
+    pub fn stdout() -> AccessLog {
+        Self::json(std::io::stdout())
+    }
+
+    /// Appends one line for `rec`, timestamped now.
+    pub fn log(&self, rec: &RequestRecord<'_>) {
+        self.log_at(rec, SystemTime::now());
+    }
+
+    /// Appends one line for `rec` with an explicit timestamp.
+    pub fn log_at(&self, rec: &RequestRecord<'_>, time: SystemTime) {
+        let mut time_buf = [0u8; rfc3339::LEN];
+        let line = Line {
+            time: rfc3339::format(time, &mut time_buf),
+            class: rec.class,
+            namespace: non_empty(rec.namespace),
+            ingress: non_empty(rec.ingress),
+            service: non_empty(rec.service),
+            upstream_addr: rec.upstream_addr,
+            method: rec.method,
+            host: rec.host,
+            path: rec.path,
+            query: rec.query,
+            status: rec.status,
+            request_bytes: rec.request_bytes,
+            response_bytes: rec.response_bytes,
+            duration_ms: millis(rec.duration),
+            upstream_duration_ms: rec.upstream_header.map(millis),
+            client_ip: rec.client_ip,
+            request_id: rec.request_id,
+        };
+        LINE.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.clear();
+            // Serialising plain strings and numbers into a Vec cannot fail.
+            if serde_json::to_writer(&mut *buf, &line).is_err() {
+                return;
+            }
+            buf.push(b'\n');
+            let mut pending = self.shared.lock();
+            if pending.bytes.len() + buf.len() > MAX_PENDING || pending.closed {
+                pending.dropped += 1;
+                return;
+            }
+            let was_empty = pending.bytes.is_empty();
+            pending.bytes.extend_from_slice(&buf);
+            drop(pending);
+            if was_empty {
+                self.shared.wake_writer.notify_one();
+            }
+        });
+    }
+
+    /// Waits (at most `timeout`) until every line logged so far reached the output.
+    /// Returns false on timeout.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut pending = self.shared.lock();
+        while !pending.bytes.is_empty() || pending.writing {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            pending = self
+                .shared
+                .drained
+                .wait_timeout(pending, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+        true
+    }
+
+    /// Lines dropped because the output could not keep up.
+    pub fn dropped_lines(&self) -> u64 {
+        self.shared.lock().dropped
+    }
+
+    /// Failed writes to the output (e.g. a closed stdout).
+    pub fn write_errors(&self) -> u64 {
+        self.shared.lock().write_errors
+    }
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake_writer.notify_one();
+        if let Some(writer) = self.writer.take() {
+            // The writer drains what is pending, then exits.
+            let _ = writer.join();
+        }
+    }
+}
+
+fn write_loop<W: Write>(shared: &Shared, mut out: W) {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    loop {
+        {
+            let mut pending = shared.lock();
+            while pending.bytes.is_empty() && !pending.closed {
+                pending = shared
+                    .wake_writer
+                    .wait(pending)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            if pending.bytes.is_empty() && pending.closed {
+                shared.drained.notify_all();
+                return;
+            }
+            std::mem::swap(&mut pending.bytes, &mut batch);
+            pending.writing = true;
+        }
+        let ok = out.write_all(&batch).and_then(|()| out.flush()).is_ok();
+        batch.clear();
+        let mut pending = shared.lock();
+        pending.writing = false;
+        if !ok {
+            pending.write_errors += 1;
+        }
+        if pending.bytes.is_empty() {
+            shared.drained.notify_all();
+        }
+    }
+}

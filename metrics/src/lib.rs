@@ -1,0 +1,34 @@
+//! gatehouse observability: Prometheus metrics (native `gatehouse_*` names and, optionally,
+//! ingress-nginx-compatible `nginx_ingress_controller_*` names), the JSON access log, and the
+//! status page with the `routes.json` shape it reads.
+//!
+//! The proxy calls [`Metrics::observe_request`] and [`AccessLog::log`] from Pingora's `logging`
+//! phase with a borrowed [`RequestRecord`]; the controller calls the `table_swapped`/`set_*`
+//! setters. Nothing here does network I/O.
+#![forbid(unsafe_code)]
+
+pub mod access_log;
+mod build_info;
+mod controller_metrics;
+pub mod dashboards;
+mod error;
+mod gauge_set;
+mod labels;
+mod metrics;
+mod nginx_compat;
+mod options;
+mod process_stats;
+mod promql;
+mod record;
+mod registrar;
+mod request_metrics;
+mod rfc3339;
+pub mod status_page;
+pub mod status_view;
+
+pub use access_log::{AccessLog, AccessLogFormat};
+pub use build_info::{BUILD_REVISION, BUILD_VERSION};
+pub use error::{MetricsError, Result};
+pub use metrics::{InFlightRequest, Metrics};
+pub use options::{AcmeOrderResult, CertExpiry, MetricsOptions, ReadyEndpoints};
+pub use record::{RequestRecord, UpstreamErrorKind};
