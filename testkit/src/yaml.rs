@@ -258,7 +258,14 @@ pub fn tls_secret(namespace: &str, name: &str, cert_pem: &str, key_pem: &str) ->
 /// Joins YAML documents into one multi-document file.
 pub fn documents(docs: &[String]) -> String {
     docs.iter()
-        .map(|doc| format!("---\n{doc}"))
+        // Nested results of `documents` already start with a separator.
+        .map(|doc| {
+            if doc.starts_with("---\n") {
+                doc.clone()
+            } else {
+                format!("---\n{doc}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("")
 }
