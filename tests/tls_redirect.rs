@@ -1,0 +1,203 @@
+//! Plain HTTP → HTTPS redirects (ssl-redirect, force-ssl-redirect, instances without HTTPS)
+//! and the ACME HTTP-01 path that gatehouse answers itself.
+
+mod tls_support;
+
+use gatehouse_testkit::tlsgen::TestCa;
+use gatehouse_testkit::yaml::{documents, tls_secret, Ingress, PathType};
+use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec};
+use tls_support::{
+    header, http_get, https_instance, https_of, no_redirect_client, probe_get, with_tls, NS,
+};
+
+const CLASS: &str = "tls";
+const SSL_REDIRECT: &str = "nginx.ingress.kubernetes.io/ssl-redirect";
+const FORCE_SSL_REDIRECT: &str = "nginx.ingress.kubernetes.io/force-ssl-redirect";
+
+/// Ingresses covering every redirect case, all routed to one echo backend:
+/// - `secure.test`: TLS, default redirect;
+/// - `optout.test`: TLS with ssl-redirect "false";
+/// - `forced.test`: no TLS, force-ssl-redirect "true";
+/// - `open.test`: no TLS;
+/// - `shared.test`: TLS in Ingress `secure`, a further path in Ingress `shared` without TLS.
+fn manifests(ca: &TestCa, svc: String) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let secure = with_tls(
+        &Ingress::new(NS, "secure")
+            .class(CLASS)
+            .path("secure.test", "/", PathType::Prefix, "echo", "http")
+            .path("shared.test", "/", PathType::Prefix, "echo", "http")
+            .yaml(),
+        &[(&["secure.test", "shared.test"], "secure-tls")],
+        &[],
+    )?;
+    let shared = Ingress::new(NS, "shared")
+        .class(CLASS)
+        .path("shared.test", "/other", PathType::Prefix, "echo", "http")
+        .yaml();
+    let optout = with_tls(
+        &Ingress::new(NS, "optout")
+            .class(CLASS)
+            .path("optout.test", "/", PathType::Prefix, "echo", "http")
+            .yaml(),
+        &[(&["optout.test"], "secure-tls")],
+        &[(SSL_REDIRECT, "false")],
+    )?;
+    let forced = with_tls(
+        &Ingress::new(NS, "forced")
+            .class(CLASS)
+            .path("forced.test", "/", PathType::Prefix, "echo", "http")
+            .yaml(),
+        &[],
+        &[(FORCE_SSL_REDIRECT, "true")],
+    )?;
+    let open = Ingress::new(NS, "open")
+        .class(CLASS)
+        .path("open.test", "/", PathType::Prefix, "echo", "http")
+        .path(
+            "open.test",
+            "/.well-known/acme-challenge/abc",
+            PathType::Exact,
+            "echo",
+            "http",
+        )
+        .yaml();
+    let leaf = ca.leaf(&["secure.test", "shared.test", "optout.test"])?;
+    Ok(vec![
+        ("svc.yaml", svc),
+        (
+            "ingresses.yaml",
+            documents(&[secure, shared, optout, forced, open]),
+        ),
+        (
+            "secret.yaml",
+            tls_secret(NS, "secure-tls", &leaf.chain_pem, &leaf.key_pem),
+        ),
+    ])
+}
+
+async fn start(ip: &str, instance: InstanceSpec) -> anyhow::Result<(Fixture, EchoBackend)> {
+    let ca = TestCa::new("redirect test ca")?;
+    let (echo, svc) = echo_service(NS, "echo", ip).await?;
+    let files = manifests(&ca, svc)?;
+    let fixture = Fixture::start(tls_support::bin(), vec![instance], &files).await?;
+    Ok((fixture, echo))
+}
+
+#[tokio::test]
+async fn plain_http_to_tls_hosts_is_redirected() -> anyhow::Result<()> {
+    let instance = https_instance(CLASS, "127.0.0.1");
+    let http = instance.http;
+    let https = https_of(&instance);
+    let (_fixture, echo) = start("127.0.10.1", instance).await?;
+    let client = no_redirect_client()?;
+
+    let cases = [
+        // (Host header, path and query, expected Location)
+        (
+            "secure.test",
+            "/a/b?x=1&y=two",
+            "https://secure.test/a/b?x=1&y=two",
+        ),
+        ("secure.test:8080", "/", "https://secure.test/"),
+        ("secure.test:80", "/p%20q?z", "https://secure.test/p%20q?z"),
+        // TLS for a host in any Ingress of the class redirects that host's other paths too.
+        (
+            "shared.test",
+            "/other/x?k=v",
+            "https://shared.test/other/x?k=v",
+        ),
+        // force-ssl-redirect redirects without TLS.
+        ("forced.test:1234", "/f?g=h", "https://forced.test/f?g=h"),
+    ];
+    for (host, path, location) in cases {
+        let reply = http_get(&client, http, host, path).await?;
+        assert_eq!(reply.status, 308, "{host}{path}: {}", reply.summary());
+        assert_eq!(
+            header(&reply, "location").as_deref(),
+            Some(location),
+            "{host}{path}"
+        );
+        assert_eq!(
+            header(&reply, "strict-transport-security"),
+            None,
+            "{host}{path}: no HSTS over plain HTTP"
+        );
+    }
+    assert_eq!(echo.hits(), 0, "redirects never reach the backend");
+
+    // ssl-redirect "false": proxied over plain HTTP.
+    let reply = http_get(&client, http, "optout.test", "/o?p=1").await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(reply.echoed("uri").as_deref(), Some("/o?p=1"));
+    assert_eq!(
+        reply.echoed_header("x-forwarded-proto").as_deref(),
+        Some("http")
+    );
+    assert_eq!(header(&reply, "strict-transport-security"), None);
+    // No TLS, no annotation: proxied.
+    let reply = http_get(&client, http, "open.test", "/x").await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(echo.hits(), 2);
+
+    // The redirect target works: the same request over HTTPS is proxied.
+    let (_, reply) = probe_get(https, "secure.test", "/a/b?x=1&y=two").await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(reply.echoed("uri").as_deref(), Some("/a/b?x=1&y=two"));
+    // A forced host has no certificate of its own but is served over HTTPS all the same.
+    let (_, reply) = probe_get(https, "forced.test", "/f").await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    Ok(())
+}
+
+#[tokio::test]
+async fn instance_without_https_never_redirects() -> anyhow::Result<()> {
+    let instance = InstanceSpec::http(CLASS, free_addr("127.0.0.1"));
+    let http = instance.http;
+    let (_fixture, echo) = start("127.0.10.2", instance).await?;
+    let client = no_redirect_client()?;
+    for host in ["secure.test", "shared.test", "forced.test", "optout.test"] {
+        let reply = http_get(&client, http, host, "/n?m=1").await?;
+        assert_eq!(reply.status, 200, "{host}: {}", reply.summary());
+        assert_eq!(reply.echoed("uri").as_deref(), Some("/n?m=1"));
+        assert_eq!(header(&reply, "location"), None);
+    }
+    assert_eq!(echo.hits(), 4);
+    Ok(())
+}
+
+#[tokio::test]
+async fn acme_challenge_path_is_answered_by_gatehouse() -> anyhow::Result<()> {
+    let instance = https_instance(CLASS, "127.0.0.1");
+    let http = instance.http;
+    let https = https_of(&instance);
+    let (_fixture, echo) = start("127.0.10.3", instance).await?;
+    let client = no_redirect_client()?;
+
+    // open.test has both a Prefix "/" route and an Exact route on the challenge path;
+    // secure.test would otherwise be redirected to HTTPS.
+    for host in ["open.test", "secure.test", "forced.test", "unrouted.test"] {
+        for path in [
+            "/.well-known/acme-challenge/abc",
+            "/.well-known/acme-challenge/abc?x=1",
+        ] {
+            let reply = http_get(&client, http, host, path).await?;
+            assert_eq!(reply.status, 404, "{host}{path}: {}", reply.summary());
+            assert_eq!(reply.backend(), None, "{host}{path}: not from a backend");
+            assert_eq!(
+                header(&reply, "location"),
+                None,
+                "{host}{path}: no redirect"
+            );
+        }
+    }
+    let (_, reply) = probe_get(https, "secure.test", "/.well-known/acme-challenge/abc").await?;
+    assert_eq!(reply.status, 404, "over HTTPS: {}", reply.summary());
+    assert_eq!(reply.backend(), None);
+    assert_eq!(echo.hits(), 0, "the challenge path never reaches a backend");
+
+    // Neighbouring paths are routed normally.
+    let reply = http_get(&client, http, "open.test", "/.well-known/other").await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(echo.hits(), 1);
+    Ok(())
+}
