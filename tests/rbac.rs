@@ -9,70 +9,9 @@ use std::time::Duration;
 
 use gatehouse_testkit::yaml::{self, Ingress, PathType, PortRef};
 use gatehouse_testkit::EchoBackend;
+use kube_support::rbac::{granted, needed_all, Permission};
 use kube_support::{eventually, Cluster, Replica};
-use serde_json::{json, Value};
-
-type Permission = (String, String, String); // (apiGroup, resource[/subresource], verb)
-
-/// What the manifest allows, from every ClusterRole and Role in it.
-fn granted() -> anyhow::Result<BTreeSet<Permission>> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/base/rbac.yaml"
-    ))?;
-    let mut out = BTreeSet::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let v: Value = serde::Deserialize::deserialize(doc)?;
-        if !matches!(v["kind"].as_str(), Some("ClusterRole" | "Role")) {
-            continue;
-        }
-        for rule in v["rules"].as_array().into_iter().flatten() {
-            for g in rule["apiGroups"].as_array().into_iter().flatten() {
-                for r in rule["resources"].as_array().into_iter().flatten() {
-                    for verb in rule["verbs"].as_array().into_iter().flatten() {
-                        out.insert((s(g), s(r), s(verb)));
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
-}
-
-/// The permission an API request needs, from its method, path and query.
-fn needed(r: &gatehouse_testapi::RequestRecord) -> Option<Permission> {
-    let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
-    let (group, rest) = match parts.as_slice() {
-        ["api", "v1", rest @ ..] => ("", rest),
-        ["apis", g, _v, rest @ ..] => (*g, rest),
-        _ => return None, // discovery and /version need no RBAC rule
-    };
-    let rest = match rest {
-        ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
-        other => other,
-    };
-    let (resource, named) = match rest {
-        [res] => (res.to_string(), false),
-        [res, _name] => (res.to_string(), true),
-        [res, _name, sub] => (format!("{res}/{sub}"), true),
-        _ => return None,
-    };
-    let verb = match (r.method.as_str(), named) {
-        ("GET", false) if r.is_watch() => "watch",
-        ("GET", false) => "list",
-        ("GET", true) => "get",
-        ("POST", _) => "create",
-        ("PUT", _) => "update",
-        ("PATCH", _) => "patch",
-        ("DELETE", _) => "delete",
-        _ => return None,
-    };
-    Some((group.to_string(), resource, verb.to_string()))
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Result<()> {
@@ -143,8 +82,8 @@ async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Resu
     // Let the lease be renewed at least once (get + update).
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let used: BTreeSet<Permission> = cluster.api.requests().iter().filter_map(needed).collect();
-    let granted = granted()?;
+    let used: BTreeSet<Permission> = needed_all(&cluster.api.requests());
+    let granted = granted(&["deploy/base/rbac.yaml"])?;
     let missing: Vec<_> = used.difference(&granted).collect();
     let unused: Vec<_> = granted.difference(&used).collect();
     assert!(

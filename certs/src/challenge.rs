@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 pub const HTTP01_PREFIX: &str = "/.well-known/acme-challenge/";
 
 /// Where the issuer publishes HTTP-01 answers while a validation is in flight.
+#[async_trait::async_trait]
 pub trait ChallengeStore: Send + Sync {
     /// Publish `key_authorization` as the answer for `token`.
     fn set(&self, token: &str, key_authorization: &str);
@@ -16,6 +17,11 @@ pub trait ChallengeStore: Send + Sync {
     fn remove(&self, token: &str);
     /// The answer for `token`, if one is pending.
     fn get(&self, token: &str) -> Option<Arc<str>>;
+    /// Makes the answers set so far visible to every replica that may receive the CA's
+    /// validation request; the issuer calls it before telling the CA to validate.
+    async fn flush(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// In-process [`ChallengeStore`]: lock-free reads for the request path, copy-on-write updates
@@ -41,6 +47,16 @@ impl MemoryChallenges {
         self.answers.load().len()
     }
 
+    /// Replaces every pending answer at once (a follower mirroring the shared store).
+    pub fn replace_all(&self, answers: HashMap<Arc<str>, Arc<str>>) {
+        self.answers.store(Arc::new(answers));
+    }
+
+    /// A copy of every pending answer.
+    pub fn all(&self) -> HashMap<Arc<str>, Arc<str>> {
+        HashMap::clone(&self.answers.load())
+    }
+
     /// The answer for a request path of the form `/.well-known/acme-challenge/<token>`.
     pub fn answer_for_path(&self, path: &str) -> Option<Arc<str>> {
         let token = path.strip_prefix(HTTP01_PREFIX)?;
@@ -51,6 +67,7 @@ impl MemoryChallenges {
     }
 }
 
+#[async_trait::async_trait]
 impl ChallengeStore for MemoryChallenges {
     fn set(&self, token: &str, key_authorization: &str) {
         let (token, answer): (Arc<str>, Arc<str>) =

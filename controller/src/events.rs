@@ -64,3 +64,66 @@ fn api_version(kind: &str) -> &'static str {
         _ => "v1",
     }
 }
+
+/// Reports ACME outcomes as Events on the Ingress that asked for the certificate.
+pub struct AcmeEvents {
+    recorder: Recorder,
+}
+
+impl AcmeEvents {
+    /// Events reported as `controller` from `instance` (the pod name).
+    pub fn new(client: Client, controller: &str, instance: &str) -> Self {
+        Self {
+            recorder: Recorder::new(
+                client,
+                Reporter {
+                    controller: controller.to_string(),
+                    instance: Some(instance.to_string()),
+                },
+            ),
+        }
+    }
+
+    fn publish(&self, want: &crate::acme::AcmeWant, type_: EventType, reason: &str, note: String) {
+        let (namespace, name) = want.ingress.split_once('/').unwrap_or(("", &want.ingress));
+        let reference = ObjectReference {
+            api_version: Some("networking.k8s.io/v1".into()),
+            kind: Some("Ingress".into()),
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            ..ObjectReference::default()
+        };
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "IssueCertificate".to_string(),
+            secondary: None,
+        };
+        let recorder = self.recorder.clone();
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                tracing::warn!("could not publish ACME Event: {e}");
+            }
+        });
+    }
+}
+
+impl crate::acme::AcmeObserver for AcmeEvents {
+    fn issued(&self, want: &crate::acme::AcmeWant, not_after: i64) {
+        let note = format!(
+            "certificate for {} stored in Secret {}; valid until unix time {not_after}",
+            want.names.join(", "),
+            want.secret
+        );
+        self.publish(want, EventType::Normal, "CertificateIssued", note);
+    }
+
+    fn failed(&self, want: &crate::acme::AcmeWant, error: &str, retry_in: std::time::Duration) {
+        let note = format!(
+            "{error}; retrying in {}s; the current certificate stays in place",
+            retry_in.as_secs()
+        );
+        self.publish(want, EventType::Warning, "AcmeOrderFailed", note);
+    }
+}

@@ -41,14 +41,21 @@ pub struct LeaderElector {
 }
 
 impl LeaderElector {
-    /// An elector for Lease `name` in the namespace of `api`, as `identity` (the pod name).
-    pub fn new(api: Api<Lease>, name: &str, identity: &str, timings: LeaseTimings) -> Self {
+    /// An elector for Lease `name` in the namespace of `api`, as `identity` (the pod name);
+    /// `leader` is kept true while this replica holds the lease.
+    pub fn new(
+        api: Api<Lease>,
+        name: &str,
+        identity: &str,
+        timings: LeaseTimings,
+        leader: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             api,
             name: name.to_string(),
             identity: identity.to_string(),
             timings,
-            leader: Arc::new(AtomicBool::new(false)),
+            leader,
             observed: None,
         }
     }

@@ -2,6 +2,7 @@
 //! translation of a snapshot into route tables, and the loop that publishes them.
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod events;
 pub mod leader;
 pub mod publish;

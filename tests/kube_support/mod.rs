@@ -2,6 +2,8 @@
 //! pointed at it through a generated kubeconfig, and small polling helpers.
 #![allow(dead_code)]
 
+pub mod rbac;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -45,6 +45,12 @@ pub enum AcmeError {
         /// The identifier.
         name: String,
     },
+    /// The HTTP-01 answer could not be shared with the other replicas.
+    #[error("could not publish the HTTP-01 answer to the other replicas: {detail} (does RBAC allow patching the challenge ConfigMap?)")]
+    ChallengePublish {
+        /// Why.
+        detail: String,
+    },
     /// An authorization is in a state we cannot complete.
     #[error("ACME authorization for {name} is {status}")]
     Authorization {
@@ -87,6 +93,7 @@ impl AcmeError {
             Self::NoNames => "no_names",
             Self::Protocol { .. } => "protocol",
             Self::NoHttp01 { .. } => "no_http01",
+            Self::ChallengePublish { .. } => "challenge_publish",
             Self::Authorization { .. } => "authorization",
             Self::ValidationFailed { .. } => "validation_failed",
             Self::Timeout { .. } => "timeout",

@@ -177,6 +177,11 @@ impl Issuer {
                 .ok_or_else(|| AcmeError::NoHttp01 { name: name.clone() })?;
             let key_authorization = challenge.key_authorization();
             guard.set(&challenge.token, key_authorization.as_str());
+            guard
+                .store
+                .flush()
+                .await
+                .map_err(|detail| AcmeError::ChallengePublish { detail })?;
             challenge
                 .set_ready()
                 .await

@@ -22,6 +22,7 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use crate::acme::manager::{AcmeFeed, Published};
 use crate::events::EventEmitter;
 use crate::leader::{LeaderElector, LeaseTimings};
 use crate::publish::{PublishOutcome, Publisher};
@@ -186,8 +187,15 @@ impl Stores {
     }
 }
 
-/// Runs the Kubernetes source until the process ends.
-pub async fn run_kube(client: Client, config: KubeSourceConfig, mut publisher: Publisher) {
+/// Runs the Kubernetes source until the process ends. `leader` is set while this replica
+/// holds the election Lease; `feed` receives every published snapshot (for ACME).
+pub async fn run_kube(
+    client: Client,
+    config: KubeSourceConfig,
+    mut publisher: Publisher,
+    leader: Arc<AtomicBool>,
+    feed: Option<AcmeFeed>,
+) {
     let trigger = Arc::new(Notify::new());
     let mut tasks: Vec<Task> = Vec::new();
     let ns = &config.namespaces;
@@ -223,22 +231,29 @@ pub async fn run_kube(client: Client, config: KubeSourceConfig, mut publisher: P
             .collect(),
     };
 
-    let leader = match &config.election {
+    match &config.election {
         Some(e) => {
             let elector = LeaderElector::new(
                 Api::namespaced(client.clone(), &e.namespace),
                 &e.lease_name,
                 &config.identity,
                 e.timings.clone(),
+                leader.clone(),
             );
-            let flag = elector.flag();
             tasks.push(elector.run().boxed());
-            flag
         }
-        None => Arc::new(AtomicBool::new(true)),
-    };
+        None => leader.store(true, Ordering::SeqCst),
+    }
     let watchers = futures::future::join_all(tasks);
-    let rebuild = rebuild_loop(client, config, stores, trigger, leader, &mut publisher);
+    let rebuild = rebuild_loop(
+        client,
+        config,
+        stores,
+        trigger,
+        leader,
+        &mut publisher,
+        feed,
+    );
     tokio::select! {
         _ = watchers => tracing::error!("all watchers ended"),
         _ = rebuild => {}
@@ -252,6 +267,7 @@ async fn rebuild_loop(
     trigger: Arc<Notify>,
     leader: Arc<AtomicBool>,
     publisher: &mut Publisher,
+    feed: Option<AcmeFeed>,
 ) {
     tracing::info!("waiting for the initial list of every watched kind");
     stores.wait_ready().await;
@@ -259,8 +275,18 @@ async fn rebuild_loop(
     let mut status = StatusWriter::new(client.clone());
     let mut events = EventEmitter::new(client, "gatehouse", &config.identity);
     let mut was_leader = false;
+    let publish = |snapshot: &Snapshot, publisher: &mut Publisher| {
+        let outcome = publisher.publish(snapshot);
+        if let Some(feed) = &feed {
+            feed.send_replace(Some(Arc::new(Published {
+                snapshot: snapshot.clone(),
+                members: outcome.members.clone(),
+            })));
+        }
+        outcome
+    };
     let mut snapshot = stores.snapshot();
-    let mut outcome = publisher.publish(&snapshot);
+    let mut outcome = publish(&snapshot, publisher);
     loop {
         let is_leader = leader.load(Ordering::SeqCst);
         if is_leader {
@@ -278,7 +304,7 @@ async fn rebuild_loop(
         if changed {
             coalesce(&trigger).await;
             snapshot = stores.snapshot();
-            outcome = publisher.publish(&snapshot);
+            outcome = publish(&snapshot, publisher);
         }
     }
 }

@@ -187,7 +187,7 @@ struct FileState {
 
 /// Reads a manifests directory and remembers each file's last good content.
 pub struct ManifestDir {
-    dir: PathBuf,
+    dirs: Vec<PathBuf>,
     files: HashMap<PathBuf, FileState>,
 }
 
@@ -203,21 +203,31 @@ impl ManifestDir {
     /// A reader for `dir` (nothing is read yet).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
-            dir: dir.into(),
+            dirs: vec![dir.into()],
             files: HashMap::new(),
         }
     }
 
-    /// The directory being read.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Also reads `dir` (e.g. the state directory where issued certificates are written).
+    pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dirs.push(dir.into());
+        self
+    }
+
+    /// The directories being read.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
     }
 
     /// Re-reads the directory (recursively, skipping hidden entries).
     pub fn scan(&mut self) -> Scan {
         let mut errors = Vec::new();
         let mut found = Vec::new();
-        collect_files(&self.dir, &mut found, &mut errors);
+        for dir in &self.dirs {
+            if dir.exists() || dir == &self.dirs[0] {
+                collect_files(dir, &mut found, &mut errors);
+            }
+        }
         let mut changed = false;
         let before = self.files.len();
         self.files.retain(|p, _| found.contains(p));

@@ -8,7 +8,10 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
+use std::sync::Arc;
+
 use super::manifests::ManifestDir;
+use crate::acme::manager::{AcmeFeed, Published};
 use crate::publish::Publisher;
 
 /// Quiet time after a file event before the directory is re-read.
@@ -26,8 +29,14 @@ pub struct WatchError {
     source: notify::Error,
 }
 
-/// Loads `dir`, publishes it, then republishes on every change until the task is dropped.
-pub async fn watch_manifests(dir: PathBuf, mut publisher: Publisher) -> Result<(), WatchError> {
+/// Loads `dir` (and `extra` directories, such as where ACME writes issued Secrets), publishes
+/// it, then republishes on every change until the task is dropped.
+pub async fn watch_manifests(
+    dir: PathBuf,
+    extra: Vec<PathBuf>,
+    mut publisher: Publisher,
+    feed: Option<AcmeFeed>,
+) -> Result<(), WatchError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event| {
         // The receiver only goes away at shutdown.
@@ -45,11 +54,34 @@ pub async fn watch_manifests(dir: PathBuf, mut publisher: Publisher) -> Result<(
         })?;
 
     let mut manifests = ManifestDir::new(dir);
+    for extra in extra {
+        std::fs::create_dir_all(&extra).map_err(|e| WatchError {
+            dir: extra.clone(),
+            source: notify::Error::io(e),
+        })?;
+        watcher
+            .watch(&extra, RecursiveMode::Recursive)
+            .map_err(|source| WatchError {
+                dir: extra.clone(),
+                source,
+            })?;
+        manifests = manifests.with_dir(extra);
+    }
+    let mut publish = |manifests: &ManifestDir| {
+        let snapshot = manifests.snapshot();
+        let outcome = publisher.publish(&snapshot);
+        if let Some(feed) = &feed {
+            feed.send_replace(Some(Arc::new(Published {
+                snapshot,
+                members: outcome.members,
+            })));
+        }
+    };
     let mut reported: HashMap<String, String> = HashMap::new();
     let scan = manifests.scan();
     report_errors(&scan.errors, &mut reported);
-    publisher.publish(&manifests.snapshot());
-    tracing::info!(dir = %manifests.dir().display(), "manifests loaded");
+    publish(&manifests);
+    tracing::info!(dirs = ?manifests.dirs(), "manifests loaded");
 
     loop {
         tokio::select! {
@@ -64,7 +96,7 @@ pub async fn watch_manifests(dir: PathBuf, mut publisher: Publisher) -> Result<(
         let scan = manifests.scan();
         report_errors(&scan.errors, &mut reported);
         if scan.changed {
-            publisher.publish(&manifests.snapshot());
+            publish(&manifests);
         }
     }
 }

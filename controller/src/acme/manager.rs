@@ -1,0 +1,201 @@
+//! The leader's ACME loop: after every published snapshot (and on a timer, for renewals) it
+//! plans the certificates to order, orders them one by one, and stores what it gets. Failures
+//! back off exponentially with jitter per Secret and never touch a still-valid certificate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gatehouse_certs::acme::{Backoff, Issuer};
+use gatehouse_certs::ChallengeStore;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::plan::{plan, AcmeWant};
+use super::sink::CertSink;
+use crate::snapshot::Snapshot;
+
+/// What the sources hand to the ACME loop after each publish.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// The snapshot that was translated.
+    pub snapshot: Snapshot,
+    /// Ingresses (`namespace/name`) per class of ours.
+    pub members: BTreeMap<String, Vec<String>>,
+}
+
+/// The sending side the sources publish into.
+pub type AcmeFeed = watch::Sender<Option<Arc<Published>>>;
+
+/// ACME loop settings.
+#[derive(Clone, Debug)]
+pub struct AcmeSettings {
+    /// Order for every TLS entry of our Ingresses, not only annotated ones.
+    pub acme_all: bool,
+    /// How often certificates are re-checked for renewal without any change.
+    pub check_every: Duration,
+    /// First retry delay after a failed order.
+    pub backoff_initial: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+}
+
+/// Reports each order's outcome (metrics, Events).
+pub trait AcmeObserver: Send + Sync {
+    /// An order for `want` succeeded.
+    fn issued(&self, want: &AcmeWant, not_after: i64);
+    /// An order for `want` failed; the next try is after `retry_in`.
+    fn failed(&self, want: &AcmeWant, error: &str, retry_in: Duration);
+}
+
+struct Retry {
+    backoff: Backoff,
+    not_before: Instant,
+}
+
+/// Orders, stores and renews certificates while this replica leads.
+pub struct AcmeManager {
+    issuer: Issuer,
+    sink: Box<dyn CertSink>,
+    challenges: Arc<dyn ChallengeStore>,
+    leader: Arc<AtomicBool>,
+    settings: AcmeSettings,
+    observer: Option<Arc<dyn AcmeObserver>>,
+    retries: HashMap<(String, String), Retry>,
+    /// Secrets written recently, skipped until the source shows the new content.
+    stored: HashMap<(String, String), Instant>,
+}
+
+impl AcmeManager {
+    /// A manager ordering through `issuer`, answering through `challenges`, storing in `sink`.
+    pub fn new(
+        issuer: Issuer,
+        sink: Box<dyn CertSink>,
+        challenges: Arc<dyn ChallengeStore>,
+        leader: Arc<AtomicBool>,
+        settings: AcmeSettings,
+    ) -> Self {
+        Self {
+            issuer,
+            sink,
+            challenges,
+            leader,
+            settings,
+            observer: None,
+            retries: HashMap::new(),
+            stored: HashMap::new(),
+        }
+    }
+
+    /// Reports outcomes to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn AcmeObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Runs until `feed` closes.
+    pub async fn run(mut self, mut feed: watch::Receiver<Option<Arc<Published>>>) {
+        tracing::info!(directory = %self.issuer.directory_url(), "ACME enabled");
+        loop {
+            let latest = feed.borrow_and_update().clone();
+            if let Some(published) = latest {
+                if self.leader.load(Ordering::SeqCst) {
+                    self.round(&published).await;
+                }
+            }
+            let next_retry = self.retries.values().map(|r| r.not_before).min();
+            let wake = next_retry
+                .unwrap_or_else(|| Instant::now() + self.settings.check_every)
+                .min(Instant::now() + self.settings.check_every);
+            tokio::select! {
+                changed = feed.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    async fn round(&mut self, published: &Published) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let (wants, warnings) = plan(
+            &published.snapshot,
+            &published.members,
+            self.settings.acme_all,
+            now,
+        );
+        for w in warnings {
+            tracing::debug!(object = %w.object, "{}", w.message);
+        }
+        let wanted: Vec<(String, String)> = wants
+            .iter()
+            .map(|w| (w.namespace.clone(), w.secret.clone()))
+            .collect();
+        // Forget state of Secrets no longer wanted (fixed, or their Ingress went away).
+        self.retries.retain(|k, _| wanted.contains(k));
+        self.stored
+            .retain(|k, at| wanted.contains(k) && at.elapsed() < Duration::from_secs(120));
+        for want in wants {
+            let slot = (want.namespace.clone(), want.secret.clone());
+            if self.stored.contains_key(&slot) {
+                continue;
+            }
+            if self
+                .retries
+                .get(&slot)
+                .is_some_and(|r| Instant::now() < r.not_before)
+            {
+                continue;
+            }
+            if !self.leader.load(Ordering::SeqCst) {
+                return;
+            }
+            self.order(want, slot).await;
+        }
+    }
+
+    async fn order(&mut self, want: AcmeWant, slot: (String, String)) {
+        tracing::info!(secret = %format!("{}/{}", want.namespace, want.secret), names = ?want.names, reason = ?want.reason, "ordering certificate");
+        let started = Instant::now();
+        let result = match self
+            .issuer
+            .issue(&want.names, self.challenges.as_ref())
+            .await
+        {
+            Ok(cert) => self
+                .sink
+                .store(&want.namespace, &want.secret, &cert)
+                .await
+                .map(|()| cert.not_after),
+            Err(e) => Err(e.to_string()),
+        };
+        // Withdraw the answers from every replica, whatever the outcome.
+        if let Err(e) = self.challenges.flush().await {
+            tracing::warn!("withdrawing ACME challenges: {e}");
+        }
+        match result {
+            Ok(not_after) => {
+                tracing::info!(secret = %format!("{}/{}", want.namespace, want.secret), not_after, seconds = started.elapsed().as_secs_f64(), "certificate issued and stored");
+                self.retries.remove(&slot);
+                self.stored.insert(slot, Instant::now());
+                if let Some(o) = &self.observer {
+                    o.issued(&want, not_after);
+                }
+            }
+            Err(error) => {
+                let (initial, max) = (self.settings.backoff_initial, self.settings.backoff_max);
+                let retry = self.retries.entry(slot).or_insert_with(|| Retry {
+                    backoff: Backoff::new(initial, max),
+                    not_before: Instant::now(),
+                });
+                let delay = retry.backoff.next_delay();
+                retry.not_before = Instant::now() + delay;
+                tracing::warn!(secret = %format!("{}/{}", want.namespace, want.secret), attempt = retry.backoff.attempts(), retry_in = ?delay, "ACME order failed; the current certificate (if any) stays in place: {error}");
+                if let Some(o) = &self.observer {
+                    o.failed(&want, &error, delay);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Which certificates gatehouse must order: for every Ingress of our classes that opts in, each
+//! `spec.tls` entry's Secret must exist, parse, cover the entry's hosts and not be due for
+//! renewal (two thirds of its lifetime). Pure: snapshot and time in, wants out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gatehouse_certs::renewal;
+
+use crate::snapshot::{key, namespace, Snapshot};
+use crate::translate::tls::{annotation_flag, secret_cert};
+use crate::translate::{ObjectRef, Warning, WarningKind};
+
+/// `"true"` on an Ingress asks gatehouse to issue its certificates with ACME.
+pub const ACME_ANNOTATION: &str = "gatehouse.dev/acme";
+
+/// Why a certificate must be ordered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WantReason {
+    /// The Secret does not exist yet.
+    Missing,
+    /// The Secret exists but holds no usable certificate.
+    Unusable(String),
+    /// The certificate does not cover every requested host.
+    NamesChanged,
+    /// Two thirds of the certificate's lifetime have passed.
+    Renewal,
+}
+
+/// One certificate to order and where to store it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeWant {
+    /// Namespace of the Secret (and Ingress).
+    pub namespace: String,
+    /// Name of the Secret.
+    pub secret: String,
+    /// DNS names for the certificate, sorted.
+    pub names: Vec<String>,
+    /// The Ingress that asked for it (`namespace/name`), for Events.
+    pub ingress: String,
+    /// Why.
+    pub reason: WantReason,
+}
+
+/// Plans orders for the Ingresses of our classes (`members`) at time `now` (unix seconds).
+pub fn plan(
+    snapshot: &Snapshot,
+    members: &BTreeMap<String, Vec<String>>,
+    acme_all: bool,
+    now: i64,
+) -> (Vec<AcmeWant>, Vec<Warning>) {
+    let ours: BTreeSet<&str> = members.values().flatten().map(String::as_str).collect();
+    // (namespace, secret) → (names, ingress); the oldest-listed Ingress names the Secret's owner.
+    let mut wanted: BTreeMap<(String, String), (BTreeSet<String>, String)> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for ing in &snapshot.ingresses {
+        let ing_key = key(&ing.metadata);
+        if !ours.contains(ing_key.as_str()) {
+            continue;
+        }
+        let opted_in = annotation_flag(ing, ACME_ANNOTATION).unwrap_or(acme_all);
+        if !opted_in {
+            continue;
+        }
+        let ns = namespace(&ing.metadata);
+        for entry in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
+            let Some(secret) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+                continue;
+            };
+            let mut names = BTreeSet::new();
+            for host in entry.hosts.iter().flatten() {
+                if host.starts_with("*.") {
+                    warnings.push(Warning {
+                        object: ObjectRef {
+                            kind: "Ingress",
+                            namespace: ns.to_string(),
+                            name: ing.metadata.name.clone().unwrap_or_default(),
+                        },
+                        kind: WarningKind::TlsSecret,
+                        message: format!("ACME: {host} is a wildcard, which HTTP-01 cannot validate (use DNS-01 through cert-manager); skipped"),
+                    });
+                    continue;
+                }
+                names.insert(host.trim_end_matches('.').to_ascii_lowercase());
+            }
+            if names.is_empty() {
+                continue;
+            }
+            let slot = wanted
+                .entry((ns.to_string(), secret.to_string()))
+                .or_insert_with(|| (BTreeSet::new(), ing_key.clone()));
+            slot.0.extend(names);
+        }
+    }
+
+    let mut wants = Vec::new();
+    for ((ns, secret), (names, ingress)) in wanted {
+        let existing = snapshot
+            .secrets
+            .iter()
+            .find(|s| namespace(&s.metadata) == ns && s.metadata.name.as_deref() == Some(&secret));
+        let reason = match existing.map(secret_cert) {
+            None => Some(WantReason::Missing),
+            Some(Err(e)) => Some(WantReason::Unusable(e)),
+            Some(Ok(cert)) if !names.iter().all(|n| cert.names.contains(n)) => {
+                Some(WantReason::NamesChanged)
+            }
+            Some(Ok(cert)) if renewal::due(cert.not_before, cert.not_after, now) => {
+                Some(WantReason::Renewal)
+            }
+            Some(Ok(_)) => None,
+        };
+        if let Some(reason) = reason {
+            wants.push(AcmeWant {
+                namespace: ns,
+                secret,
+                names: names.into_iter().collect(),
+                ingress,
+                reason,
+            });
+        }
+    }
+    (wants, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_testkit::tlsgen::{self, LeafSpec};
+    use k8s_openapi::api::core::v1::Secret;
+    use k8s_openapi::api::networking::v1::Ingress;
+    use serde_json::json;
+
+    fn ingress(name: &str, acme: Option<&str>, tls: serde_json::Value) -> Ingress {
+        let mut meta = json!({"namespace": "ns", "name": name});
+        if let Some(v) = acme {
+            meta["annotations"] = json!({ACME_ANNOTATION: v});
+        }
+        serde_json::from_value(json!({"metadata": meta, "spec": {"tls": tls}})).expect("ingress")
+    }
+
+    fn secret(name: &str, hosts: &[&str], validity: ((i32, u8, u8), (i32, u8, u8))) -> Secret {
+        let leaf = tlsgen::self_signed(&LeafSpec::new(hosts).validity(validity.0, validity.1))
+            .expect("certificate");
+        serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": name},
+            "type": "kubernetes.io/tls",
+            "stringData": {"tls.crt": leaf.chain_pem, "tls.key": leaf.key_pem}}))
+        .expect("secret")
+    }
+
+    /// 2026-06-01 00:00:00 UTC.
+    const NOW: i64 = 1_780_272_000;
+
+    #[test]
+    fn plans_missing_due_renamed_and_skips_valid_and_opted_out() {
+        let snapshot = Snapshot {
+            ingresses: vec![
+                ingress(
+                    "missing",
+                    Some("true"),
+                    json!([{"hosts": ["a.example"], "secretName": "a-tls"}]),
+                ),
+                ingress(
+                    "valid",
+                    Some("true"),
+                    json!([{"hosts": ["b.example"], "secretName": "b-tls"}]),
+                ),
+                ingress(
+                    "due",
+                    Some("true"),
+                    json!([{"hosts": ["c.example"], "secretName": "c-tls"}]),
+                ),
+                ingress(
+                    "renamed",
+                    Some("true"),
+                    json!([{"hosts": ["d.example", "e.example"], "secretName": "d-tls"}]),
+                ),
+                ingress(
+                    "optout",
+                    None,
+                    json!([{"hosts": ["f.example"], "secretName": "f-tls"}]),
+                ),
+                ingress(
+                    "wild",
+                    Some("true"),
+                    json!([{"hosts": ["*.w.example"], "secretName": "w-tls"}]),
+                ),
+                ingress(
+                    "notours",
+                    Some("true"),
+                    json!([{"hosts": ["g.example"], "secretName": "g-tls"}]),
+                ),
+            ],
+            secrets: vec![
+                // Lifetime 2026-01-01..2027-01-01: two thirds is at 2026-09-01, not due on 06-01.
+                secret("b-tls", &["b.example"], ((2026, 1, 1), (2027, 1, 1))),
+                // 2026-03-01..2026-07-01: two thirds passed on 2026-05-21.
+                secret("c-tls", &["c.example"], ((2026, 3, 1), (2026, 7, 1))),
+                secret("d-tls", &["d.example"], ((2026, 1, 1), (2027, 1, 1))),
+            ],
+            ..Snapshot::default()
+        };
+        let members = BTreeMap::from([(
+            "internal".to_string(),
+            ["missing", "valid", "due", "renamed", "optout", "wild"]
+                .iter()
+                .map(|n| format!("ns/{n}"))
+                .collect(),
+        )]);
+        let (wants, warnings) = plan(&snapshot, &members, false, NOW);
+        let got: Vec<(&str, WantReason, Vec<String>)> = wants
+            .iter()
+            .map(|w| (w.secret.as_str(), w.reason.clone(), w.names.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a-tls", WantReason::Missing, vec!["a.example".to_string()]),
+                ("c-tls", WantReason::Renewal, vec!["c.example".to_string()]),
+                (
+                    "d-tls",
+                    WantReason::NamesChanged,
+                    vec!["d.example".to_string(), "e.example".to_string()]
+                ),
+            ]
+        );
+        assert_eq!(warnings.len(), 1, "wildcard reported");
+        // --acme-all opts in Ingresses without the annotation.
+        let (all, _) = plan(&snapshot, &members, true, NOW);
+        assert!(all.iter().any(|w| w.secret == "f-tls"));
+    }
+}
