@@ -12,7 +12,9 @@ use gatehouse_certs::ChallengeStore;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::plan::{plan, AcmeWant};
+use gatehouse_certs::renewal;
+
+use super::plan::{plan, AcmeWant, Managed, Plan};
 use super::sink::CertSink;
 use crate::snapshot::Snapshot;
 
@@ -65,7 +67,14 @@ pub struct AcmeManager {
     retries: HashMap<(String, String), Retry>,
     /// Secrets written recently, skipped until the source shows the new content.
     stored: HashMap<(String, String), Instant>,
+    /// When each managed certificate's Renewal Info was last fetched.
+    ari_checked: HashMap<(String, String), Instant>,
+    /// The server answered that it has no Renewal Info.
+    ari_unsupported: bool,
 }
+
+/// How often a certificate's ACME Renewal Info is fetched again.
+const ARI_RECHECK: Duration = Duration::from_secs(6 * 3600);
 
 impl AcmeManager {
     /// A manager ordering through `issuer`, answering through `challenges`, storing in `sink`.
@@ -85,6 +94,8 @@ impl AcmeManager {
             observer: None,
             retries: HashMap::new(),
             stored: HashMap::new(),
+            ari_checked: HashMap::new(),
+            ari_unsupported: false,
         }
     }
 
@@ -119,12 +130,17 @@ impl AcmeManager {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let (wants, warnings) = plan(
+        let Plan {
+            mut wants,
+            managed,
+            warnings,
+        } = plan(
             &published.snapshot,
             &published.members,
             self.settings.acme_all,
             now,
         );
+        wants.extend(self.renewal_info_wants(managed, now).await);
         for w in warnings {
             tracing::debug!(object = %w.object, "{}", w.message);
         }
@@ -153,6 +169,35 @@ impl AcmeManager {
             }
             self.order(want, slot).await;
         }
+    }
+
+    /// Certificates the CA asks to renew early through ACME Renewal Info (checked at most every
+    /// [`ARI_RECHECK`] per certificate; servers without ARI are asked once).
+    async fn renewal_info_wants(&mut self, managed: Vec<Managed>, now: i64) -> Vec<AcmeWant> {
+        let mut out = Vec::new();
+        if self.ari_unsupported {
+            return out;
+        }
+        for m in managed {
+            let slot = (m.want.namespace.clone(), m.want.secret.clone());
+            if self.ari_checked.get(&slot).is_some_and(|t| t.elapsed() < ARI_RECHECK) {
+                continue;
+            }
+            self.ari_checked.insert(slot, Instant::now());
+            match self.issuer.renewal_window(&m.chain_pem).await {
+                Ok(None) => {
+                    tracing::debug!("the ACME server offers no Renewal Info; renewing at two thirds of the lifetime");
+                    self.ari_unsupported = true;
+                    return out;
+                }
+                Ok(Some(window)) if renewal::due_in_window(window.start, window.end, 0.5, now) => {
+                    out.push(m.want)
+                }
+                Ok(Some(_)) => {}
+                Err(e) => tracing::debug!(secret = %m.want.secret, "ACME Renewal Info unavailable: {e}"),
+            }
+        }
+        out
     }
 
     async fn order(&mut self, want: AcmeWant, slot: (String, String)) {

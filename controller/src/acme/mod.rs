@@ -7,5 +7,5 @@ pub mod plan;
 pub mod sink;
 
 pub use manager::{AcmeFeed, AcmeManager, AcmeObserver, AcmeSettings, Published};
-pub use plan::{plan, AcmeWant, WantReason, ACME_ANNOTATION};
+pub use plan::{plan, AcmeWant, Managed, Plan, WantReason, ACME_ANNOTATION};
 pub use sink::{CertSink, FileSink, KubeSink};

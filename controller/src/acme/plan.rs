@@ -41,13 +41,34 @@ pub struct AcmeWant {
     pub reason: WantReason,
 }
 
+/// A certificate gatehouse manages that needs nothing now (ACME Renewal Info may still say
+/// otherwise).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Managed {
+    /// What an order for it would be.
+    pub want: AcmeWant,
+    /// The certificate chain it holds now (PEM).
+    pub chain_pem: Vec<u8>,
+}
+
+/// What to order now, the managed certificates that are fine, and problems found.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Certificates to order.
+    pub wants: Vec<AcmeWant>,
+    /// Valid managed certificates.
+    pub managed: Vec<Managed>,
+    /// Problems (e.g. wildcard names).
+    pub warnings: Vec<Warning>,
+}
+
 /// Plans orders for the Ingresses of our classes (`members`) at time `now` (unix seconds).
 pub fn plan(
     snapshot: &Snapshot,
     members: &BTreeMap<String, Vec<String>>,
     acme_all: bool,
     now: i64,
-) -> (Vec<AcmeWant>, Vec<Warning>) {
+) -> Plan {
     let ours: BTreeSet<&str> = members.values().flatten().map(String::as_str).collect();
     // (namespace, secret) → (names, ingress); the oldest-listed Ingress names the Secret's owner.
     let mut wanted: BTreeMap<(String, String), (BTreeSet<String>, String)> = BTreeMap::new();
@@ -92,7 +113,10 @@ pub fn plan(
         }
     }
 
-    let mut wants = Vec::new();
+    let mut out = Plan {
+        warnings,
+        ..Plan::default()
+    };
     for ((ns, secret), (names, ingress)) in wanted {
         let existing = snapshot
             .secrets
@@ -109,17 +133,42 @@ pub fn plan(
             }
             Some(Ok(_)) => None,
         };
-        if let Some(reason) = reason {
-            wants.push(AcmeWant {
-                namespace: ns,
-                secret,
-                names: names.into_iter().collect(),
-                ingress,
-                reason,
-            });
+        let want = |reason| AcmeWant {
+            namespace: ns.clone(),
+            secret: secret.clone(),
+            names: names.iter().cloned().collect(),
+            ingress: ingress.clone(),
+            reason,
+        };
+        match reason {
+            Some(reason) => out.wants.push(want(reason)),
+            None => {
+                let chain_pem = existing
+                    .and_then(|s| tls_field(s, "tls.crt"))
+                    .unwrap_or_default();
+                out.managed.push(Managed {
+                    want: want(WantReason::Renewal),
+                    chain_pem,
+                });
+            }
         }
     }
-    (wants, warnings)
+    out
+}
+
+fn tls_field(secret: &k8s_openapi::api::core::v1::Secret, name: &str) -> Option<Vec<u8>> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(name))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(name))
+                .map(|s| s.as_bytes().to_vec())
+        })
 }
 
 #[cfg(test)]
@@ -206,7 +255,7 @@ mod tests {
                 .map(|n| format!("ns/{n}"))
                 .collect(),
         )]);
-        let (wants, warnings) = plan(&snapshot, &members, false, NOW);
+        let Plan { wants, managed, warnings } = plan(&snapshot, &members, false, NOW);
         let got: Vec<(&str, WantReason, Vec<String>)> = wants
             .iter()
             .map(|w| (w.secret.as_str(), w.reason.clone(), w.names.clone()))
@@ -224,8 +273,11 @@ mod tests {
             ]
         );
         assert_eq!(warnings.len(), 1, "wildcard reported");
+        let fine: Vec<&str> = managed.iter().map(|m| m.want.secret.as_str()).collect();
+        assert_eq!(fine, ["b-tls"], "valid certificates are listed for ACME Renewal Info");
+        assert!(managed[0].chain_pem.starts_with(b"-----BEGIN CERTIFICATE-----"));
         // --acme-all opts in Ingresses without the annotation.
-        let (all, _) = plan(&snapshot, &members, true, NOW);
-        assert!(all.iter().any(|w| w.secret == "f-tls"));
+        let all = plan(&snapshot, &members, true, NOW);
+        assert!(all.wants.iter().any(|w| w.secret == "f-tls"));
     }
 }
