@@ -30,6 +30,12 @@ impl RouteTableBuilder {
     /// hosts). Host names are matched case-insensitively.
     pub fn add(&mut self, host: &str, target: Arc<RouteTarget>) -> Result<(), Conflict> {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if target.redirect_https && !host.is_empty() {
+            match host.strip_prefix("*.") {
+                Some(parent) => self.table.https_wildcards.insert(parent.into()),
+                None => self.table.https_hosts.insert(host.as_str().into()),
+            };
+        }
         let group = if host.is_empty() {
             self.table.any_host.get_or_insert_with(HostRoutes::default)
         } else if let Some(parent) = host.strip_prefix("*.") {

@@ -97,6 +97,10 @@ pub struct RouteTable {
     /// Rules without a host match every host that has no rules of its own.
     any_host: Option<HostRoutes>,
     default_backend: Option<Arc<RouteTarget>>,
+    /// Hosts (exact, or `*.parent` as `parent`) whose plain-HTTP requests are redirected even
+    /// when no path matches, as ingress-nginx does for a host with TLS.
+    https_hosts: std::collections::HashSet<Box<str>>,
+    https_wildcards: std::collections::HashSet<Box<str>>,
 }
 
 impl RouteTable {
@@ -126,6 +130,19 @@ impl RouteTable {
         self.host_routes(host)
             .and_then(|routes| routes.find(path))
             .or(self.default_backend.as_ref())
+    }
+
+    /// True when plain-HTTP requests for `host` go to HTTPS, whatever their path.
+    pub fn redirects_host(&self, host: &str) -> bool {
+        if self.https_hosts.is_empty() && self.https_wildcards.is_empty() {
+            return false;
+        }
+        let mut buf = HostBuf::new();
+        let host = normalize_host(host, &mut buf);
+        self.https_hosts.contains(host)
+            || host
+                .split_once('.')
+                .is_some_and(|(_, parent)| self.https_wildcards.contains(parent))
     }
 
     fn host_routes(&self, host: &str) -> Option<&HostRoutes> {

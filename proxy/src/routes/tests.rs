@@ -165,3 +165,27 @@ fn normalize_host_cases() {
         assert_eq!(normalize_host(input, &mut buf), want);
     }
 }
+
+#[test]
+fn hosts_with_a_redirecting_route_redirect_every_path() {
+    let mut b = RouteTableBuilder::new();
+    let mut secure = target("secure", "s.example", "/app", Prefix);
+    Arc::get_mut(&mut secure).expect("unique").redirect_https = true;
+    b.add("s.example", secure).expect("add");
+    let mut wild = target("wild", "*.w.example", "/", Prefix);
+    Arc::get_mut(&mut wild).expect("unique").redirect_https = true;
+    b.add("*.w.example", wild).expect("add");
+    b.add("plain.example", target("plain", "plain.example", "/", Prefix))
+        .expect("add");
+    let t = b.build();
+    for (host, want) in [
+        ("s.example", true),
+        ("S.Example:80", true),
+        ("a.w.example", true),
+        ("w.example", false),
+        ("plain.example", false),
+        ("other.example", false),
+    ] {
+        assert_eq!(t.redirects_host(host), want, "{host}");
+    }
+}
