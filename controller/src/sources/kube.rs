@@ -138,9 +138,9 @@ where
         .collect()
 }
 
-fn objects<K: Clone>(stores: &[Store<K>]) -> Vec<K>
+fn objects<K>(stores: &[Store<K>]) -> Vec<K>
 where
-    K: Resource + 'static,
+    K: Resource + Clone + 'static,
     K::DynamicType: Eq + Hash + Clone,
 {
     stores
