@@ -2,16 +2,23 @@
 
 mod cli;
 mod demo;
+mod observability;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use gatehouse_certs::acme::{AccountStore, FileAccountStore, Issuer};
 use gatehouse_certs::default_cert::self_signed;
+use gatehouse_certs::ChallengeStore;
 use gatehouse_certs::{parse_tls_pair, CertResolver, LoadedCert, MemoryChallenges};
+use gatehouse_controller::acme::kube_store::mirror_challenges;
+use gatehouse_controller::acme::{AcmeManager, AcmeSettings, CertSink, FileSink, KubeSink};
+use gatehouse_controller::events::AcmeEvents;
 use gatehouse_controller::leader::LeaseTimings;
 use gatehouse_controller::publish::Publisher;
 use gatehouse_controller::sources::kube::{run_kube, Election, KubeSourceConfig};
@@ -30,21 +37,26 @@ use pingora::services::listening::Service;
 use cli::{Cli, InstanceArg};
 
 fn main() {
-    init_logging();
-    if let Err(e) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    if let Err(e) = run(cli) {
         tracing::error!("{e:#}");
         std::process::exit(1);
     }
 }
 
-fn init_logging() {
+fn init_logging(format: cli::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Json => logs.json().init(),
+        cli::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn run(mut cli: Cli) -> Result<()> {
@@ -87,11 +99,18 @@ fn run(mut cli: Cli) -> Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, server_conf(threads));
     server.bootstrap();
     let challenges = MemoryChallenges::new();
-    let options = proxy_options(&cli, &challenges)?;
+    let metrics = observability::metrics(&cli)?;
+    let mut options = proxy_options(&cli, &challenges)?;
+    options.metrics = Some(metrics.clone());
+    options.access_log = observability::access_log(cli.access_log);
     for inst in instances.iter() {
         server.add_service(class_service(&server, inst, threads, options.clone())?);
     }
-    let mut admin = Service::new("admin".to_string(), AdminApp::new(instances.clone()));
+    let publisher = Publisher::new(instances.clone(), config).with_metrics(metrics.clone());
+    let admin_app = AdminApp::new(instances.clone())
+        .with_metrics(metrics)
+        .with_warnings(publisher.warning_source());
+    let mut admin = Service::new("admin".to_string(), admin_app);
     admin.add_tcp(&cli.admin);
     admin.threads = Some(1);
     server.add_service(admin);
@@ -108,7 +127,8 @@ fn run(mut cli: Cli) -> Result<()> {
         Some(dir) => Source::Manifests(dir),
         None => Source::Kube(Box::new(kube_source(&cli)?)),
     };
-    spawn_controller(source, Publisher::new(instances.clone(), config))?;
+    let acme = acme_config(&cli)?;
+    spawn_controller(source, publisher, acme, challenges.clone())?;
     for inst in instances.iter() {
         tracing::info!(class = %inst.class, http = ?inst.listeners.http, https = ?inst.listeners.https, default = inst.is_default, "instance");
     }
@@ -175,6 +195,7 @@ fn proxy_options(cli: &Cli, challenges: &MemoryChallenges) -> Result<ProxyOption
     Ok(ProxyOptions {
         hsts,
         challenges: challenges.clone(),
+        ..ProxyOptions::default()
     })
 }
 
@@ -251,12 +272,7 @@ fn kube_source(cli: &Cli) -> Result<(Option<PathBuf>, KubeSourceConfig)> {
             publish.insert(inst.class.clone(), source);
         }
     }
-    let identity = cli.pod_name.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "gatehouse".into());
-        format!("{host}-{}", std::process::id())
-    });
+    let identity = identity(cli);
     let config = KubeSourceConfig {
         namespaces: cli.watch_namespaces.clone(),
         publish,
@@ -304,8 +320,122 @@ async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client> {
     kube::Client::try_from(config).context("building the Kubernetes client")
 }
 
+/// ACME settings from the flags, if ACME is on.
+struct AcmeConfig {
+    directory: String,
+    email: Option<String>,
+    ca_file: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    identity: String,
+    election_namespace: String,
+    settings: AcmeSettings,
+}
+
+fn acme_config(cli: &Cli) -> Result<Option<AcmeConfig>> {
+    let Some(directory) = cli.acme_directory.clone() else {
+        return Ok(None);
+    };
+    if cli.manifests.is_some() && cli.state_dir.is_none() {
+        bail!("--acme-directory with --manifests needs --state-dir DIR for the account and certificates");
+    }
+    Ok(Some(AcmeConfig {
+        directory,
+        email: cli.acme_email.clone(),
+        ca_file: cli.acme_ca_file.clone(),
+        state_dir: cli.state_dir.clone(),
+        identity: identity(cli),
+        election_namespace: cli.election_namespace.clone(),
+        settings: AcmeSettings {
+            acme_all: cli.acme_all,
+            check_every: Duration::from_secs(cli.acme_check_interval.max(1)),
+            backoff_initial: Duration::from_secs(cli.acme_backoff_initial.max(1)),
+            backoff_max: Duration::from_secs(cli.acme_backoff_max.max(1)),
+        },
+    }))
+}
+
+/// This replica's identity: $POD_NAME / --pod-name, else host-pid.
+fn identity(cli: &Cli) -> String {
+    cli.pod_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "gatehouse".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// Account store, certificate sink, challenge store, and a directory to watch for issued Secrets.
+type AcmeParts = (
+    Arc<dyn AccountStore>,
+    Box<dyn CertSink>,
+    Arc<dyn ChallengeStore>,
+    Option<PathBuf>,
+);
+
+/// The ACME loop for the chosen source; `served` is what the proxies answer HTTP-01 from.
+fn acme_manager(
+    acme: AcmeConfig,
+    kube: Option<&kube::Client>,
+    served: &MemoryChallenges,
+    leader: Arc<AtomicBool>,
+) -> Result<(AcmeManager, Option<PathBuf>)> {
+    use gatehouse_controller::acme::kube_store::{KubeChallenges, SecretAccountStore};
+    let (store, sink, challenges, extra_dir): AcmeParts = match (kube, &acme.state_dir) {
+        (Some(client), _) => (
+            Arc::new(SecretAccountStore::new(
+                kube::Api::namespaced(client.clone(), &acme.election_namespace),
+                ACME_ACCOUNT_SECRET,
+            )),
+            Box::new(KubeSink::new(client.clone())),
+            Arc::new(KubeChallenges::new(
+                kube::Api::namespaced(client.clone(), &acme.election_namespace),
+                ACME_CHALLENGE_CONFIGMAP,
+                served.clone(),
+            )),
+            None,
+        ),
+        (None, Some(dir)) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let secrets = dir.join("secrets");
+            (
+                Arc::new(FileAccountStore::new(dir.join("acme-account.json"))),
+                Box::new(FileSink::new(secrets.clone())),
+                Arc::new(served.clone()),
+                Some(secrets),
+            )
+        }
+        (None, None) => bail!("ACME in manifests mode needs --state-dir"),
+    };
+    let issuer = Issuer::new(
+        &acme.directory,
+        acme.email.as_deref(),
+        acme.ca_file.as_deref(),
+        store,
+    )
+    .context("setting up ACME")?;
+    let mut manager = AcmeManager::new(issuer, sink, challenges, leader, acme.settings);
+    if let Some(client) = kube {
+        manager = manager.with_observer(Arc::new(AcmeEvents::new(
+            client.clone(),
+            "gatehouse",
+            &acme.identity,
+        )));
+    }
+    Ok((manager, extra_dir))
+}
+
+/// The Secret holding the ACME account (cluster mode), in gatehouse's namespace.
+const ACME_ACCOUNT_SECRET: &str = "gatehouse-acme-account";
+/// The ConfigMap holding pending HTTP-01 answers (cluster mode), in gatehouse's namespace.
+const ACME_CHALLENGE_CONFIGMAP: &str = "gatehouse-acme-challenges";
+
 /// Runs the controller on its own thread and runtime, away from the proxy's workers.
-fn spawn_controller(source: Source, publisher: Publisher) -> Result<()> {
+fn spawn_controller(
+    source: Source,
+    publisher: Publisher,
+    acme: Option<AcmeConfig>,
+    served: MemoryChallenges,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -319,16 +449,46 @@ fn spawn_controller(source: Source, publisher: Publisher) -> Result<()> {
         }
         Source::Manifests(dir) => Err(dir),
     };
+    let leader = Arc::new(AtomicBool::new(source.is_err()));
+    let kube = source.as_ref().ok().map(|(c, _)| c.clone());
+    let acme_election_ns = acme.as_ref().map(|a| a.election_namespace.clone());
+    let (feed, manager, extra_dirs) = match acme {
+        Some(acme) => {
+            // The ACME client needs a runtime to exist while it is built.
+            let _guard = runtime.enter();
+            let (manager, extra) = acme_manager(acme, kube.as_ref(), &served, leader.clone())?;
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            (Some(tx), Some((manager, rx)), extra.into_iter().collect())
+        }
+        None => (None, None, Vec::new()),
+    };
     std::thread::Builder::new()
         .name("controller".into())
-        .spawn(move || match source {
-            Err(dir) => {
-                if let Err(e) = runtime.block_on(watch_manifests(dir, publisher)) {
-                    tracing::error!("controller stopped: {e}");
-                    std::process::exit(1);
+        .spawn(move || {
+            runtime.block_on(async move {
+                if let Some((manager, rx)) = manager {
+                    tokio::spawn(manager.run(rx));
                 }
-            }
-            Ok((client, config)) => runtime.block_on(run_kube(client, config, publisher)),
+                match source {
+                    Err(dir) => {
+                        if let Err(e) = watch_manifests(dir, extra_dirs, publisher, feed).await {
+                            tracing::error!("controller stopped: {e}");
+                            std::process::exit(1);
+                        }
+                    }
+                    Ok((client, config)) => {
+                        if let Some(ns) = acme_election_ns {
+                            // Every replica mirrors pending HTTP-01 answers, leader or not.
+                            tokio::spawn(mirror_challenges(
+                                kube::Api::namespaced(client.clone(), &ns),
+                                ACME_CHALLENGE_CONFIGMAP.to_string(),
+                                served,
+                            ));
+                        }
+                        run_kube(client, config, publisher, leader, feed).await
+                    }
+                }
+            })
         })
         .context("starting the controller thread")?;
     Ok(())

@@ -191,7 +191,7 @@ async fn a_failing_validation_backs_off_and_keeps_the_old_certificate() -> anyho
         .filter(|l| l.contains("ACME order failed"))
         .filter_map(|l| l.split("retry_in=").nth(1))
         .filter_map(|d| d.split_whitespace().next())
-        .filter_map(|d| humantime_secs(d))
+        .filter_map(humantime_secs)
         .collect();
     assert!(delays.len() >= 3, "retry delays logged: {stderr}");
     assert!(

@@ -38,7 +38,15 @@ pub async fn watch_manifests(
     feed: Option<AcmeFeed>,
 ) -> Result<(), WatchError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut watcher = notify::recommended_watcher(move |event| {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading the files ourselves raises access events: reacting to them would rescan in
+        // a loop. Only changes matter.
+        if event
+            .as_ref()
+            .is_ok_and(|e| matches!(e.kind, notify::EventKind::Access(_)))
+        {
+            return;
+        }
         // The receiver only goes away at shutdown.
         let _ = tx.send(event);
     })
