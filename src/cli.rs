@@ -23,6 +23,19 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
     pub admin: String,
 
+    /// Access log on stdout: one JSON line per request (`json`) or none (`off`).
+    #[arg(long, value_name = "off|json", default_value = "json")]
+    pub access_log: gatehouse_proxy::metrics::AccessLogFormat,
+
+    /// Format of gatehouse's own logs on stderr (level from RUST_LOG, default info).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Also export metrics under another controller's names so its dashboards work unchanged
+    /// (controller_namespace/controller_pod labels from $POD_NAMESPACE/$POD_NAME).
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub metrics_compat: Option<MetricsCompat>,
+
     /// IngressClasses whose spec.controller differs from this are left alone.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_CONTROLLER_NAME)]
     pub controller_name: String,
@@ -92,11 +105,61 @@ pub struct Cli {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub hsts_include_subdomains: bool,
 
+    /// Issue certificates with ACME from this directory URL (`letsencrypt` and
+    /// `letsencrypt-staging` are shortcuts). Ingresses opt in with `gatehouse.dev/acme: "true"`.
+    #[arg(long, value_name = "URL")]
+    pub acme_directory: Option<String>,
+
+    /// Contact e-mail for the ACME account.
+    #[arg(long, value_name = "EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// Extra CA certificates (PEM) to trust for the ACME server (private CAs, tests).
+    #[arg(long, value_name = "PATH")]
+    pub acme_ca_file: Option<PathBuf>,
+
+    /// Issue certificates for every TLS entry of our Ingresses, annotated or not.
+    #[arg(long)]
+    pub acme_all: bool,
+
+    /// Seconds between renewal checks when nothing changes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub acme_check_interval: u64,
+
+    /// Seconds before the first retry of a failed order (doubling, with jitter).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub acme_backoff_initial: u64,
+
+    /// Longest retry delay for failed orders, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 21_600)]
+    pub acme_backoff_max: u64,
+
+    /// Manifests mode: where the ACME account and issued certificates (as Secret manifests)
+    /// are kept. Required with --acme-directory and --manifests.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// Run the built-in demo: the example manifests (written to a temporary directory unless
     /// --manifests is given), demo backends on 127.0.0.1:18081-18084, and the instances
     /// internal (http 127.0.0.1:8080, https 127.0.0.1:8443, default) and external (127.0.0.1:8081) unless given.
     #[arg(long)]
     pub demo: bool,
+}
+
+/// `--log-format` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `--metrics-compat` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsCompat {
+    /// ingress-nginx's `nginx_ingress_controller_*` names and labels.
+    IngressNginx,
 }
 
 /// One `--instance` flag.

@@ -36,6 +36,11 @@ use pingora::services::listening::Service;
 
 use cli::{Cli, InstanceArg};
 
+// Pingora allocates and frees sizeable buffers per request; glibc malloc showed ~12% of a
+// request's CPU in profiles, mimalloc far less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.log_format);

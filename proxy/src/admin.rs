@@ -1,6 +1,8 @@
-//! The admin listener: liveness, readiness (with each instance's table generation).
+//! The admin listener: liveness, readiness (with each instance's table generation), Prometheus
+//! metrics, and the status page with the `routes.json` it reads.
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -8,17 +10,55 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
-use crate::instance::InstanceSet;
+use gatehouse_metrics::{status_page, Metrics};
 
-/// Serves `/healthz` and `/readyz`.
+use crate::instance::InstanceSet;
+use crate::status::{status_view, WarningSource};
+
+/// Prometheus text exposition format 0.0.4.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Serves `/healthz`, `/readyz`, `/metrics`, `/` (status page) and `/routes.json`.
 pub struct AdminApp {
     instances: Arc<InstanceSet>,
+    metrics: Option<Arc<Metrics>>,
+    warnings: Option<Arc<dyn WarningSource>>,
 }
 
 impl AdminApp {
     /// An admin app reporting on `instances`.
     pub fn new(instances: Arc<InstanceSet>) -> Self {
-        Self { instances }
+        Self {
+            instances,
+            metrics: None,
+            warnings: None,
+        }
+    }
+
+    /// Serves `metrics` at `/metrics` (404 without).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Shows the controller's translation warnings on the status page.
+    pub fn with_warnings(mut self, warnings: Arc<dyn WarningSource>) -> Self {
+        self.warnings = Some(warnings);
+        self
+    }
+
+    fn routes_json(&self) -> (StatusCode, Vec<u8>) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let view = status_view(&self.instances, self.warnings.as_deref(), now);
+        match serde_json::to_vec(&view) {
+            Ok(body) => (StatusCode::OK, body),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{{\"error\":\"serialising routes.json: {e}\"}}").into_bytes(),
+            ),
+        }
     }
 
     fn readyz(&self) -> (StatusCode, Vec<u8>) {
@@ -67,6 +107,28 @@ impl ServeHttp for AdminApp {
             "/healthz" => reply(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
                 let (status, body) = self.readyz();
+                reply(status, "application/json", body)
+            }
+            "/metrics" => match &self.metrics {
+                Some(m) => reply(
+                    StatusCode::OK,
+                    METRICS_CONTENT_TYPE,
+                    m.encode().into_bytes(),
+                ),
+                None => reply(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    b"metrics off\n".to_vec(),
+                ),
+            },
+            // The page fetches `routes.json` relative to itself, so both live at the root.
+            "/" | "/index.html" => reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                status_page::HTML.as_bytes().to_vec(),
+            ),
+            "/routes.json" => {
+                let (status, body) = self.routes_json();
                 reply(status, "application/json", body)
             }
             _ => reply(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),

@@ -7,6 +7,10 @@ pub mod balance;
 pub mod instance;
 pub mod routes;
 pub mod service;
+pub mod status;
+
+/// The observability crate, re-exported so the controller and binary share its types.
+pub use gatehouse_metrics as metrics;
 
 pub use balance::{Backend, EndpointSet};
 pub use instance::{Instance, InstanceSet, ListenerSpec};

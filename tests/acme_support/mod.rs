@@ -75,7 +75,14 @@ pub fn secret_yaml(name: &str, leaf: &gatehouse_testkit::tlsgen::Leaf) -> String
 
 /// An Ingress of `class` routing `host` to Service `service` (port "http"), opted in to ACME
 /// with its certificate in Secret `secret`.
-pub fn acme_ingress(ns: &str, name: &str, class: &str, host: &str, service: &str, secret: &str) -> String {
+pub fn acme_ingress(
+    ns: &str,
+    name: &str,
+    class: &str,
+    host: &str,
+    service: &str,
+    secret: &str,
+) -> String {
     gatehouse_testkit::yaml::to_yaml(&serde_json::json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",

@@ -180,7 +180,11 @@ impl AcmeManager {
         }
         for m in managed {
             let slot = (m.want.namespace.clone(), m.want.secret.clone());
-            if self.ari_checked.get(&slot).is_some_and(|t| t.elapsed() < ARI_RECHECK) {
+            if self
+                .ari_checked
+                .get(&slot)
+                .is_some_and(|t| t.elapsed() < ARI_RECHECK)
+            {
                 continue;
             }
             self.ari_checked.insert(slot, Instant::now());
@@ -194,7 +198,9 @@ impl AcmeManager {
                     out.push(m.want)
                 }
                 Ok(Some(_)) => {}
-                Err(e) => tracing::debug!(secret = %m.want.secret, "ACME Renewal Info unavailable: {e}"),
+                Err(e) => {
+                    tracing::debug!(secret = %m.want.secret, "ACME Renewal Info unavailable: {e}")
+                }
             }
         }
         out

@@ -255,7 +255,11 @@ mod tests {
                 .map(|n| format!("ns/{n}"))
                 .collect(),
         )]);
-        let Plan { wants, managed, warnings } = plan(&snapshot, &members, false, NOW);
+        let Plan {
+            wants,
+            managed,
+            warnings,
+        } = plan(&snapshot, &members, false, NOW);
         let got: Vec<(&str, WantReason, Vec<String>)> = wants
             .iter()
             .map(|w| (w.secret.as_str(), w.reason.clone(), w.names.clone()))
@@ -274,8 +278,14 @@ mod tests {
         );
         assert_eq!(warnings.len(), 1, "wildcard reported");
         let fine: Vec<&str> = managed.iter().map(|m| m.want.secret.as_str()).collect();
-        assert_eq!(fine, ["b-tls"], "valid certificates are listed for ACME Renewal Info");
-        assert!(managed[0].chain_pem.starts_with(b"-----BEGIN CERTIFICATE-----"));
+        assert_eq!(
+            fine,
+            ["b-tls"],
+            "valid certificates are listed for ACME Renewal Info"
+        );
+        assert!(managed[0]
+            .chain_pem
+            .starts_with(b"-----BEGIN CERTIFICATE-----"));
         // --acme-all opts in Ingresses without the annotation.
         let all = plan(&snapshot, &members, true, NOW);
         assert!(all.wants.iter().any(|w| w.secret == "f-tls"));

@@ -175,8 +175,11 @@ fn hosts_with_a_redirecting_route_redirect_every_path() {
     let mut wild = target("wild", "*.w.example", "/", Prefix);
     Arc::get_mut(&mut wild).expect("unique").redirect_https = true;
     b.add("*.w.example", wild).expect("add");
-    b.add("plain.example", target("plain", "plain.example", "/", Prefix))
-        .expect("add");
+    b.add(
+        "plain.example",
+        target("plain", "plain.example", "/", Prefix),
+    )
+    .expect("add");
     let t = b.build();
     for (host, want) in [
         ("s.example", true),

@@ -1,12 +1,17 @@
 //! The Pingora service of one ingress class: match the request against the class's current
-//! route table, pick an endpoint, forward with the usual proxy headers.
+//! route table, pick an endpoint, forward with the usual proxy headers; in `logging`, record
+//! the request in the metrics and the access log.
 
+mod connections;
 mod headers;
+mod observe;
+pub mod request_id;
 mod respond;
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -16,8 +21,11 @@ use pingora::upstreams::peer::HttpPeer;
 
 use gatehouse_certs::challenge::HTTP01_PREFIX;
 use gatehouse_certs::MemoryChallenges;
+use gatehouse_metrics::{AccessLog, InFlightRequest, Metrics, RequestRecord, UpstreamErrorKind};
 
 use crate::routes::{RouteTable, RouteTarget};
+use connections::ConnectionGuard;
+use request_id::RequestId;
 
 /// How long a connect to an endpoint may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +39,10 @@ pub struct ProxyOptions {
     pub hsts: Option<http::HeaderValue>,
     /// Pending ACME HTTP-01 answers, served before routing.
     pub challenges: MemoryChallenges,
+    /// Where finished requests are counted (`None`: not counted).
+    pub metrics: Option<Arc<Metrics>>,
+    /// Where finished requests are logged (`None`: `--access-log off`).
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 /// Serves one ingress class.
@@ -57,7 +69,6 @@ impl ClassProxy {
 }
 
 /// Per-request state.
-#[derive(Default)]
 pub struct RequestCtx {
     /// The matched route; holding it keeps the table's backend alive for this request.
     target: Option<Arc<RouteTarget>>,
@@ -68,6 +79,99 @@ pub struct RequestCtx {
     retries: u32,
     /// The request arrived over TLS.
     tls: bool,
+    /// When the request head had been read.
+    started: Instant,
+    /// When the first upstream peer was chosen (start of upstream timing).
+    upstream_started: Option<Instant>,
+    upstream_connect: Option<Duration>,
+    upstream_header: Option<Duration>,
+    upstream_reused: Option<bool>,
+    /// The last upstream failure, also when a retry then succeeded.
+    upstream_error: Option<UpstreamErrorKind>,
+    request_id: RequestId,
+    /// Counts the request in `gatehouse_http_requests_in_flight` while it lives.
+    _in_flight: Option<InFlightRequest>,
+    /// Counts the downstream connection as open (see [`connections`]).
+    connection: Option<Arc<ConnectionGuard>>,
+}
+
+impl RequestCtx {
+    fn new(in_flight: Option<InFlightRequest>) -> Self {
+        Self {
+            target: None,
+            peer: None,
+            failed: None,
+            retries: 0,
+            tls: false,
+            started: Instant::now(),
+            upstream_started: None,
+            upstream_connect: None,
+            upstream_header: None,
+            upstream_reused: None,
+            upstream_error: None,
+            request_id: RequestId::default(),
+            _in_flight: in_flight,
+            connection: None,
+        }
+    }
+
+    /// The request id sent upstream and logged.
+    pub fn request_id(&self) -> &str {
+        self.request_id.as_str()
+    }
+}
+
+impl ClassProxy {
+    /// Counts and logs one finished request; borrows everything from the session and context.
+    fn record(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
+        let metrics = self.options.metrics.as_deref();
+        let access_log = self.options.access_log.as_deref();
+        if metrics.is_none() && access_log.is_none() {
+            return;
+        }
+        let req = session.req_header();
+        let written = session.response_written();
+        let mut rec = RequestRecord {
+            class: &self.class,
+            method: req.method.as_str(),
+            host: headers::request_host(req),
+            path: req.uri.path(),
+            status: observe::status(written, e),
+            request_bytes: observe::request_head_bytes(req) + session.body_bytes_read() as u64,
+            response_bytes: written.map_or(0, observe::response_head_bytes)
+                + session.body_bytes_sent() as u64,
+            duration: ctx.started.elapsed(),
+            upstream_connect: ctx.upstream_connect,
+            upstream_header: ctx.upstream_header,
+            upstream_addr: ctx.peer,
+            client_ip: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+            request_id: ctx.request_id.as_str(),
+            retries: ctx.retries,
+            upstream_error: ctx
+                .upstream_error
+                .or_else(|| e.and_then(observe::upstream_failure)),
+            upstream_reused: ctx.upstream_reused,
+            tls: ctx.tls,
+            ..RequestRecord::default()
+        };
+        if let Some(t) = &ctx.target {
+            rec.namespace = &t.ingress.namespace;
+            rec.ingress = &t.ingress.name;
+            rec.service = &t.backend.service;
+            rec.service_port = &t.backend.port;
+            rec.rule_host = &t.rule_host;
+            rec.rule_path = &t.rule_path;
+        }
+        if let Some(m) = metrics {
+            m.observe_request(&rec);
+        }
+        if let Some(log) = access_log {
+            log.log(&rec);
+        }
+    }
 }
 
 #[async_trait]
@@ -75,11 +179,46 @@ impl ProxyHttp for ClassProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> Self::CTX {
-        RequestCtx::default()
+        RequestCtx::new(
+            self.options
+                .metrics
+                .as_ref()
+                .map(|m| m.request_started(&self.class)),
+        )
+    }
+
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        ctx: &mut Self::CTX,
+        prev_ctx: Box<dyn Any + Send + Sync>,
+    ) {
+        ctx.connection = ConnectionGuard::from_persisted(prev_ctx);
+    }
+
+    fn persist_connection_context(
+        &self,
+        _session: &Session,
+        ctx: &Self::CTX,
+    ) -> Option<Box<dyn Any + Send + Sync>> {
+        // The guard rides along with the idle keep-alive connection and drops with it.
+        ctx.connection
+            .clone()
+            .map(|guard| Box::new(guard) as Box<dyn Any + Send + Sync>)
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
+        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        ctx.request_id = RequestId::for_request(session.req_header());
+        if ctx.connection.is_none() {
+            if let Some(metrics) = &self.options.metrics {
+                ctx.connection = Some(ConnectionGuard::open(metrics, &self.class));
+            }
+        }
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         // ACME HTTP-01 answers never reach a backend, whatever the routes say.
         let path = session.req_header().uri.path();
         if path.starts_with(HTTP01_PREFIX) {
@@ -127,6 +266,7 @@ impl ProxyHttp for ClassProxy {
             Error::explain(ErrorType::HTTPStatus(503), "no ready endpoint for service")
         })?;
         ctx.peer = Some(addr);
+        ctx.upstream_started.get_or_insert_with(Instant::now);
         let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
@@ -140,6 +280,7 @@ impl ProxyHttp for ClassProxy {
         ctx: &mut Self::CTX,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        ctx.upstream_error = Some(observe::upstream_error_kind(&e));
         // One retry, on another endpoint when there is one.
         let others = ctx
             .target
@@ -153,23 +294,56 @@ impl ProxyHttp for ClassProxy {
         e
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        ctx.upstream_reused = Some(reused);
+        ctx.upstream_connect = if reused {
+            None
+        } else {
+            // The TCP layer's own measurement, else the time since the peer was chosen.
+            digest
+                .and_then(|d| d.timing_digest.first())
+                .and_then(|t| t.as_ref())
+                .and_then(|t| t.establishment_duration)
+                .or_else(|| ctx.upstream_started.map(|s| s.elapsed()))
+        };
+        Ok(())
+    }
+
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
         upstream_request: &mut RequestHeader,
-        _ctx: &mut Self::CTX,
+        ctx: &mut Self::CTX,
     ) -> Result<()> {
-        headers::prepare_upstream_request(session, upstream_request)
+        headers::prepare_upstream_request(session, upstream_request)?;
+        upstream_request.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        Ok(())
     }
 
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
         upstream_response: &mut ResponseHeader,
-        _ctx: &mut Self::CTX,
+        ctx: &mut Self::CTX,
     ) -> Result<()> {
+        if !upstream_response.status.is_informational() && ctx.upstream_header.is_none() {
+            ctx.upstream_header = ctx.upstream_started.map(|s| s.elapsed());
+        }
         headers::strip_response_hop_by_hop(upstream_response);
         Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
+        self.record(session, e, ctx);
     }
 
     async fn response_filter(

@@ -1,0 +1,1 @@
+"""gatehouse benchmark harness: peers, load generators, scale and churn (stdlib only)."""

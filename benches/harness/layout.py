@@ -1,0 +1,71 @@
+"""Fixed layout of a benchmark run: ports, CPUs, scenarios, targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The proxy under test gets CPU 1; the load generator, the upstream and this harness share CPU 0,
+# so the proxy's single core is the only thing being compared.
+PROXY_CPU = "1"
+CLIENT_CPU = "0"
+
+# Host every proxy routes; requests carry it in Host (and SNI for TLS).
+BENCH_HOST = "bench.local"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Loopback ports of one run, derived from one base so a run can be moved off busy ports."""
+
+    base: int = 18080
+
+    @property
+    def upstream_http(self) -> int:
+        """Plain HTTP port of the fixed upstream."""
+        return self.base
+
+    @property
+    def upstream_https(self) -> int:
+        """TLS port of the upstream, used only for its direct (no-proxy) measurement."""
+        return self.base + 1
+
+    def proxy_http(self, index: int) -> int:
+        """HTTP listener of the index-th proxy."""
+        return self.base + 10 * (index + 1)
+
+    def proxy_https(self, index: int) -> int:
+        """HTTPS listener of the index-th proxy."""
+        return self.base + 10 * (index + 1) + 1
+
+    def proxy_admin(self, index: int) -> int:
+        """Admin/metrics port of the index-th proxy (gatehouse /readyz)."""
+        return self.base + 10 * (index + 1) + 9
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One load shape: protocol, connections and (for h2) streams per connection."""
+
+    name: str
+    label: str
+    protocol: str  # "h1", "h1-tls" or "h2-tls"
+    connections: int
+    streams: int = 1
+
+    @property
+    def tls(self) -> bool:
+        """Whether the scenario runs over TLS 1.3."""
+        return self.protocol != "h1"
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("h1-c1", "HTTP/1.1 keep-alive, 1 conn", "h1", 1),
+    Scenario("h1-c64", "HTTP/1.1 keep-alive, 64 conns", "h1", 64),
+    Scenario("h1-c256", "HTTP/1.1 keep-alive, 256 conns", "h1", 256),
+    Scenario("https-c64", "HTTPS (TLS 1.3) keep-alive, 64 conns", "h1-tls", 64),
+    Scenario("h2-c64x10", "HTTP/2 over TLS, 64 conns x 10 streams", "h2-tls", 64, 10),
+)
+
+# Order of targets in every round (A B C ... A B C ...). "upstream" is the direct measurement.
+TARGETS: tuple[str, ...] = ("upstream", "gatehouse", "nginx", "haproxy", "caddy", "traefik")
+PEERS: tuple[str, ...] = ("nginx", "haproxy", "caddy", "traefik")

@@ -1,0 +1,312 @@
+"""`benches/run`: gatehouse against nginx, HAProxy, Caddy and Traefik (and the upstream directly)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import churn, gatehouse, install, loadgen, peers, probe, report
+from .certs import make_cert
+from .layout import CLIENT_CPU, PROXY_CPU, SCENARIOS, TARGETS, Ports
+from .measure import measured_run
+from .processes import Child, StartError, ensure_ports_free, start_pinned, wait_for_ports
+
+REPO = install.REPO
+DOCS = REPO / "docs" / "benchmarks"
+
+
+def log(message: str) -> None:
+    """Progress on stdout, flushed (CI shows it live)."""
+    print(message, flush=True)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options; --quick sets small defaults for CI."""
+    parser = argparse.ArgumentParser(prog="benches/run", description=__doc__)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI smoke mode: 1 round, 1 s runs, no warm-up, debug build, results to a temp dir",
+    )
+    parser.add_argument("--rounds", type=int, help="rounds per scenario (default 3; quick 1)")
+    parser.add_argument("--seconds", type=int, help="seconds per measured run (default 10; quick 1)")
+    parser.add_argument("--warmup", type=int, help="seconds of warm-up per target and scenario (default 2; quick 0)")
+    parser.add_argument("--targets", default=",".join(TARGETS), help="comma list of targets to run")
+    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS), help="comma list of scenarios")
+    parser.add_argument("--no-churn", action="store_true", help="skip the churn stage")
+    parser.add_argument("--port-base", type=int, default=18080, help="first of the loopback ports used")
+    parser.add_argument("--gatehouse", type=Path, help="use this gatehouse binary instead of building one")
+    parser.add_argument("--profile", choices=("release", "dev"), help="cargo profile (default release; quick dev)")
+    parser.add_argument("--no-install", action="store_true", help="don't apt-get/pip anything")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite results.md and the chart from the results.json next to --out (no measuring)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="results.md path (default docs/benchmarks/results.md; quick: temp dir)"
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.rounds = args.rounds or (1 if quick else 3)
+    args.seconds = args.seconds or (1 if quick else 10)
+    args.warmup = args.warmup if args.warmup is not None else (0 if quick else 2)
+    args.profile = args.profile or ("dev" if quick else "release")
+    if args.out is None:
+        args.out = (
+            (Path(tempfile.mkdtemp(prefix="gatehouse-bench-quick-")) / "results.md") if quick else DOCS / "results.md"
+        )
+    return args
+
+
+def summarize(err: BaseException) -> str:
+    """One table-safe line for an n/a cell: the first line that names an error, else the first line."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    pick = next((line for line in lines[1:] if any(k in line for k in ("error", "ALERT", "Error", "panicked"))), None)
+    text = lines[0] if lines else err.__class__.__name__
+    if pick:
+        text = f"{text} {pick}"
+    return text.replace("|", "/")[:240]
+
+
+def start_targets(
+    names: list[str], ports: Ports, workdir: Path, certs, binary: Path | None, build_error: str | None
+) -> tuple[dict[str, Child], dict[str, peers.ProxySpec], dict[str, str]]:
+    """Start every requested target; returns running children, their specs, and why others are n/a."""
+    children: dict[str, Child] = {}
+    specs: dict[str, peers.ProxySpec] = {}
+    failed: dict[str, str] = {}
+    renderers = {"nginx": peers.nginx, "haproxy": peers.haproxy, "caddy": peers.caddy, "traefik": peers.traefik}
+    for index, name in enumerate(names):
+        if name == "upstream":
+            continue  # already running: it is the upstream
+        http_port, https_port = ports.proxy_http(index), ports.proxy_https(index)
+        try:
+            if name == "gatehouse":
+                if binary is None:
+                    raise StartError(f"no gatehouse binary: {build_error}")
+                child, spec = gatehouse.start(
+                    binary,
+                    workdir / name,
+                    http_port,
+                    https_port,
+                    ports.proxy_admin(index),
+                    ports.upstream_http,
+                    certs,
+                    workdir,
+                )
+            else:
+                spec = renderers[name](workdir / name, http_port, https_port, ports.upstream_http, certs)
+                child = start_pinned(name, PROXY_CPU, spec.argv, workdir, spec.env)
+                wait_for_ports(child, [http_port, https_port])
+        except (StartError, OSError) as err:
+            failed[name] = summarize(err)
+            log(f"[start] {name}: n/a — {err}")
+            continue
+        children[name], specs[name] = child, spec
+        log(
+            f"[start] {name}: pid {child.pid} on CPU {PROXY_CPU}, http :{spec.http_port}"
+            + (f", https :{spec.https_port}" if spec.https_port else "")
+        )
+    return children, specs, failed
+
+
+def probe_scenario(spec: peers.ProxySpec, scenario, hosts: loadgen.HostsNamespace) -> str | None:
+    """Why this target can't run this scenario (None if it can)."""
+    if scenario.protocol not in spec.protocols or (scenario.tls and not spec.https_port):
+        return "not supported by this build"
+    if scenario.protocol == "h2-tls":
+        return loadgen.probe_h2(spec.https_port, hosts)
+    return probe.check_h1(spec.https_port if scenario.tls else spec.http_port, scenario.tls)
+
+
+def main(argv: list[str]) -> int:
+    """Install, build, start, load, write the report. Returns the exit status."""
+    args = parse_args(argv)
+    if args.render_only:
+        return render(args.out)
+    try:
+        return run(args, argv)
+    except (StartError, install.InstallError) as err:
+        log(f"[result] FAILED: {err}")
+        return 1
+
+
+def render(out: Path) -> int:
+    """Re-render results.md and the chart from a previous run's results.json (same data, new layout)."""
+    data = json.loads(out.with_name("results.json").read_text())
+    chart_path = out.with_name("results.png")
+    chart_error = report.chart(data["medians"], chart_path)
+    if out.with_name("profile.md").exists():
+        data["profile_note"] = "See [profile.md](profile.md)."
+    out.write_text(report.markdown(data, None if chart_error else chart_path.name))
+    log(f"[report] re-rendered {out} from results.json")
+    return 0
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    """The whole benchmark for parsed args."""
+    started = time.monotonic()
+    load_before = install.load_average()
+    os.sched_setaffinity(0, {int(CLIENT_CPU)})  # keep this harness off the proxy's CPU
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    targets = [t for t in args.targets.split(",") if t in TARGETS]
+    scenarios = [s for s in SCENARIOS if s.name in args.scenarios.split(",")]
+    notes: list[str] = []
+
+    if not args.no_install:
+        install.ensure_tools(need_chart=True)
+    binary, build_error = args.gatehouse, None
+    if binary is None and "gatehouse" in targets:
+        try:
+            binary = install.build_gatehouse(args.profile)
+        except install.InstallError as err:
+            build_error = summarize(err)
+            log(f"[build] gatehouse n/a: {err}")
+    if args.profile == "dev" and binary is not None and args.gatehouse is None:
+        notes.append("gatehouse is a debug build in this run (quick mode): its numbers are not comparable")
+
+    ports = Ports(args.port_base)
+    children: dict[str, Child] = {}
+    with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as tmp:
+        workdir = Path(tmp)
+        try:
+            certs = make_cert(workdir / "certs")
+            hosts = loadgen.HostsNamespace(workdir)
+            if not hosts.available:
+                notes.append("no private mount namespace: TLS clients used 127.0.0.1 (no SNI name)")
+            all_ports = [ports.upstream_http, ports.upstream_https]
+            for i, _ in enumerate(targets):
+                all_ports += [ports.proxy_http(i), ports.proxy_https(i), ports.proxy_admin(i)]
+            ensure_ports_free(all_ports)
+            up_spec = peers.upstream(workdir / "upstream", ports.upstream_http, ports.upstream_https, certs)
+            children["upstream"] = start_pinned("upstream", CLIENT_CPU, up_spec.argv, workdir)
+            wait_for_ports(children["upstream"], [ports.upstream_http, ports.upstream_https])
+            log(f"[start] upstream: pid {children['upstream'].pid} on CPU {CLIENT_CPU}, :{ports.upstream_http}")
+            started_children, specs, failed = start_targets(targets, ports, workdir, certs, binary, build_error)
+            children.update(started_children)
+            specs["upstream"] = up_spec
+            for spec in specs.values():
+                notes += [f"{spec.name}: {n}" for n in spec.notes]
+
+            unavailable: dict[str, dict[str, str]] = {}
+            runnable: dict[str, list] = {}
+            for target in targets:
+                for scenario in scenarios:
+                    reason = failed.get(target) or (None if target in specs else "not started")
+                    if reason is None:
+                        reason = probe_scenario(specs[target], scenario, hosts)
+                    if reason:
+                        unavailable.setdefault(target, {})[scenario.name] = reason
+                        log(f"[probe] {target} {scenario.name}: n/a — {reason}")
+                    else:
+                        runnable.setdefault(scenario.name, []).append(target)
+
+            samples = []
+            for round_no in range(args.rounds):
+                for scenario in scenarios:
+                    for target in runnable.get(scenario.name, []):
+                        child, spec = children[target], specs[target]
+                        port = spec.https_port if scenario.tls else spec.http_port
+                        try:
+                            if args.warmup:
+                                measured_run(target, child.pid, scenario, port, args.warmup, round_no, hosts)
+                            sample = measured_run(target, child.pid, scenario, port, args.seconds, round_no, hosts)
+                        except loadgen.LoadError as err:
+                            log(f"[load] {target} {scenario.name}: failed — {err}")
+                            notes.append(
+                                f"{target} {scenario.name} round {round_no + 1}: load failed: {str(err)[:200]}"
+                            )
+                            continue
+                        if not child.alive():
+                            notes.append(f"{target} exited during {scenario.name}: {child.log_tail(3)}")
+                        samples.append(sample.as_dict())
+                        log(
+                            f"[run {round_no + 1}/{args.rounds}] {scenario.name:<10} {target:<9} "
+                            f"{sample.load.rps:>10,.0f} req/s  p99 {sample.load.p99_us / 1000:7.2f} ms  "
+                            f"cpu {sample.cpu_per_100k:6.2f} s/100k  rss {sample.peak_rss_kib / 1024:6.1f} MiB  "
+                            f"bad {sample.load.non_2xx + sample.load.errors}"
+                        )
+
+            churn_data, churn_skipped = None, ""
+            if args.no_churn:
+                churn_skipped = "skipped (--no-churn)"
+            elif "gatehouse" not in children:
+                churn_skipped = "n/a: gatehouse not running (" + failed.get("gatehouse", "not requested") + ")"
+            else:
+                g = children["gatehouse"]
+                churn_result = churn.run(
+                    g.pid,
+                    specs["gatehouse"].http_port,
+                    specs["gatehouse"].admin_port,
+                    g.extra["manifests_dir"],
+                    ports.upstream_http,
+                    args.seconds,
+                    args.rounds,
+                    hosts,
+                    log=log,
+                )
+                churn_data = churn_result.as_dict()
+        finally:
+            for child in reversed(list(children.values())):
+                child.stop()
+
+    if not samples:
+        log("[report] no samples were measured")
+    data = {
+        "meta": {
+            "commit": install.git_commit(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "benches/run " + " ".join(shlex.quote(a) for a in argv),
+            "rounds": args.rounds,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "machine": install.machine(),
+            "load_average": f"{load_before} before, {install.load_average()} after",
+            "gatehouse_binary": install.binary_provenance(binary),
+            "versions": install.versions(binary),
+        },
+        "samples": samples,
+        "medians": report.medians(samples),
+        "unavailable": unavailable,
+        "churn": churn_data,
+        "churn_skipped": churn_skipped,
+        "notes": notes,
+    }
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    profile_note = out.with_name("profile.md")
+    if profile_note.exists():
+        data["profile_note"] = f"See [{profile_note.name}]({profile_note.name})."
+    chart_path = out.with_name("results.png")
+    chart_error = report.chart(data["medians"], chart_path)
+    if chart_error:
+        notes.append(chart_error)
+    out.write_text(report.markdown(data, None if chart_error else chart_path.name))
+    out.with_name("results.json").write_text(json.dumps(data, indent=1))
+    log(
+        f"[report] wrote {out}, {out.with_name('results.json').name}"
+        + ("" if chart_error else f", {chart_path.name}")
+        + f" in {time.monotonic() - started:.0f}s"
+    )
+    # The harness itself is broken if a target never starts or never completes a run; numbers never fail it.
+    measured = {s["target"] for s in samples}
+    broken = [t for t in targets if t not in measured]
+    if broken:
+        log(f"[result] FAILED: no successful run for {', '.join(broken)} (see n/a reasons above)")
+        return 1
+    log(f"[result] ok: {len(samples)} runs over {len(measured)} targets")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,75 @@
+"""The harness end to end (quick modes) against the gatehouse TEST DOUBLE: every stage runs.
+
+This checks the harness, not gatehouse: the double answers requests itself and its numbers mean
+nothing. Skipped where the peers/load generators are not installed (benches/run installs them).
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+BENCHES = Path(__file__).resolve().parents[1]
+DOUBLE = BENCHES / "tests" / "fake_gatehouse.py"
+
+
+@unittest.skipUnless(
+    all(shutil.which(t) for t in ("nginx", "wrk", "h2load", "taskset", "openssl")),
+    "peers/load generators not installed",
+)
+class QuickModes(unittest.TestCase):
+    def run_tool(self, tool, *args):
+        return subprocess.run(
+            [sys.executable, str(BENCHES / tool), "--quick", "--no-install", "--gatehouse", str(DOUBLE), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def test_run_quick_writes_a_report_and_counts_churn_swaps(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "results.md"
+            proc = self.run_tool(
+                "run",
+                "--targets",
+                "upstream,gatehouse,nginx",
+                "--scenarios",
+                "h1-c64,https-c64",
+                "--port-base",
+                "18580",
+                "--out",
+                str(out),
+            )
+            self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] + proc.stderr[-3000:])
+            data = json.loads(out.with_name("results.json").read_text())
+            measured = {(s["target"], s["scenario"]) for s in data["samples"]}
+            self.assertIn(("gatehouse", "h1-c64"), measured)
+            self.assertIn(("nginx", "https-c64"), measured)
+            # The double refuses HTTPS: the harness must record n/a, not fail.
+            self.assertIn("https-c64", data["unavailable"]["gatehouse"])
+            self.assertEqual(data["churn"]["swaps"], data["churn"]["writes"])
+            self.assertEqual(data["churn"]["bad_responses"], 0)
+            text = out.read_text()
+            self.assertIn("| gatehouse | n/a |", text)
+            self.assertIn("## Churn", text)
+
+    def test_scale_quick_measures_each_size(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "scale.md"
+            proc = self.run_tool(
+                "scale", "--sizes", "50,200", "--changes", "2", "--port-base", "18680", "--out", str(out)
+            )
+            self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] + proc.stderr[-3000:])
+            data = json.loads(out.with_name("scale.json").read_text())
+            self.assertEqual([r["ingresses"] for r in data["results"]], [50, 200])
+            for r in data["results"]:
+                self.assertGreater(r["load_to_swap_s"], 0)
+                self.assertEqual(len(r["change_to_routed_ms"]), 2)
+                self.assertEqual(r["error"], "")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,206 @@
+//! The status page of the real binary's admin listener, rendered by headless Chromium: the
+//! test manifest's hosts, paths, services, endpoints and warnings appear in the DOM, and a
+//! screenshot lands in target/test-artifacts/status_page_live.png. Also checks routes.json.
+//! Needs `chromium` (Debian package) or `CHROMIUM=/path/to/browser`.
+
+mod obs_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use gatehouse_proxy::metrics::status_view::StatusView;
+use gatehouse_testkit::admin;
+use gatehouse_testkit::yaml::{self, Ingress, PathType};
+use gatehouse_testkit::{echo_service, free_addr, Fixture, InstanceSpec};
+use obs_support::{artifacts_dir, bin};
+
+fn chromium() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CHROMIUM") {
+        return Ok(PathBuf::from(path));
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        for name in ["chromium", "chromium-browser", "google-chrome"] {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    bail!("the status page test needs Chromium: `apt-get install -y chromium` (or set CHROMIUM)")
+}
+
+/// Runs headless Chromium with `extra` args on `url` (killed after 60 s); returns stdout.
+fn run_chromium(extra: &[&str], url: &str, profile: &Path) -> anyhow::Result<String> {
+    let mut child = Command::new(chromium()?)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1280,900",
+            "--virtual-time-budget=3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start chromium")?;
+    let mut stdout = child.stdout.take().context("chromium stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        out
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("chromium did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("chromium stdout reader panicked"))
+}
+
+#[tokio::test]
+async fn the_live_status_page_shows_the_manifest_routes_in_chromium() -> anyhow::Result<()> {
+    let (_web, web_svc) = echo_service("shop", "storefront", "127.0.13.1").await?;
+    let (_api, api_svc) = echo_service("shop", "cart-api", "127.0.13.2").await?;
+    let idle = yaml::backend(
+        "ops",
+        "maintenance",
+        free_addr("127.0.13.3").port(),
+        &[("127.0.13.3", false)],
+    );
+    let shop = Ingress::new("shop", "shop")
+        .class("public")
+        .path("shop.example", "/", PathType::Prefix, "storefront", "http")
+        .path("shop.example", "/api", PathType::Prefix, "cart-api", "http")
+        .yaml();
+    let ops = Ingress::new("ops", "maintenance")
+        .class("internal")
+        .path(
+            "status.internal.example",
+            "/maintenance",
+            PathType::Exact,
+            "maintenance",
+            "http",
+        )
+        .yaml();
+    let broken = Ingress::new("ops", "broken")
+        .class("internal")
+        .path(
+            "broken.internal.example",
+            "/",
+            PathType::Prefix,
+            "missing-svc",
+            "http",
+        )
+        .yaml();
+    let fixture = Fixture::start(
+        bin(),
+        vec![
+            InstanceSpec::http("public", free_addr("127.0.0.1")),
+            InstanceSpec::http("internal", free_addr("127.0.0.1")),
+        ],
+        &[
+            ("web.yaml", web_svc),
+            ("api.yaml", api_svc),
+            ("idle.yaml", idle),
+            ("shop.yaml", shop),
+            ("ops.yaml", ops),
+            ("broken.yaml", broken),
+        ],
+    )
+    .await?;
+
+    // routes.json: the same facts as data, and no key material.
+    let (status, body) = admin::get(fixture.admin, "/routes.json").await?;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("PRIVATE KEY") && !body.contains("BEGIN CERTIFICATE"));
+    let view: StatusView = serde_json::from_str(&body).context("routes.json shape")?;
+    let public = view
+        .instances
+        .iter()
+        .find(|i| i.class == "public")
+        .context("public instance")?;
+    let paths: Vec<(&str, &str, &str)> = public
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.paths
+                .iter()
+                .map(move |p| (h.host.as_str(), p.path.as_str(), p.service.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("shop.example", "/", "storefront"),
+            ("shop.example", "/api", "cart-api")
+        ]
+    );
+    let internal = view
+        .instances
+        .iter()
+        .find(|i| i.class == "internal")
+        .context("internal instance")?;
+    assert!(
+        internal.warnings.iter().any(|w| w.kind == "MissingService"),
+        "{body}"
+    );
+    assert!(
+        public.warnings.is_empty(),
+        "the broken Ingress is internal's: {body}"
+    );
+
+    let url = format!("http://{}/", fixture.admin);
+    let profile = tempfile::tempdir()?;
+    let dom = run_chromium(&["--dump-dom"], &url, profile.path())?;
+    for expected in [
+        "shop.example",
+        "status.internal.example",
+        "storefront",
+        "cart-api",
+        "maintenance",
+        "/api",
+        "shop/shop",
+        "127.0.13.1:",
+        "127.0.13.2:",
+        "MissingService",
+        "id=\"instance-public\"",
+        "id=\"instance-internal\"",
+        "chip ready",
+        "chip notready",
+    ] {
+        assert!(
+            dom.contains(expected),
+            "{expected:?} not in the rendered DOM:\n{dom}"
+        );
+    }
+    assert!(
+        !dom.contains(r#"class="banner show""#),
+        "error banner shown:\n{dom}"
+    );
+
+    let shot = artifacts_dir()?.join("status_page_live.png");
+    let _ = std::fs::remove_file(&shot);
+    let arg = format!("--screenshot={}", shot.display());
+    run_chromium(&[&arg], &url, profile.path())?;
+    let png = std::fs::read(&shot).with_context(|| format!("screenshot {}", shot.display()))?;
+    assert!(png.starts_with(b"\x89PNG"), "screenshot is a PNG");
+    assert!(png.len() > 10_000, "screenshot suspiciously small");
+    Ok(())
+}
