@@ -201,3 +201,74 @@ async fn acme_challenge_path_is_answered_by_gatehouse() -> anyhow::Result<()> {
     assert_eq!(echo.hits(), 1);
     Ok(())
 }
+
+/// A host with TLS redirects every plain-HTTP path, also those no rule matches; gatehouse's own
+/// answers over HTTPS carry HSTS; its 404 keeps the connection open.
+#[tokio::test]
+async fn whole_tls_host_redirects_and_own_answers_carry_hsts() -> anyhow::Result<()> {
+    let ca = TestCa::new("partial test ca")?;
+    let (echo, svc) = echo_service(NS, "echo", "127.0.10.9").await?;
+    let partial = with_tls(
+        &Ingress::new(NS, "partial")
+            .class(CLASS)
+            .path("partial.test", "/app", PathType::Exact, "echo", "http")
+            .yaml(),
+        &[(&["partial.test"], "partial-tls")],
+        &[],
+    )?;
+    let leaf = ca.leaf(&["partial.test"])?;
+    let instance = https_instance(CLASS, "127.0.0.1");
+    let (http, https) = (instance.http, https_of(&instance));
+    let files = vec![
+        ("svc.yaml", svc),
+        ("ingress.yaml", partial),
+        (
+            "secret.yaml",
+            tls_secret(NS, "partial-tls", &leaf.chain_pem, &leaf.key_pem),
+        ),
+    ];
+    let _fixture = Fixture::start(tls_support::bin(), vec![instance], &files).await?;
+    let client = no_redirect_client()?;
+
+    let reply = http_get(&client, http, "partial.test", "/nothing?q=1").await?;
+    assert_eq!(reply.status, 308, "{}", reply.summary());
+    assert_eq!(
+        header(&reply, "location").as_deref(),
+        Some("https://partial.test/nothing?q=1")
+    );
+
+    let (_, reply) = probe_get(https, "partial.test", "/nothing").await?;
+    assert_eq!(reply.status, 404, "{}", reply.summary());
+    assert_eq!(
+        header(&reply, "strict-transport-security").as_deref(),
+        Some("max-age=31536000; includeSubDomains"),
+        "gatehouse's own HTTPS answers carry HSTS too"
+    );
+    assert_eq!(echo.hits(), 0);
+
+    // Two requests, one after the other, on one plain connection: the 404 does not close it.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(http).await?;
+    let req = "GET /x HTTP/1.1\r\nHost: unknown.test\r\n\r\n";
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    for round in 1..=2 {
+        conn.write_all(req.as_bytes()).await?;
+        while seen.matches("no route for this host and path").count() < round
+            && tokio::time::Instant::now() < deadline
+        {
+            let n = tokio::time::timeout_at(deadline, conn.read(&mut buf)).await??;
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    assert_eq!(
+        seen.matches("HTTP/1.1 404").count(),
+        2,
+        "both requests answered on one connection: {seen}"
+    );
+    Ok(())
+}

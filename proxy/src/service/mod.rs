@@ -219,37 +219,65 @@ impl ProxyHttp for ClassProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        let extras = respond::Extras {
+            hsts: self.options.hsts.as_ref().filter(|_| ctx.tls),
+            location: None,
+        };
         // ACME HTTP-01 answers never reach a backend, whatever the routes say.
         let path = session.req_header().uri.path();
         if path.starts_with(HTTP01_PREFIX) {
             match self.options.challenges.answer_for_path(path) {
-                Some(answer) => respond::owned(session, 200, answer.as_bytes().to_vec()).await?,
-                None => respond::text(session, 404, "404 no such ACME challenge\n").await?,
+                Some(answer) => {
+                    let body = bytes::Bytes::copy_from_slice(answer.as_bytes());
+                    respond::send(session, 200, body, "text/plain", extras).await?
+                }
+                None => respond::text(session, 404, "404 no such ACME challenge\n", extras).await?,
             }
             return Ok(true);
         }
-        let target = {
+        let (target, host_redirects) = {
             let table = self.table.load();
             let req = session.req_header();
             let host = headers::request_host(req);
-            table.lookup(host, req.uri.path()).cloned()
+            let target = table.lookup(host, req.uri.path()).cloned();
+            // A host with TLS redirects every path, also those only the default backend or
+            // nothing matches (as ingress-nginx's per-host redirect does).
+            let fallback = target.as_ref().is_none_or(|t| t.rule_host.is_empty());
+            let host_redirects = !ctx.tls && fallback && table.redirects_host(host);
+            (target, host_redirects)
         };
-        let Some(target) = target else {
-            respond::text(session, 404, "404 no route for this host and path\n").await?;
-            return Ok(true);
-        };
-        if target.redirect_https && !ctx.tls {
+        let redirect =
+            host_redirects || (!ctx.tls && target.as_ref().is_some_and(|t| t.redirect_https));
+        ctx.target = target;
+        if redirect {
             let location = headers::https_location(session.req_header());
-            ctx.target = Some(target);
-            respond::redirect(session, 308, &location).await?;
+            let extras = respond::Extras {
+                location: Some(&location),
+                ..extras
+            };
+            respond::send(session, 308, bytes::Bytes::new(), "", extras).await?;
             return Ok(true);
         }
+        let Some(target) = &ctx.target else {
+            respond::text(
+                session,
+                404,
+                "404 no route for this host and path\n",
+                extras,
+            )
+            .await?;
+            return Ok(true);
+        };
         if target.backend.is_unavailable() {
-            ctx.target = Some(target);
-            respond::text(session, 503, "503 no ready endpoint for this service\n").await?;
+            respond::text(
+                session,
+                503,
+                "503 no ready endpoint for this service\n",
+                extras,
+            )
+            .await?;
             return Ok(true);
         }
-        ctx.target = Some(target);
         Ok(false)
     }
 

@@ -1,36 +1,68 @@
-//! Answers gatehouse writes itself (no route, no endpoint), in one place.
+//! Answers gatehouse writes itself (ACME answers, no route, no endpoint, redirects), in one place.
 
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 
-/// Writes a short plain-text response and ends the stream.
-pub async fn text(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(3))?;
-    resp.insert_header("content-type", "text/plain; charset=utf-8")?;
-    resp.insert_header("content-length", body.len())?;
-    session.set_keepalive(None);
-    session.write_response_header(Box::new(resp), false).await?;
-    session
-        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
-        .await
+/// What a self-written response carries besides status and body.
+#[derive(Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// HSTS value to add (only over TLS).
+    pub hsts: Option<&'a HeaderValue>,
+    /// Redirect target.
+    pub location: Option<&'a str>,
 }
 
-/// Writes a plain-text response with an owned body.
-pub async fn owned(session: &mut Session, status: u16, body: Vec<u8>) -> Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(3))?;
-    resp.insert_header("content-type", "text/plain")?;
+/// Writes a complete response. The connection stays open unless the request has a body we
+/// did not read (it would be mistaken for the next request).
+pub async fn send(
+    session: &mut Session,
+    status: u16,
+    body: Bytes,
+    content_type: &str,
+    extras: Extras<'_>,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    if !body.is_empty() {
+        resp.insert_header("content-type", content_type)?;
+    }
     resp.insert_header("content-length", body.len())?;
-    session.write_response_header(Box::new(resp), false).await?;
-    session
-        .write_response_body(Some(Bytes::from(body)), true)
-        .await
+    if let Some(location) = extras.location {
+        resp.insert_header("location", location)?;
+    }
+    if let Some(hsts) = extras.hsts {
+        resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+    }
+    let headers = &session.req_header().headers;
+    let has_body = headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if has_body {
+        session.set_keepalive(None);
+    }
+    let end = body.is_empty();
+    session.write_response_header(Box::new(resp), end).await?;
+    if !end {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
 }
 
-/// Redirects to `location`, keeping the connection open.
-pub async fn redirect(session: &mut Session, status: u16, location: &str) -> Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(3))?;
-    resp.insert_header("location", location)?;
-    resp.insert_header("content-length", 0)?;
-    session.write_response_header(Box::new(resp), true).await
+/// A short plain-text response.
+pub async fn text(
+    session: &mut Session,
+    status: u16,
+    body: &'static str,
+    extras: Extras<'_>,
+) -> Result<()> {
+    send(
+        session,
+        status,
+        Bytes::from_static(body.as_bytes()),
+        "text/plain; charset=utf-8",
+        extras,
+    )
+    .await
 }
