@@ -1,0 +1,164 @@
+//! The controller thread: the chosen source (manifests or Kubernetes), the ACME loop, and the
+//! runtime they run on, away from the proxy workers.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use gatehouse_certs::MemoryChallenges;
+use gatehouse_controller::acme::kube_store::mirror_challenges;
+use gatehouse_controller::leader::LeaseTimings;
+use gatehouse_controller::publish::Publisher;
+use gatehouse_controller::sources::kube::{run_kube, Election, KubeSourceConfig};
+use gatehouse_controller::sources::watch::watch_manifests;
+use gatehouse_controller::status::AddressSource;
+
+use crate::acme::{acme_manager, AcmeConfig, ACME_CHALLENGE_CONFIGMAP};
+use crate::cli::{self, Cli};
+
+/// Where objects come from.
+pub(crate) enum Source {
+    Manifests(PathBuf),
+    Kube(Box<(Option<PathBuf>, KubeSourceConfig)>),
+}
+
+/// The Kubernetes source settings from the flags (kubeconfig path, namespaces, status, election).
+pub(crate) fn kube_source(cli: &Cli) -> Result<(Option<PathBuf>, KubeSourceConfig)> {
+    let mut publish = BTreeMap::new();
+    let global = address_source(cli.publish_service.as_deref(), &cli.publish_addresses)?;
+    for inst in &cli.instances {
+        let own = address_source(inst.publish_service.as_deref(), &inst.publish_addresses)?;
+        if let Some(source) = own.or_else(|| global.clone()) {
+            publish.insert(inst.class.clone(), source);
+        }
+    }
+    let identity = identity(cli);
+    let config = KubeSourceConfig {
+        namespaces: cli.watch_namespaces.clone(),
+        publish,
+        election: Some(Election {
+            namespace: cli.election_namespace.clone(),
+            lease_name: cli.election_id.clone(),
+            timings: LeaseTimings {
+                duration: Duration::from_secs(cli.lease_duration.max(1)),
+                renew_every: Duration::from_secs(cli.lease_renew.max(1)),
+            },
+        }),
+        identity,
+    };
+    Ok((cli.kubeconfig.clone(), config))
+}
+
+/// Where a class's status addresses come from: a Service, fixed addresses, or nowhere.
+pub(crate) fn address_source(
+    service: Option<&str>,
+    addresses: &[String],
+) -> Result<Option<AddressSource>> {
+    if let Some(s) = service {
+        let checked = cli::check_ns_name(s).map_err(anyhow::Error::msg)?;
+        let (ns, name) = checked.split_once('/').unwrap_or_default();
+        return Ok(Some(AddressSource::Service(
+            ns.to_string(),
+            name.to_string(),
+        )));
+    }
+    if addresses.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(AddressSource::Static(addresses.to_vec())))
+}
+
+/// A client from --kubeconfig, else the usual inference (in-cluster, KUBECONFIG, ~/.kube/config).
+pub(crate) async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(&path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no cluster configuration found (in-cluster service account, KUBECONFIG or ~/.kube/config); give --kubeconfig or --manifests")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+/// This replica's identity: $POD_NAME / --pod-name, else host-pid.
+pub(crate) fn identity(cli: &Cli) -> String {
+    cli.pod_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "gatehouse".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// Runs the controller on its own thread and runtime, away from the proxy's workers.
+pub(crate) fn spawn_controller(
+    source: Source,
+    publisher: Publisher,
+    acme: Option<AcmeConfig>,
+    served: MemoryChallenges,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the controller runtime")?;
+    // Connect before serving so that a bad kubeconfig fails the start with a clear error.
+    let source = match source {
+        Source::Kube(boxed) => {
+            let (path, config) = *boxed;
+            let client = runtime.block_on(kube_client(path))?;
+            Ok((client, config))
+        }
+        Source::Manifests(dir) => Err(dir),
+    };
+    let leader = Arc::new(AtomicBool::new(source.is_err()));
+    let kube = source.as_ref().ok().map(|(c, _)| c.clone());
+    let acme_election_ns = acme.as_ref().map(|a| a.election_namespace.clone());
+    let (feed, manager, extra_dirs) = match acme {
+        Some(acme) => {
+            // The ACME client needs a runtime to exist while it is built.
+            let _guard = runtime.enter();
+            let (manager, extra) = acme_manager(acme, kube.as_ref(), &served, leader.clone())?;
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            (Some(tx), Some((manager, rx)), extra.into_iter().collect())
+        }
+        None => (None, None, Vec::new()),
+    };
+    std::thread::Builder::new()
+        .name("controller".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                if let Some((manager, rx)) = manager {
+                    tokio::spawn(manager.run(rx));
+                }
+                match source {
+                    Err(dir) => {
+                        if let Err(e) = watch_manifests(dir, extra_dirs, publisher, feed).await {
+                            tracing::error!("controller stopped: {e}");
+                            std::process::exit(1);
+                        }
+                    }
+                    Ok((client, config)) => {
+                        if let Some(ns) = acme_election_ns {
+                            // Every replica mirrors pending HTTP-01 answers, leader or not.
+                            tokio::spawn(mirror_challenges(
+                                kube::Api::namespaced(client.clone(), &ns),
+                                ACME_CHALLENGE_CONFIGMAP.to_string(),
+                                served,
+                            ));
+                        }
+                        run_kube(client, config, publisher, leader, feed).await
+                    }
+                }
+            })
+        })
+        .context("starting the controller thread")?;
+    Ok(())
+}

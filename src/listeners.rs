@@ -1,0 +1,119 @@
+//! The proxy side: one Pingora service per instance with its listeners, TLS settings and
+//! options.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use gatehouse_certs::default_cert::self_signed;
+use gatehouse_certs::{parse_tls_pair, CertResolver, LoadedCert, MemoryChallenges};
+use gatehouse_proxy::{ClassProxy, Instance, ListenerSpec, ProxyOptions};
+use pingora::apps::HttpServerOptions;
+use pingora::listeners::tls::TlsSettings;
+use pingora::prelude::*;
+use pingora::proxy::ProxyServiceBuilder;
+use pingora::server::configuration::ServerConf;
+
+use crate::cli::{self, Cli, InstanceArg};
+
+/// `--default-certificate NS/NAME` split into namespace and name.
+pub(crate) fn default_secret(cli: &Cli) -> Result<Option<(String, String)>> {
+    let Some(value) = &cli.default_certificate else {
+        return Ok(None);
+    };
+    let checked = cli::check_ns_name(value).map_err(anyhow::Error::msg)?;
+    let (ns, name) = checked.split_once('/').unwrap_or_default();
+    Ok(Some((ns.to_string(), name.to_string())))
+}
+
+/// The certificate served when nothing else matches: from files, else self-signed.
+pub(crate) fn fallback_cert(cli: &Cli) -> Result<LoadedCert> {
+    if let Some(files) = &cli.default_certificate_files {
+        let (cert, key) = files
+            .split_once(',')
+            .context("--default-certificate-files takes CERT.pem,KEY.pem")?;
+        let chain = std::fs::read(cert).with_context(|| format!("reading {cert}"))?;
+        let key_pem = std::fs::read(key).with_context(|| format!("reading {key}"))?;
+        return parse_tls_pair(&chain, &key_pem)
+            .with_context(|| format!("default certificate {cert} / {key}"));
+    }
+    self_signed("gatehouse default certificate").context("generating the default certificate")
+}
+
+/// Options shared by every instance: HSTS and the ACME challenge answers.
+pub(crate) fn proxy_options(cli: &Cli, challenges: &MemoryChallenges) -> Result<ProxyOptions> {
+    let hsts = if cli.hsts_max_age == 0 {
+        None
+    } else {
+        let mut value = format!("max-age={}", cli.hsts_max_age);
+        if cli.hsts_include_subdomains {
+            value.push_str("; includeSubDomains");
+        }
+        Some(http::HeaderValue::from_str(&value).context("HSTS header")?)
+    };
+    Ok(ProxyOptions {
+        hsts,
+        challenges: challenges.clone(),
+        ..ProxyOptions::default()
+    })
+}
+
+/// The instance value for one `--instance` flag.
+pub(crate) fn instance(arg: &InstanceArg) -> Instance {
+    Instance::new(
+        &arg.class,
+        ListenerSpec {
+            http: arg.http.clone(),
+            https: arg.https.clone(),
+        },
+        arg.default,
+    )
+}
+
+/// Pingora server settings: worker threads and per-process runtime paths.
+pub(crate) fn server_conf(threads: usize) -> ServerConf {
+    let run_dir = std::env::temp_dir();
+    let pid = std::process::id();
+    ServerConf {
+        threads,
+        // Per-process paths so that several gatehouse processes can share a machine.
+        pid_file: run_dir
+            .join(format!("gatehouse-{pid}.pid"))
+            .display()
+            .to_string(),
+        upgrade_sock: run_dir
+            .join(format!("gatehouse-{pid}.sock"))
+            .display()
+            .to_string(),
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    }
+}
+
+/// The Pingora service of one instance, with its HTTP and HTTPS listeners.
+pub(crate) fn class_service(
+    server: &Server,
+    inst: &Arc<Instance>,
+    threads: usize,
+    options: ProxyOptions,
+) -> Result<impl pingora::services::ServiceWithDependents + 'static> {
+    let proxy = ClassProxy::new(inst.class.clone(), inst.table().clone(), options);
+    let mut options = HttpServerOptions::default();
+    options.h2c = true;
+    let mut service = ProxyServiceBuilder::new(&server.configuration, proxy)
+        .name(format!("gatehouse-{}", inst.class))
+        .server_options(options)
+        .build();
+    if let Some(addr) = &inst.listeners.http {
+        service.add_tcp(addr);
+    }
+    if let Some(addr) = &inst.listeners.https {
+        // The resolver reads the instance's swappable certificate set on every handshake.
+        let mut tls = TlsSettings::intermediate("", "").context("TLS settings")?;
+        tls.set_cert_resolver(Arc::new(CertResolver::new(inst.certs().clone())));
+        tls.enable_h2();
+        service.add_tls_with_settings(addr, None, tls);
+    }
+    service.threads = Some(threads);
+    Ok(service)
+}
