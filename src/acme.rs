@@ -10,8 +10,11 @@ use anyhow::{bail, Context, Result};
 use gatehouse_certs::acme::{AccountStore, FileAccountStore, Issuer};
 use gatehouse_certs::ChallengeStore;
 use gatehouse_certs::MemoryChallenges;
-use gatehouse_controller::acme::{AcmeManager, AcmeSettings, CertSink, FileSink, KubeSink};
+use gatehouse_controller::acme::{
+    AcmeManager, AcmeMetrics, AcmeSettings, CertSink, FileSink, KubeSink,
+};
 use gatehouse_controller::events::AcmeEvents;
+use gatehouse_proxy::metrics::Metrics;
 
 use crate::cli::Cli;
 use crate::controller::identity;
@@ -25,6 +28,7 @@ pub(crate) struct AcmeConfig {
     pub(crate) identity: String,
     pub(crate) election_namespace: String,
     pub(crate) settings: AcmeSettings,
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 /// ACME settings from the flags; `None` when --acme-directory is not given.
@@ -48,6 +52,7 @@ pub(crate) fn acme_config(cli: &Cli) -> Result<Option<AcmeConfig>> {
             backoff_initial: Duration::from_secs(cli.acme_backoff_initial.max(1)),
             backoff_max: Duration::from_secs(cli.acme_backoff_max.max(1)),
         },
+        metrics: None,
     }))
 }
 
@@ -101,6 +106,9 @@ pub(crate) fn acme_manager(
     )
     .context("setting up ACME")?;
     let mut manager = AcmeManager::new(issuer, sink, challenges, leader, acme.settings);
+    if let Some(metrics) = acme.metrics {
+        manager = manager.with_observer(Arc::new(AcmeMetrics(metrics)));
+    }
     if let Some(client) = kube {
         manager = manager.with_observer(Arc::new(AcmeEvents::new(
             client.clone(),

@@ -103,7 +103,7 @@ fn run(mut cli: Cli) -> Result<()> {
     }
     let publisher = Publisher::new(instances.clone(), config).with_metrics(metrics.clone());
     let admin_app = AdminApp::new(instances.clone())
-        .with_metrics(metrics)
+        .with_metrics(metrics.clone())
         .with_warnings(publisher.warning_source());
     let mut admin = Service::new("admin".to_string(), admin_app);
     admin.add_tcp(&cli.admin);
@@ -122,7 +122,10 @@ fn run(mut cli: Cli) -> Result<()> {
         Some(dir) => Source::Manifests(dir),
         None => Source::Kube(Box::new(kube_source(&cli)?)),
     };
-    let acme = acme_config(&cli)?;
+    let acme = acme_config(&cli)?.map(|mut a| {
+        a.metrics = Some(metrics.clone());
+        a
+    });
     spawn_controller(source, publisher, acme, challenges.clone())?;
     for inst in instances.iter() {
         tracing::info!(class = %inst.class, http = ?inst.listeners.http, https = ?inst.listeners.https, default = inst.is_default, "instance");

@@ -120,6 +120,20 @@ async fn first_issuance_end_to_end() -> anyhow::Result<()> {
         1,
         "one order only:\n{stderr}"
     );
+    // The order is counted and the next renewal exposed.
+    let (_, metrics) = gatehouse_testkit::admin::get(s.fixture.admin, "/metrics").await?;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "gatehouse_acme_orders_total{result=\"issued\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            "gatehouse_certificate_next_renewal_timestamp_seconds{host=\"app.acme.test\"}"
+        )),
+        "next renewal exposed"
+    );
     Ok(())
 }
 

@@ -110,7 +110,7 @@ impl AcmeEvents {
 }
 
 impl crate::acme::AcmeObserver for AcmeEvents {
-    fn issued(&self, want: &crate::acme::AcmeWant, not_after: i64) {
+    fn issued(&self, want: &crate::acme::AcmeWant, _not_before: i64, not_after: i64) {
         let note = format!(
             "certificate for {} stored in Secret {}; valid until unix time {not_after}",
             want.names.join(", "),
@@ -119,7 +119,13 @@ impl crate::acme::AcmeObserver for AcmeEvents {
         self.publish(want, EventType::Normal, "CertificateIssued", note);
     }
 
-    fn failed(&self, want: &crate::acme::AcmeWant, error: &str, retry_in: std::time::Duration) {
+    fn failed(
+        &self,
+        want: &crate::acme::AcmeWant,
+        _kind: &str,
+        error: &str,
+        retry_in: std::time::Duration,
+    ) {
         let note = format!(
             "{error}; retrying in {}s; the current certificate stays in place",
             retry_in.as_secs()

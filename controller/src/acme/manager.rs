@@ -45,10 +45,33 @@ pub struct AcmeSettings {
 
 /// Reports each order's outcome (metrics, Events).
 pub trait AcmeObserver: Send + Sync {
-    /// An order for `want` succeeded.
-    fn issued(&self, want: &AcmeWant, not_after: i64);
-    /// An order for `want` failed; the next try is after `retry_in`.
-    fn failed(&self, want: &AcmeWant, error: &str, retry_in: Duration);
+    /// An order for `want` succeeded with a certificate valid between these unix times.
+    fn issued(&self, want: &AcmeWant, not_before: i64, not_after: i64);
+    /// An order for `want` failed (`kind` is a bounded label); the next try is after `retry_in`.
+    fn failed(&self, want: &AcmeWant, kind: &str, error: &str, retry_in: Duration);
+}
+
+/// Counts ACME orders and exposes next renewal times.
+pub struct AcmeMetrics(pub Arc<gatehouse_proxy::metrics::Metrics>);
+
+impl AcmeObserver for AcmeMetrics {
+    fn issued(&self, want: &AcmeWant, not_before: i64, not_after: i64) {
+        self.0
+            .acme_order(gatehouse_proxy::metrics::AcmeOrderResult::Issued);
+        let at = renewal::renew_at(not_before, not_after);
+        for name in &want.names {
+            self.0.set_next_renewal(name, Some(at));
+        }
+    }
+
+    fn failed(&self, _want: &AcmeWant, kind: &str, _error: &str, _retry_in: Duration) {
+        let result = if kind == "validation_failed" || kind == "authorization" {
+            gatehouse_proxy::metrics::AcmeOrderResult::Invalid
+        } else {
+            gatehouse_proxy::metrics::AcmeOrderResult::Error
+        };
+        self.0.acme_order(result);
+    }
 }
 
 struct Retry {
@@ -63,7 +86,7 @@ pub struct AcmeManager {
     challenges: Arc<dyn ChallengeStore>,
     leader: Arc<AtomicBool>,
     settings: AcmeSettings,
-    observer: Option<Arc<dyn AcmeObserver>>,
+    observers: Vec<Arc<dyn AcmeObserver>>,
     retries: HashMap<(String, String), Retry>,
     /// Secrets written recently, skipped until the source shows the new content.
     stored: HashMap<(String, String), Instant>,
@@ -91,7 +114,7 @@ impl AcmeManager {
             challenges,
             leader,
             settings,
-            observer: None,
+            observers: Vec::new(),
             retries: HashMap::new(),
             stored: HashMap::new(),
             ari_checked: HashMap::new(),
@@ -99,9 +122,9 @@ impl AcmeManager {
         }
     }
 
-    /// Reports outcomes to `observer`.
+    /// Also reports outcomes to `observer`.
     pub fn with_observer(mut self, observer: Arc<dyn AcmeObserver>) -> Self {
-        self.observer = Some(observer);
+        self.observers.push(observer);
         self
     }
 
@@ -218,23 +241,24 @@ impl AcmeManager {
                 .sink
                 .store(&want.namespace, &want.secret, &cert)
                 .await
-                .map(|()| cert.not_after),
-            Err(e) => Err(e.to_string()),
+                .map(|()| (cert.not_before, cert.not_after))
+                .map_err(|e| ("store", e)),
+            Err(e) => Err((e.metric_label(), e.to_string())),
         };
         // Withdraw the answers from every replica, whatever the outcome.
         if let Err(e) = self.challenges.flush().await {
             tracing::warn!("withdrawing ACME challenges: {e}");
         }
         match result {
-            Ok(not_after) => {
+            Ok((not_before, not_after)) => {
                 tracing::info!(secret = %format!("{}/{}", want.namespace, want.secret), not_after, seconds = started.elapsed().as_secs_f64(), "certificate issued and stored");
                 self.retries.remove(&slot);
                 self.stored.insert(slot, Instant::now());
-                if let Some(o) = &self.observer {
-                    o.issued(&want, not_after);
+                for o in &self.observers {
+                    o.issued(&want, not_before, not_after);
                 }
             }
-            Err(error) => {
+            Err((kind, error)) => {
                 let (initial, max) = (self.settings.backoff_initial, self.settings.backoff_max);
                 let retry = self.retries.entry(slot).or_insert_with(|| Retry {
                     backoff: Backoff::new(initial, max),
@@ -243,8 +267,8 @@ impl AcmeManager {
                 let delay = retry.backoff.next_delay();
                 retry.not_before = Instant::now() + delay;
                 tracing::warn!(secret = %format!("{}/{}", want.namespace, want.secret), attempt = retry.backoff.attempts(), retry_in = ?delay, "ACME order failed; the current certificate (if any) stays in place: {error}");
-                if let Some(o) = &self.observer {
-                    o.failed(&want, &error, delay);
+                for o in &self.observers {
+                    o.failed(&want, kind, &error, delay);
                 }
             }
         }

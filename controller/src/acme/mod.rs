@@ -6,6 +6,6 @@ pub mod manager;
 pub mod plan;
 pub mod sink;
 
-pub use manager::{AcmeFeed, AcmeManager, AcmeObserver, AcmeSettings, Published};
+pub use manager::{AcmeFeed, AcmeManager, AcmeMetrics, AcmeObserver, AcmeSettings, Published};
 pub use plan::{plan, AcmeWant, Managed, Plan, WantReason, ACME_ANNOTATION};
 pub use sink::{CertSink, FileSink, KubeSink};
