@@ -1,27 +1,28 @@
 //! The snapshot: plain data, the objects as a source saw them. Both sources produce it, so
 //! everything after it is shared and testable without a cluster.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// One object of a kind gatehouse reads.
-// Objects live briefly between parsing and the snapshot's typed vectors; boxing the larger
-// variants would only add an allocation each.
-#[allow(clippy::large_enum_variant)]
+/// Objects are shared (`Arc`): a snapshot is rebuilt on every change, and copying every object
+/// each time would cost more than translating them.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Object {
     /// networking.k8s.io/v1 IngressClass.
-    IngressClass(IngressClass),
+    IngressClass(Arc<IngressClass>),
     /// networking.k8s.io/v1 Ingress.
-    Ingress(Ingress),
+    Ingress(Arc<Ingress>),
     /// v1 Service.
-    Service(Service),
+    Service(Arc<Service>),
     /// discovery.k8s.io/v1 EndpointSlice.
-    EndpointSlice(EndpointSlice),
+    EndpointSlice(Arc<EndpointSlice>),
     /// v1 Secret (only `kubernetes.io/tls` ones are used).
-    Secret(Secret),
+    Secret(Arc<Secret>),
 }
 
 impl Object {
@@ -52,15 +53,15 @@ impl Object {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     /// IngressClass objects.
-    pub ingress_classes: Vec<IngressClass>,
+    pub ingress_classes: Vec<Arc<IngressClass>>,
     /// Ingress objects.
-    pub ingresses: Vec<Ingress>,
+    pub ingresses: Vec<Arc<Ingress>>,
     /// Service objects.
-    pub services: Vec<Service>,
+    pub services: Vec<Arc<Service>>,
     /// EndpointSlice objects.
-    pub endpoint_slices: Vec<EndpointSlice>,
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     /// TLS Secrets.
-    pub secrets: Vec<Secret>,
+    pub secrets: Vec<Arc<Secret>>,
 }
 
 impl Snapshot {

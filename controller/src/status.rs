@@ -4,6 +4,7 @@
 //! subresource, only when the value changes, and only from the leader.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress};
@@ -26,7 +27,7 @@ pub enum AddressSource {
 pub type Address = (Option<String>, Option<String>);
 
 /// The addresses a class publishes, sorted.
-pub fn class_addresses(source: &AddressSource, services: &[Service]) -> Vec<Address> {
+pub fn class_addresses(source: &AddressSource, services: &[Arc<Service>]) -> Vec<Address> {
     let mut out: Vec<Address> = match source {
         AddressSource::Static(values) => values
             .iter()
@@ -234,7 +235,7 @@ mod tests {
         .expect("service");
         let from_svc = class_addresses(
             &AddressSource::Service("gh".into(), "internal-lb".into()),
-            &[svc],
+            &[Arc::new(svc)],
         );
         assert_eq!(from_svc, vec![addr("192.168.1.240")]);
     }

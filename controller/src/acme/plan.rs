@@ -122,7 +122,7 @@ pub fn plan(
             .secrets
             .iter()
             .find(|s| namespace(&s.metadata) == ns && s.metadata.name.as_deref() == Some(&secret));
-        let reason = match existing.map(secret_cert) {
+        let reason = match existing.map(|s| secret_cert(s)) {
             None => Some(WantReason::Missing),
             Some(Err(e)) => Some(WantReason::Unusable(e)),
             Some(Ok(cert)) if !names.iter().all(|n| cert.names.contains(n)) => {
@@ -179,21 +179,30 @@ mod tests {
     use k8s_openapi::api::networking::v1::Ingress;
     use serde_json::json;
 
-    fn ingress(name: &str, acme: Option<&str>, tls: serde_json::Value) -> Ingress {
+    fn ingress(name: &str, acme: Option<&str>, tls: serde_json::Value) -> std::sync::Arc<Ingress> {
         let mut meta = json!({"namespace": "ns", "name": name});
         if let Some(v) = acme {
             meta["annotations"] = json!({ACME_ANNOTATION: v});
         }
-        serde_json::from_value(json!({"metadata": meta, "spec": {"tls": tls}})).expect("ingress")
+        std::sync::Arc::new(
+            serde_json::from_value(json!({"metadata": meta, "spec": {"tls": tls}}))
+                .expect("ingress"),
+        )
     }
 
-    fn secret(name: &str, hosts: &[&str], validity: ((i32, u8, u8), (i32, u8, u8))) -> Secret {
+    fn secret(
+        name: &str,
+        hosts: &[&str],
+        validity: ((i32, u8, u8), (i32, u8, u8)),
+    ) -> std::sync::Arc<Secret> {
         let leaf = tlsgen::self_signed(&LeafSpec::new(hosts).validity(validity.0, validity.1))
             .expect("certificate");
-        serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": name},
+        std::sync::Arc::new(
+            serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": name},
             "type": "kubernetes.io/tls",
             "stringData": {"tls.crt": leaf.chain_pem, "tls.key": leaf.key_pem}}))
-        .expect("secret")
+            .expect("secret"),
+        )
     }
 
     /// 2026-06-01 00:00:00 UTC.

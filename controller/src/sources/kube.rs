@@ -138,16 +138,13 @@ where
         .collect()
 }
 
-fn objects<K>(stores: &[Store<K>]) -> Vec<K>
+/// The objects of `stores`, shared with the stores (no copies).
+fn objects<K>(stores: &[Store<K>]) -> Vec<Arc<K>>
 where
     K: Resource + Clone + 'static,
     K::DynamicType: Eq + Hash + Clone,
 {
-    stores
-        .iter()
-        .flat_map(|s| s.state())
-        .map(|o| (*o).clone())
-        .collect()
+    stores.iter().flat_map(|s| s.state()).collect()
 }
 
 struct Stores {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -58,11 +59,15 @@ pub fn parse_value(v: Value) -> Result<Object, String> {
         serde_json::from_value(v).map_err(|e| e.to_string())
     }
     match (api.as_str(), kind.as_str()) {
-        ("networking.k8s.io/v1", "IngressClass") => de(v).map(Object::IngressClass),
-        ("networking.k8s.io/v1", "Ingress") => de(v).map(Object::Ingress),
-        ("v1", "Service") => de(v).map(Object::Service),
-        ("discovery.k8s.io/v1", "EndpointSlice") => de(v).map(Object::EndpointSlice),
-        ("v1", "Secret") => de(v).map(Object::Secret),
+        ("networking.k8s.io/v1", "IngressClass") => {
+            de(v).map(|o| Object::IngressClass(Arc::new(o)))
+        }
+        ("networking.k8s.io/v1", "Ingress") => de(v).map(|o| Object::Ingress(Arc::new(o))),
+        ("v1", "Service") => de(v).map(|o| Object::Service(Arc::new(o))),
+        ("discovery.k8s.io/v1", "EndpointSlice") => {
+            de(v).map(|o| Object::EndpointSlice(Arc::new(o)))
+        }
+        ("v1", "Secret") => de(v).map(|o| Object::Secret(Arc::new(o))),
         _ => Err(format!("unsupported kind {api}/{kind}")),
     }
 }
@@ -138,11 +143,11 @@ fn push_value(item: Value, objects: &mut Vec<Object>) -> Result<(), String> {
 
 fn parse_typed(api: &str, kind: &str, doc: &str) -> Result<Object, serde_yaml::Error> {
     Ok(match (api, kind) {
-        (_, "IngressClass") => Object::IngressClass(serde_yaml::from_str(doc)?),
-        (_, "Ingress") => Object::Ingress(serde_yaml::from_str(doc)?),
-        (_, "Service") => Object::Service(serde_yaml::from_str(doc)?),
-        (_, "EndpointSlice") => Object::EndpointSlice(serde_yaml::from_str(doc)?),
-        _ => Object::Secret(serde_yaml::from_str(doc)?),
+        (_, "IngressClass") => Object::IngressClass(Arc::new(serde_yaml::from_str(doc)?)),
+        (_, "Ingress") => Object::Ingress(Arc::new(serde_yaml::from_str(doc)?)),
+        (_, "Service") => Object::Service(Arc::new(serde_yaml::from_str(doc)?)),
+        (_, "EndpointSlice") => Object::EndpointSlice(Arc::new(serde_yaml::from_str(doc)?)),
+        _ => Object::Secret(Arc::new(serde_yaml::from_str(doc)?)),
     })
 }
 
@@ -181,8 +186,16 @@ fn is_manifest(path: &Path) -> bool {
 }
 
 struct FileState {
+    /// Size, modification time and inode: unchanged means the file need not be read again.
+    stamp: Option<(u64, std::time::SystemTime, u64)>,
     content_hash: u64,
     objects: Vec<Object>,
+}
+
+fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?, meta.ino()))
 }
 
 /// Reads a manifests directory and remembers each file's last good content.
@@ -233,6 +246,10 @@ impl ManifestDir {
         self.files.retain(|p, _| found.contains(p));
         changed |= self.files.len() != before;
         for path in found {
+            let stamp = stamp(&path);
+            if stamp.is_some() && self.files.get(&path).is_some_and(|f| f.stamp == stamp) {
+                continue;
+            }
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
                 Err(source) => {
@@ -243,11 +260,12 @@ impl ManifestDir {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             text.hash(&mut hasher);
             let content_hash = hasher.finish();
-            if self
+            if let Some(state) = self
                 .files
-                .get(&path)
-                .is_some_and(|f| f.content_hash == content_hash)
+                .get_mut(&path)
+                .filter(|f| f.content_hash == content_hash)
             {
+                state.stamp = stamp;
                 continue;
             }
             match parse_file(&path, &text) {
@@ -255,6 +273,7 @@ impl ManifestDir {
                     self.files.insert(
                         path,
                         FileState {
+                            stamp,
                             content_hash,
                             objects,
                         },

@@ -37,7 +37,7 @@ impl<'a> BackendResolver<'a> {
         let services = snapshot
             .services
             .iter()
-            .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), s)))
+            .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), &**s)))
             .collect();
         let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
         for slice in &snapshot.endpoint_slices {

@@ -22,12 +22,12 @@ impl ClassResolver {
     /// Resolves which configured classes are ours and which one is the default.
     pub fn new(
         config: &TranslateConfig,
-        classes: &[IngressClass],
+        classes: &[std::sync::Arc<IngressClass>],
         warnings: &mut Vec<Warning>,
     ) -> Self {
         let by_name: BTreeMap<&str, &IngressClass> = classes
             .iter()
-            .filter_map(|c| c.metadata.name.as_deref().map(|n| (n, c)))
+            .filter_map(|c| c.metadata.name.as_deref().map(|n| (n, &**c)))
             .collect();
         let controller_of = |c: &IngressClass| {
             c.spec

@@ -18,14 +18,16 @@ pub(crate) mod tests_support {
     use serde_json::json;
 
     /// An Ingress whose status lists `ips`.
-    pub fn ingress_with_status(ns: &str, name: &str, ips: &[&str]) -> Ingress {
+    pub fn ingress_with_status(ns: &str, name: &str, ips: &[&str]) -> std::sync::Arc<Ingress> {
         let lb: Vec<_> = ips.iter().map(|ip| json!({"ip": ip})).collect();
-        serde_json::from_value(json!({
-            "metadata": {"namespace": ns, "name": name},
-            "spec": {},
-            "status": {"loadBalancer": {"ingress": lb}}
-        }))
-        .expect("ingress fixture")
+        std::sync::Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"namespace": ns, "name": name},
+                "spec": {},
+                "status": {"loadBalancer": {"ingress": lb}}
+            }))
+            .expect("ingress fixture"),
+        )
     }
 }
 
@@ -101,11 +103,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
 
     // Oldest first, so that the oldest Ingress keeps a contested rule or certificate.
     let mut ingresses: Vec<_> = snapshot.ingresses.iter().collect();
-    ingresses.sort_by(|a, b| {
-        let ka = (&a.metadata.creation_timestamp, snapshot::key(&a.metadata));
-        let kb = (&b.metadata.creation_timestamp, snapshot::key(&b.metadata));
-        ka.cmp(&kb)
-    });
+    ingresses.sort_by(|a, b| age_key(&a.metadata).cmp(&age_key(&b.metadata)));
     let mut by_class: BTreeMap<&str, Vec<&k8s_openapi::api::networking::v1::Ingress>> = config
         .classes
         .iter()
@@ -147,6 +145,17 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
     warnings.dedup();
     out.warnings = warnings;
     out
+}
+
+/// Oldest first: creation time, then namespace/name (borrowed: sorting allocates nothing).
+fn age_key(
+    m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> (Option<k8s_openapi::jiff::Timestamp>, &str, &str) {
+    (
+        m.creation_timestamp.as_ref().map(|t| t.0),
+        snapshot::namespace(m),
+        m.name.as_deref().unwrap_or(""),
+    )
 }
 
 /// The default certificate: the configured Secret if usable, else the fallback.

@@ -43,11 +43,11 @@ pub struct SecretIndex<'a> {
 
 impl<'a> SecretIndex<'a> {
     /// Indexes `secrets` by namespace and name.
-    pub fn new(secrets: &'a [Secret]) -> Self {
+    pub fn new(secrets: &'a [std::sync::Arc<Secret>]) -> Self {
         Self {
             secrets: secrets
                 .iter()
-                .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), s)))
+                .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), &**s)))
                 .collect(),
             parsed: HashMap::new(),
         }

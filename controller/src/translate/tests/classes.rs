@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::*;
@@ -38,7 +40,7 @@ fn ingresses_go_to_their_class() {
         &[("legacy.example", "/", "Prefix", "s", json!(80))],
     );
     if let Object::Ingress(i) = &mut legacy {
-        i.metadata.annotations = Some(
+        Arc::make_mut(i).metadata.annotations = Some(
             [(
                 "kubernetes.io/ingress.class".to_string(),
                 "external".to_string(),

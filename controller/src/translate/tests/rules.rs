@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::*;
@@ -68,7 +70,8 @@ fn conflicts_go_to_the_oldest_ingress() {
         (&mut older, "2026-01-01T00:00:00Z"),
     ] {
         if let Object::Ingress(i) = o {
-            i.metadata.creation_timestamp = Some(serde_json::from_value(json!(ts)).expect("time"));
+            Arc::make_mut(i).metadata.creation_timestamp =
+                Some(serde_json::from_value(json!(ts)).expect("time"));
         }
     }
     let t = translate(

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use gatehouse_testkit::tlsgen::{self, LeafSpec};
 use serde_json::{json, Value};
 
@@ -16,11 +18,11 @@ fn with_tls(o: Object, tls: Value, annotations: &[(&str, &str)]) -> Object {
     let Object::Ingress(mut i) = o else {
         panic!("ingress expected")
     };
-    if let Some(spec) = i.spec.as_mut() {
+    if let Some(spec) = Arc::make_mut(&mut i).spec.as_mut() {
         spec.tls = Some(serde_json::from_value(tls).expect("tls"));
     }
     if !annotations.is_empty() {
-        i.metadata.annotations = Some(
+        Arc::make_mut(&mut i).metadata.annotations = Some(
             annotations
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
