@@ -17,7 +17,7 @@ use crate::snapshot::{namespace, Snapshot};
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// A backend that could not be fully resolved; it still exists (answering 503).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BackendProblem {
     pub kind: WarningKind,
     pub message: String,
@@ -28,8 +28,19 @@ pub struct BackendProblem {
 pub struct BackendResolver<'a> {
     services: HashMap<(&'a str, &'a str), &'a Service>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
-    cache: HashMap<(String, String, String), Arc<Backend>>,
+    /// Keyed by borrowed (namespace, service, port) so that a hit allocates nothing.
+    cache: HashMap<(&'a str, &'a str, PortKey<'a>), Resolved>,
 }
+
+/// A Service port as an Ingress names it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum PortKey<'a> {
+    Name(&'a str),
+    Number(i32),
+    Missing,
+}
+
+type Resolved = (Arc<Backend>, Option<BackendProblem>);
 
 impl<'a> BackendResolver<'a> {
     /// Indexes the snapshot's Services and EndpointSlices.
@@ -60,28 +71,37 @@ impl<'a> BackendResolver<'a> {
         }
     }
 
-    /// The backend for `backend` in `ns`, plus a problem if it cannot serve.
+    /// The backend for `backend` in `ns`, plus a problem if it cannot serve. Resolved once per
+    /// Service port and translation; later routes to it share the result.
     pub fn resolve(
         &mut self,
-        ns: &str,
-        backend: &IngressServiceBackend,
+        ns: &'a str,
+        backend: &'a IngressServiceBackend,
     ) -> (Arc<Backend>, Option<BackendProblem>) {
-        let port_label = match &backend.port {
+        let port = match &backend.port {
             Some(p) => match (&p.name, p.number) {
-                (Some(name), _) if !name.is_empty() => name.clone(),
-                (_, Some(number)) => number.to_string(),
-                _ => String::new(),
+                (Some(name), _) if !name.is_empty() => PortKey::Name(name),
+                (_, Some(number)) => PortKey::Number(number),
+                _ => PortKey::Missing,
             },
-            None => String::new(),
+            None => PortKey::Missing,
         };
-        let key = (ns.to_string(), backend.name.clone(), port_label.clone());
+        let key = (ns, backend.name.as_str(), port);
+        if let Some(hit) = self.cache.get(&key) {
+            return hit.clone();
+        }
+        let port_label = match port {
+            PortKey::Name(name) => name.to_string(),
+            PortKey::Number(n) => n.to_string(),
+            PortKey::Missing => String::new(),
+        };
         let (endpoints, problem) = self.endpoints(ns, backend, &port_label);
-        let backend = self
-            .cache
-            .entry(key)
-            .or_insert_with(|| Arc::new(Backend::new(ns, &backend.name, &port_label, endpoints)))
-            .clone();
-        (backend, problem)
+        let resolved = (
+            Arc::new(Backend::new(ns, &backend.name, &port_label, endpoints)),
+            problem,
+        );
+        self.cache.insert(key, resolved.clone());
+        resolved
     }
 
     fn endpoints(

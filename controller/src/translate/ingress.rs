@@ -19,11 +19,11 @@ pub struct IngressContext<'a> {
 }
 
 /// Adds every valid rule of `ing`; each invalid part becomes a warning and is skipped.
-pub fn add_ingress(
-    ing: &Ingress,
+pub fn add_ingress<'a>(
+    ing: &'a Ingress,
     ctx: &IngressContext<'_>,
     builder: &mut RouteTableBuilder,
-    backends: &mut BackendResolver<'_>,
+    backends: &mut BackendResolver<'a>,
     warnings: &mut Vec<Warning>,
 ) {
     let ns = namespace(&ing.metadata);
@@ -56,7 +56,7 @@ pub fn add_ingress(
 
     if let Some(default) = &spec.default_backend {
         match target(
-            &ingress_ref,
+            (&ingress_ref, ns),
             "",
             "",
             PathType::Prefix,
@@ -116,7 +116,7 @@ pub fn add_ingress(
                 continue;
             }
             let (t, problem) = match target(
-                &ingress_ref,
+                (&ingress_ref, ns),
                 host,
                 raw_path,
                 path_type,
@@ -164,15 +164,18 @@ fn display_host(host: &str) -> &str {
 
 type Resolved = (Arc<RouteTarget>, Option<super::backends::BackendProblem>);
 
-fn target(
-    ingress: &IngressRef,
+/// The route for one path; `origin` is the Ingress and its namespace (borrowed from the
+/// snapshot, which the backend cache keys on).
+fn target<'a>(
+    origin: (&IngressRef, &'a str),
     host: &str,
     path: &str,
     path_type: PathType,
-    backend: &IngressBackend,
-    backends: &mut BackendResolver<'_>,
+    backend: &'a IngressBackend,
+    backends: &mut BackendResolver<'a>,
     redirect_https: bool,
 ) -> Result<Resolved, String> {
+    let (ingress, ns) = origin;
     let service = match (&backend.service, &backend.resource) {
         (Some(s), _) => s,
         (None, Some(_)) => return Err("resource backends are not supported".to_string()),
@@ -181,7 +184,7 @@ fn target(
     if service.port.is_none() {
         return Err(format!("backend service {:?} names no port", service.name));
     }
-    let (backend, problem) = backends.resolve(&ingress.namespace, service);
+    let (backend, problem) = backends.resolve(ns, service);
     Ok((
         Arc::new(RouteTarget {
             ingress: ingress.clone(),
