@@ -2,7 +2,7 @@
 //! table into its instance. Warnings are logged once per distinct problem; metrics (when
 //! given) follow every publish.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -124,16 +124,21 @@ fn warnings_by_class(
 ) -> BTreeMap<String, Vec<Warning>> {
     let mut out: BTreeMap<String, Vec<Warning>> =
         members.keys().map(|c| (c.clone(), Vec::new())).collect();
+    // Ingress `namespace/name` → its classes, so each warning is attributed in O(1).
+    let mut class_of: HashMap<&str, Vec<&String>> = HashMap::new();
+    for (class, list) in members {
+        for key in list {
+            class_of.entry(key.as_str()).or_default().push(class);
+        }
+    }
     for w in warnings {
         let key = format!("{}/{}", w.object.namespace, w.object.name);
-        let owners: Vec<&String> = if w.object.kind == "Ingress" {
-            members
-                .iter()
-                .filter(|(_, list)| list.contains(&key))
-                .map(|(class, _)| class)
-                .collect()
-        } else {
-            Vec::new()
+        let owners = match w.object.kind {
+            "Ingress" => class_of
+                .get(key.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            _ => &[],
         };
         if owners.is_empty() {
             for list in out.values_mut() {
@@ -141,7 +146,7 @@ fn warnings_by_class(
             }
         } else {
             for class in owners {
-                out.entry(class.clone()).or_default().push(w.clone());
+                out.entry((*class).clone()).or_default().push(w.clone());
             }
         }
     }

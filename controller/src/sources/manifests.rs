@@ -2,7 +2,7 @@
 //! cluster would. A file that does not parse is reported with its name and line, and its last
 //! good content keeps serving.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -291,17 +291,18 @@ impl ManifestDir {
     pub fn snapshot(&self) -> Snapshot {
         let mut paths: Vec<&PathBuf> = self.files.keys().collect();
         paths.sort();
-        let mut seen: BTreeMap<(String, String, String), ()> = BTreeMap::new();
+        // Borrowed keys: building a snapshot of 10k objects allocates no strings for this.
+        let mut seen: HashSet<(&str, &str, &str)> = HashSet::new();
         let mut snapshot = Snapshot::default();
         for path in paths {
             for object in &self.files[path].objects {
                 let meta = object.meta();
                 let key = (
-                    object.kind().to_string(),
-                    crate::snapshot::namespace(meta).to_string(),
-                    meta.name.clone().unwrap_or_default(),
+                    object.kind(),
+                    crate::snapshot::namespace(meta),
+                    meta.name.as_deref().unwrap_or(""),
                 );
-                if seen.insert(key, ()).is_some() {
+                if !seen.insert(key) {
                     tracing::warn!(file = %path.display(), "{} {} defined twice; the first definition wins", object.kind(), crate::snapshot::key(meta));
                     continue;
                 }
