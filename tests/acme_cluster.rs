@@ -60,18 +60,7 @@ async fn only_the_leader_orders_and_either_replica_answers_the_challenge() -> an
 
     let a_keys = format!("https={a_https}");
     let a = Replica::start(&cluster, "replica-a", &[("web", &a_keys)], &flags).await?;
-    let lease = || {
-        cluster
-            .api
-            .get(
-                "coordination.k8s.io",
-                "v1",
-                "leases",
-                Some("gatehouse"),
-                "gatehouse-leader",
-            )
-            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(String::from))
-    };
+    let lease = || kube_support::lease_holder(&cluster);
     eventually("replica-a leads", Duration::from_secs(20), || {
         lease().as_deref() == Some("replica-a")
     })

@@ -5,38 +5,16 @@ mod kube_support;
 
 use std::time::{Duration, Instant};
 
-use gatehouse_testkit::yaml::{self, Ingress, PathType, PortRef};
+use gatehouse_testkit::yaml;
 use gatehouse_testkit::EchoBackend;
-use kube_support::{eventually, Cluster, Replica};
+use kube_support::{eventually, lease_holder, Cluster, Replica};
 use serde_json::json;
 
 const NS: &str = "apps";
 const WAIT: Duration = Duration::from_secs(20);
 
 fn ingress(name: &str, host: &str) -> String {
-    Ingress::new(NS, name)
-        .class("internal")
-        .path(
-            host,
-            "/",
-            PathType::Prefix,
-            "svc",
-            PortRef::Name("http".into()),
-        )
-        .yaml()
-}
-
-fn lease_holder(cluster: &Cluster) -> Option<String> {
-    cluster
-        .api
-        .get(
-            "coordination.k8s.io",
-            "v1",
-            "leases",
-            Some("gatehouse"),
-            "gatehouse-leader",
-        )
-        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(String::from))
+    kube_support::internal_ingress(NS, name, host)
 }
 
 fn status_writes(cluster: &Cluster) -> usize {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse_testkit::yaml::{self, Ingress, PathType, PortRef};
+use gatehouse_testkit::yaml;
 use gatehouse_testkit::EchoBackend;
 use kube_support::{Cluster, Replica};
 
@@ -14,16 +14,7 @@ const NS: &str = "apps";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn ingress(name: &str, host: &str) -> String {
-    Ingress::new(NS, name)
-        .class("internal")
-        .path(
-            host,
-            "/",
-            PathType::Prefix,
-            "svc",
-            PortRef::Name("http".into()),
-        )
-        .yaml()
+    kube_support::internal_ingress(NS, name, host)
 }
 
 /// Sends requests to `host` until stopped (or 60 s), counting successes and failures.

@@ -185,3 +185,31 @@ pub async fn eventually(
     }
     bail!("{what}: not within {timeout:?}")
 }
+
+/// An Ingress of class `internal` in namespace `ns` routing `host/` to Service `svc` port "http".
+pub fn internal_ingress(ns: &str, name: &str, host: &str) -> String {
+    gatehouse_testkit::yaml::Ingress::new(ns, name)
+        .class("internal")
+        .path(
+            host,
+            "/",
+            gatehouse_testkit::yaml::PathType::Prefix,
+            "svc",
+            gatehouse_testkit::yaml::PortRef::Name("http".into()),
+        )
+        .yaml()
+}
+
+/// Who holds the election Lease `gatehouse/gatehouse-leader`, if anyone.
+pub fn lease_holder(cluster: &Cluster) -> Option<String> {
+    cluster
+        .api
+        .get(
+            "coordination.k8s.io",
+            "v1",
+            "leases",
+            Some("gatehouse"),
+            "gatehouse-leader",
+        )
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(String::from))
+}
