@@ -5,74 +5,13 @@
 
 mod obs_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use gatehouse_proxy::metrics::status_view::StatusView;
 use gatehouse_testkit::admin;
+use gatehouse_testkit::browser::run_chromium;
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, Fixture, InstanceSpec};
 use obs_support::{artifacts_dir, bin};
-
-fn chromium() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("CHROMIUM") {
-        return Ok(PathBuf::from(path));
-    }
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        for name in ["chromium", "chromium-browser", "google-chrome"] {
-            let p = dir.join(name);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-    }
-    bail!("the status page test needs Chromium: `apt-get install -y chromium` (or set CHROMIUM)")
-}
-
-/// Runs headless Chromium with `extra` args on `url` (killed after 60 s); returns stdout.
-fn run_chromium(extra: &[&str], url: &str, profile: &Path) -> anyhow::Result<String> {
-    let mut child = Command::new(chromium()?)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--window-size=1280,900",
-            "--virtual-time-budget=3000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start chromium")?;
-    let mut stdout = child.stdout.take().context("chromium stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-        out
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait()?.is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("chromium did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("chromium stdout reader panicked"))
-}
 
 #[tokio::test]
 async fn the_live_status_page_shows_the_manifest_routes_in_chromium() -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod browser;
 pub mod client;
 pub mod echo;
 pub mod fixture;
