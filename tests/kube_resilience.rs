@@ -45,20 +45,21 @@ fn traffic(
     (stop, ok, bad, handle)
 }
 
-#[tokio::test]
-async fn api_server_outage_keeps_serving_and_catches_up() -> anyhow::Result<()> {
+/// The API server, an echo backend on `ip`, and a replica routing `stable.example` to it.
+async fn stable_route(ip: &str) -> anyhow::Result<(Cluster, EchoBackend, Replica)> {
     let cluster = Cluster::start().await?;
-    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.7.1")).await?;
-    cluster.apply_yaml(&yaml::backend(
-        NS,
-        "svc",
-        echo.addr().port(),
-        &[("127.0.7.1", true)],
-    ))?;
+    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr(ip)).await?;
+    cluster.apply_yaml(&yaml::backend(NS, "svc", echo.addr().port(), &[(ip, true)]))?;
     cluster.apply_yaml(&ingress("stable", "stable.example"))?;
     let gh = Replica::start(&cluster, "r1", &[("internal", "")], &[]).await?;
     gh.wait_routed("internal", "stable.example", Some("a"), WAIT)
         .await?;
+    Ok((cluster, echo, gh))
+}
+
+#[tokio::test]
+async fn api_server_outage_keeps_serving_and_catches_up() -> anyhow::Result<()> {
+    let (cluster, _echo, gh) = stable_route("127.0.7.1").await?;
 
     let (stop, ok, bad, handle) = traffic(gh.http["internal"], "stable.example");
     cluster.api.stop().await;
@@ -89,18 +90,7 @@ async fn api_server_outage_keeps_serving_and_catches_up() -> anyhow::Result<()> 
 
 #[tokio::test]
 async fn watch_expiry_410_relists_without_dropping_routes() -> anyhow::Result<()> {
-    let cluster = Cluster::start().await?;
-    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.7.2")).await?;
-    cluster.apply_yaml(&yaml::backend(
-        NS,
-        "svc",
-        echo.addr().port(),
-        &[("127.0.7.2", true)],
-    ))?;
-    cluster.apply_yaml(&ingress("stable", "stable.example"))?;
-    let gh = Replica::start(&cluster, "r1", &[("internal", "")], &[]).await?;
-    gh.wait_routed("internal", "stable.example", Some("a"), WAIT)
-        .await?;
+    let (cluster, _echo, gh) = stable_route("127.0.7.2").await?;
 
     let (stop, ok, bad, handle) = traffic(gh.http["internal"], "stable.example");
     let lists_before = list_count(&cluster);

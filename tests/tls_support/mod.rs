@@ -466,13 +466,7 @@ pub async fn http_get(
     host: &str,
     path_and_query: &str,
 ) -> anyhow::Result<Reply> {
-    let response = client
-        .get(format!("http://{addr}{path_and_query}"))
-        .header(reqwest::header::HOST, host)
-        .send()
-        .await
-        .with_context(|| format!("GET http://{addr}{path_and_query} Host: {host}"))?;
-    Reply::read(response).await
+    gatehouse_testkit::get(client, addr, host, path_and_query).await
 }
 
 /// A header value as text, for assertions.
