@@ -4,12 +4,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use gatehouse_routes::host::{normalize_host, normalized_host, wildcard_parent, HostBuf};
 use rustls::sign::CertifiedKey;
 
 use crate::tls_secret::LoadedCert;
-
-/// Longest DNS name; longer SNI values cannot match and skip the lowercase buffer.
-const MAX_NAME: usize = 253;
 
 /// One served certificate and where it came from.
 #[derive(Clone)]
@@ -66,24 +64,18 @@ impl CertSet {
     }
 
     /// The certificate for an SNI name: exact (case-insensitive) → one-label wildcard → default.
-    /// No SNI gets the default. Allocation-free.
+    /// No SNI gets the default. Names are normalised as routes normalise hosts. Allocation-free.
     pub fn lookup(&self, sni: Option<&str>) -> Option<&Arc<CertifiedKey>> {
         let Some(name) = sni else {
             return self.default.as_ref().map(|e| &e.key);
         };
-        let name = name.strip_suffix('.').unwrap_or(name);
-        let mut buf = [0u8; MAX_NAME];
-        let name = match ascii_lowercase_in(name, &mut buf) {
-            Some(lower) => lower,
-            None => return self.default.as_ref().map(|e| &e.key),
-        };
+        let mut buf = HostBuf::new();
+        let name = normalize_host(name, &mut buf);
         if let Some(entry) = self.exact.get(name) {
             return Some(&entry.key);
         }
-        if let Some((_, parent)) = name.split_once('.') {
-            if let Some(entry) = self.wildcard.get(parent) {
-                return Some(&entry.key);
-            }
+        if let Some(entry) = wildcard_parent(name).and_then(|p| self.wildcard.get(p)) {
+            return Some(&entry.key);
         }
         self.default.as_ref().map(|e| &e.key)
     }
@@ -124,17 +116,6 @@ impl CertSet {
     }
 }
 
-/// Lowercase `name` into `buf` only if needed; `None` when it cannot be a DNS name.
-fn ascii_lowercase_in<'a>(name: &'a str, buf: &'a mut [u8; MAX_NAME]) -> Option<&'a str> {
-    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Some(name);
-    }
-    let dst = buf.get_mut(..name.len())?;
-    dst.copy_from_slice(name.as_bytes());
-    dst.make_ascii_lowercase();
-    std::str::from_utf8(dst).ok()
-}
-
 /// Builds a [`CertSet`]; the first certificate inserted for a host wins.
 pub struct CertSetBuilder {
     set: CertSet,
@@ -144,7 +125,7 @@ impl CertSetBuilder {
     /// Serve `cert` for `host` (`a.example.com` or `*.example.com`). Returns false, keeping the
     /// earlier one, when the host already has a certificate.
     pub fn insert(&mut self, host: &str, cert: &LoadedCert, source: &str) -> bool {
-        let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+        let host = normalized_host(host);
         let entry = Entry {
             key: Arc::clone(&cert.key),
             not_after: cert.not_after,
@@ -217,6 +198,8 @@ mod tests {
         assert!(same(set.lookup(Some("B.Example.Com")), &wild));
         assert!(same(set.lookup(Some("x.b.example.com")), &fallback));
         assert!(same(set.lookup(Some("example.com")), &fallback));
+        // An empty first label is no host under the wildcard.
+        assert!(same(set.lookup(Some(".example.com")), &fallback));
         assert!(same(set.lookup(Some("")), &fallback));
         assert!(same(set.lookup(None), &fallback));
         let long = "A".repeat(300);

@@ -9,13 +9,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use gatehouse_proxy::{
-    Backend, EndpointSet, IngressRef, Instance, ListenerSpec, PathType, RouteTable,
-    RouteTableBuilder, RouteTarget,
+use gatehouse_proxy::routes::{
+    Backend, EndpointSet, IngressRef, PathType, RoutePolicy, RouteTable, RouteTableBuilder,
+    RouteTarget,
 };
+use gatehouse_proxy::{Instance, ListenerSpec};
 
 fn table(hosts: usize) -> RouteTable {
-    let backend = Arc::new(Backend::new("ns", "svc", "80", EndpointSet::default()));
+    let backend = Arc::new(Backend::new("ns", "svc", "80", EndpointSet::default(), 0));
     let mut b = RouteTableBuilder::new();
     let target = |host: &str, path: &str| {
         Arc::new(RouteTarget {
@@ -24,7 +25,7 @@ fn table(hosts: usize) -> RouteTable {
             rule_path: path.into(),
             path_type: PathType::Prefix,
             backend: backend.clone(),
-            redirect_https: false,
+            policy: Arc::new(RoutePolicy::default()),
         })
     };
     for i in 0..hosts {

@@ -1,132 +1,80 @@
-//! Endpoint sets and their selection: round-robin over ready endpoints, with the ability to
-//! skip an endpoint that just failed so a retry lands elsewhere.
+//! Live endpoint selection: the round-robin position of every backend of one published table.
+//! The route model ([`gatehouse_routes::Backend`]) is pure; this is the only mutable state a
+//! request touches, one atomic per backend, indexed by the backend's slot.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-/// The addresses behind one Service port.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct EndpointSet {
-    /// Endpoints that may receive traffic.
-    pub ready: Vec<SocketAddr>,
-    /// Endpoints that exist but are not ready (shown, never used).
-    pub not_ready: Vec<SocketAddr>,
+use gatehouse_routes::Backend;
+
+/// Round-robin positions for the backends of one table (all start at the first endpoint,
+/// as every new table did when each backend carried its own counter).
+#[derive(Debug, Default)]
+pub struct RoundRobin {
+    turns: Box<[AtomicUsize]>,
 }
 
-/// A Service port as the proxy sees it: identity for metrics plus its endpoints.
-#[derive(Debug)]
-pub struct Backend {
-    /// Namespace of the Service.
-    pub namespace: Arc<str>,
-    /// Name of the Service.
-    pub service: Arc<str>,
-    /// The Service port as the Ingress named it (a number or a name).
-    pub port: Arc<str>,
-    endpoints: EndpointSet,
-    next: AtomicUsize,
-}
-
-impl Backend {
-    /// A backend with the given endpoints.
-    pub fn new(namespace: &str, service: &str, port: &str, endpoints: EndpointSet) -> Self {
+impl RoundRobin {
+    /// Positions for `slots` backends.
+    pub fn new(slots: usize) -> Self {
         Self {
-            namespace: namespace.into(),
-            service: service.into(),
-            port: port.into(),
-            endpoints,
-            next: AtomicUsize::new(0),
+            turns: (0..slots).map(|_| AtomicUsize::new(0)).collect(),
         }
     }
 
-    /// The endpoints behind this backend.
-    pub fn endpoints(&self) -> &EndpointSet {
-        &self.endpoints
-    }
-
-    /// True when no endpoint is ready (the proxy answers 503).
-    pub fn is_unavailable(&self) -> bool {
-        self.endpoints.ready.is_empty()
-    }
-
-    /// The next endpoint in round-robin order, avoiding `avoid` when another one exists.
-    pub fn pick(&self, avoid: Option<SocketAddr>) -> Option<SocketAddr> {
-        let ready = &self.endpoints.ready;
-        if ready.is_empty() {
-            return None;
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for i in 0..ready.len() {
-            let addr = ready[(start + i) % ready.len()];
-            if Some(addr) != avoid {
-                return Some(addr);
-            }
-        }
-        Some(ready[start % ready.len()])
+    /// The next endpoint of `backend` in round-robin order, avoiding `avoid` when another one
+    /// exists. A backend from another table (no slot here) starts at its first endpoint.
+    pub fn pick(&self, backend: &Backend, avoid: Option<SocketAddr>) -> Option<SocketAddr> {
+        let turn = self
+            .turns
+            .get(backend.slot())
+            .map_or(0, |t| t.fetch_add(1, Ordering::Relaxed));
+        backend.pick(turn, avoid)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
+    use gatehouse_routes::EndpointSet;
+    use std::collections::HashMap;
 
-    fn addrs(n: u16) -> Vec<SocketAddr> {
-        (0..n)
-            .map(|i| SocketAddr::from(([127, 0, 0, 1], 9000 + i)))
-            .collect()
-    }
-
-    #[test]
-    fn round_robin_visits_every_endpoint() {
-        let set = EndpointSet {
-            ready: addrs(10),
-            not_ready: vec![],
-        };
-        let b = Backend::new("ns", "svc", "80", set);
-        let seen: HashSet<_> = (0..10).filter_map(|_| b.pick(None)).collect();
-        assert_eq!(seen.len(), 10);
-    }
-
-    #[test]
-    fn pick_avoids_the_failed_endpoint_when_it_can() {
-        let ready = addrs(2);
-        let b = Backend::new(
+    fn backend(slot: usize, ports: &[u16]) -> Backend {
+        let ready = ports
+            .iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+            .collect();
+        Backend::new(
             "ns",
             "svc",
             "80",
             EndpointSet {
-                ready: ready.clone(),
+                ready,
                 not_ready: vec![],
             },
-        );
-        for _ in 0..5 {
-            assert_eq!(b.pick(Some(ready[0])), Some(ready[1]));
+            slot,
+        )
+    }
+
+    #[test]
+    fn each_backend_rotates_on_its_own() {
+        let rr = RoundRobin::new(2);
+        let a = backend(0, &[1, 2]);
+        let b = backend(1, &[3, 4]);
+        let mut seen: HashMap<u16, usize> = HashMap::new();
+        // Interleaved requests must still spread evenly within each backend.
+        for _ in 0..10 {
+            for be in [&a, &b] {
+                let addr = rr.pick(be, None).expect("ready endpoint");
+                *seen.entry(addr.port()).or_default() += 1;
+            }
         }
-        let single = Backend::new(
-            "ns",
-            "svc",
-            "80",
-            EndpointSet {
-                ready: vec![ready[0]],
-                not_ready: vec![],
-            },
-        );
-        assert_eq!(single.pick(Some(ready[0])), Some(ready[0]));
+        assert_eq!(seen, HashMap::from([(1, 5), (2, 5), (3, 5), (4, 5)]));
     }
 
     #[test]
-    fn no_ready_endpoint_means_unavailable() {
-        let b = Backend::new(
-            "ns",
-            "svc",
-            "80",
-            EndpointSet {
-                ready: vec![],
-                not_ready: addrs(1),
-            },
-        );
-        assert!(b.is_unavailable());
-        assert_eq!(b.pick(None), None);
+    fn a_backend_without_a_slot_still_gets_an_endpoint() {
+        let rr = RoundRobin::new(0);
+        assert!(rr.pick(&backend(7, &[1, 2]), None).is_some());
     }
 }

@@ -8,7 +8,34 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use gatehouse_certs::CertSet;
 
+use crate::balance::RoundRobin;
 use crate::routes::{RouteTable, TableInfo};
+
+/// A published route table with the live state requests keep beside it (round-robin
+/// positions). Derefs to the table, so readers use it as one.
+#[derive(Debug, Default)]
+pub struct LiveTable {
+    /// The immutable routes.
+    pub routes: RouteTable,
+    /// Where each backend of `routes` is in its rotation.
+    pub balance: RoundRobin,
+}
+
+impl LiveTable {
+    /// Wraps a table with fresh round-robin positions for its backends.
+    pub fn new(routes: RouteTable) -> Self {
+        let balance = RoundRobin::new(routes.backend_slots());
+        Self { routes, balance }
+    }
+}
+
+impl std::ops::Deref for LiveTable {
+    type Target = RouteTable;
+
+    fn deref(&self) -> &RouteTable {
+        &self.routes
+    }
+}
 
 /// The addresses one instance listens on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,7 +55,7 @@ pub struct Instance {
     pub listeners: ListenerSpec,
     /// Whether Ingresses without a class belong here.
     pub is_default: bool,
-    table: Arc<ArcSwap<RouteTable>>,
+    table: Arc<ArcSwap<LiveTable>>,
     certs: Arc<ArcSwap<CertSet>>,
     generation: AtomicU64,
 }
@@ -40,14 +67,14 @@ impl Instance {
             class: class.into(),
             listeners,
             is_default,
-            table: Arc::new(ArcSwap::from_pointee(RouteTable::empty())),
+            table: Arc::new(ArcSwap::from_pointee(LiveTable::default())),
             certs: Arc::new(ArcSwap::from_pointee(CertSet::empty())),
             generation: AtomicU64::new(0),
         }
     }
 
     /// The swappable table, shared with the proxy service.
-    pub fn table(&self) -> &Arc<ArcSwap<RouteTable>> {
+    pub fn table(&self) -> &Arc<ArcSwap<LiveTable>> {
         &self.table
     }
 
@@ -73,7 +100,7 @@ impl Instance {
             generation,
             swapped_at_unix,
         });
-        self.table.store(Arc::new(table));
+        self.table.store(Arc::new(LiveTable::new(table)));
         generation
     }
 

@@ -1,20 +1,23 @@
-//! gatehouse request path: the route model and matcher, endpoint balancing, and the Pingora
-//! service that serves one ingress class.
+//! gatehouse request path: the Pingora service that serves one ingress class (its request
+//! steps), live endpoint balancing, the per-class instances and the admin listener. The route
+//! model and matcher are the `gatehouse-routes` crate, re-exported as [`routes`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod balance;
 pub mod instance;
-pub mod routes;
 pub mod service;
 pub mod status;
 
 /// The observability crate, re-exported so the controller and binary share its types.
 pub use gatehouse_metrics as metrics;
 
-pub use balance::{Backend, EndpointSet};
-pub use instance::{Instance, InstanceSet, ListenerSpec};
+/// The pure route model and matcher.
+pub use gatehouse_routes as routes;
+
+pub use instance::{Instance, InstanceSet, ListenerSpec, LiveTable};
 pub use routes::{
-    HostRoutes, IngressRef, PathType, RouteTable, RouteTableBuilder, RouteTarget, TableInfo,
+    Backend, EndpointSet, HostPolicy, HostRoutes, IngressRef, PathType, RoutePolicy, RouteTable,
+    RouteTableBuilder, RouteTarget, TableInfo,
 };
 pub use service::{ClassProxy, ProxyOptions};

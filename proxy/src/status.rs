@@ -7,9 +7,8 @@ use gatehouse_metrics::status_view::{
     StatusView, WarningView,
 };
 
-use crate::balance::EndpointSet;
 use crate::instance::{Instance, InstanceSet};
-use crate::routes::RouteTarget;
+use crate::routes::{EndpointSet, RouteTarget};
 
 /// The controller's translation warnings, per class (the proxy cannot name the controller's
 /// types, so the controller implements this).
@@ -106,9 +105,8 @@ fn endpoints(set: &EndpointSet) -> Vec<EndpointView> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::Backend;
     use crate::instance::ListenerSpec;
-    use crate::routes::{IngressRef, PathType, RouteTableBuilder, RouteTarget};
+    use crate::routes::{Backend, IngressRef, PathType, RoutePolicy, RouteTableBuilder, RouteTarget};
     use std::sync::Arc;
 
     struct OneWarning;
@@ -141,6 +139,7 @@ mod tests {
                 ready: vec!["127.0.0.1:9001".parse().expect("addr")],
                 not_ready: vec!["127.0.0.1:9002".parse().expect("addr")],
             },
+            0,
         ));
         let mut b = RouteTableBuilder::new();
         for path in ["/api", "/"] {
@@ -150,7 +149,7 @@ mod tests {
                 rule_path: path.into(),
                 path_type: PathType::Prefix,
                 backend: backend.clone(),
-                redirect_https: false,
+                policy: Arc::new(RoutePolicy::default()),
             };
             b.add("app.test", Arc::new(target)).expect("no conflict");
         }

@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use gatehouse_certs::renewal;
 
 use crate::snapshot::{key, namespace, Snapshot};
-use crate::translate::tls::{annotation_flag, secret_cert};
+use crate::translate::annotations::IngressAnnotations;
+use crate::translate::tls::secret_cert;
 use crate::translate::{ObjectRef, Warning, WarningKind};
 
 /// `"true"` on an Ingress asks gatehouse to issue its certificates with ACME.
-pub const ACME_ANNOTATION: &str = "gatehouse.dev/acme";
+pub use crate::translate::annotations::ACME as ACME_ANNOTATION;
 
 /// Why a certificate must be ordered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +79,8 @@ pub fn plan(
         if !ours.contains(ing_key.as_str()) {
             continue;
         }
-        let opted_in = annotation_flag(ing, ACME_ANNOTATION).unwrap_or(acme_all);
+        // Invalid values were reported by translation; here they count as unset.
+        let opted_in = IngressAnnotations::parse(ing).0.acme.unwrap_or(acme_all);
         if !opted_in {
             continue;
         }

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use gatehouse_proxy::{Backend, EndpointSet};
+use gatehouse_routes::{Backend, EndpointSet};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::IngressServiceBackend;
@@ -24,7 +24,7 @@ pub struct BackendProblem {
 }
 
 /// Resolves and caches backends, so every route to one Service port shares one endpoint set
-/// (and one round-robin position).
+/// (and one round-robin position: each distinct backend gets the next slot).
 pub struct BackendResolver<'a> {
     services: HashMap<(&'a str, &'a str), &'a Service>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
@@ -96,8 +96,9 @@ impl<'a> BackendResolver<'a> {
             PortKey::Missing => String::new(),
         };
         let (endpoints, problem) = self.endpoints(ns, backend, &port_label);
+        let slot = self.cache.len();
         let resolved = (
-            Arc::new(Backend::new(ns, &backend.name, &port_label, endpoints)),
+            Arc::new(Backend::new(ns, &backend.name, &port_label, endpoints, slot)),
             problem,
         );
         self.cache.insert(key, resolved.clone());

@@ -4,12 +4,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
+use super::annotations::{is_default_class, legacy_class};
 use super::{ObjectRef, TranslateConfig, Warning, WarningKind};
-
-/// The legacy annotation that named a class before `spec.ingressClassName`.
-pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
-/// The annotation that marks an IngressClass as the cluster's default.
-pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 
 /// Decides class membership from the configuration and the cluster's IngressClass objects.
 #[derive(Debug)]
@@ -59,13 +55,7 @@ impl ClassResolver {
         }
 
         // A cluster-wide default IngressClass decides; only without one does our flag count.
-        let marked_default = classes.iter().find(|c| {
-            c.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
-                .is_some_and(|v| v == "true")
-        });
+        let marked_default = classes.iter().find(|c| is_default_class(c));
         let default = match marked_default {
             Some(c) => c.metadata.name.clone().filter(|n| ours.contains(n)),
             None => config
@@ -83,13 +73,7 @@ impl ClassResolver {
             .spec
             .as_ref()
             .and_then(|s| s.ingress_class_name.as_deref())
-            .or_else(|| {
-                ing.metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(LEGACY_CLASS_ANNOTATION))
-                    .map(String::as_str)
-            });
+            .or_else(|| legacy_class(ing));
         match named {
             Some(name) => self.ours.iter().find(|c| *c == name).map(String::as_str),
             None => self.default.as_deref(),

@@ -1,18 +1,21 @@
-//! One Ingress's rules and default backend into its class's table builder.
+//! One Ingress's rules and default backend into its class's table builder, each route with
+//! the policy its annotations ask for.
 
 use std::sync::Arc;
 
-use gatehouse_proxy::{IngressRef, PathType, RouteTableBuilder, RouteTarget};
+use gatehouse_routes::{
+    normalized_host, IngressRef, PathType, RoutePolicy, RouteTableBuilder, RouteTarget,
+};
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
+use super::annotations::IngressAnnotations;
 use super::backends::BackendResolver;
-use super::tls::{annotation_flag, FORCE_SSL_REDIRECT, SSL_REDIRECT};
 use super::{ObjectRef, Warning, WarningKind};
 use crate::snapshot::namespace;
 
 /// What an Ingress's routes need to know about their class.
 pub struct IngressContext<'a> {
-    /// Hosts with TLS anywhere in the class (lowercase).
+    /// Hosts with TLS anywhere in the class (normalised).
     pub tls_hosts: &'a std::collections::BTreeSet<String>,
     /// Whether the class has an HTTPS listener.
     pub has_https: bool,
@@ -33,6 +36,9 @@ pub fn add_ingress<'a>(
         namespace: ns.to_string(),
         name: name.to_string(),
     };
+    let ingress_ref = IngressRef::new(ns, name);
+    let (notes, problems) = IngressAnnotations::parse(ing);
+    warnings.extend(problems);
     let mut warn = |kind, message: String| {
         warnings.push(Warning {
             object: object.clone(),
@@ -40,16 +46,16 @@ pub fn add_ingress<'a>(
             message,
         })
     };
-    let ingress_ref = IngressRef::new(ns, name);
-    let ssl_redirect = annotation_flag(ing, SSL_REDIRECT) != Some(false);
-    let force_redirect = annotation_flag(ing, FORCE_SSL_REDIRECT) == Some(true);
     let redirect_for = |host: &str| {
         ctx.has_https
-            && (force_redirect
-                || (ssl_redirect
+            && (notes.force_ssl_redirect
+                || (notes.ssl_redirect
                     && !host.is_empty()
-                    && ctx.tls_hosts.contains(&host.to_ascii_lowercase())))
+                    && ctx.tls_hosts.contains(&normalized_host(host))))
     };
+    // The Ingress's routes share one policy per redirect decision.
+    let policies = [false, true].map(|redirect| Arc::new(notes.route_policy(redirect)));
+    let policy = |redirect: bool| policies[usize::from(redirect)].clone();
     let Some(spec) = &ing.spec else {
         return;
     };
@@ -62,7 +68,7 @@ pub fn add_ingress<'a>(
             PathType::Prefix,
             default,
             backends,
-            force_redirect && ctx.has_https,
+            policy(notes.force_ssl_redirect && ctx.has_https),
         ) {
             Ok((t, problem)) => {
                 if let Some(p) = problem {
@@ -115,6 +121,7 @@ pub fn add_ingress<'a>(
                 );
                 continue;
             }
+            let redirect = redirect_for(host);
             let (t, problem) = match target(
                 (&ingress_ref, ns),
                 host,
@@ -122,7 +129,7 @@ pub fn add_ingress<'a>(
                 path_type,
                 &p.backend,
                 backends,
-                redirect_for(host),
+                policy(redirect),
             ) {
                 Ok(v) => v,
                 Err(msg) => {
@@ -139,7 +146,15 @@ pub fn add_ingress<'a>(
                     format!("{}{raw_path}: {}", display_host(host), problem.message),
                 );
             }
-            if let Err(c) = builder.add(host, t) {
+            let added = builder.add(host, t);
+            // A host with a redirecting route redirects every path (ingress-nginx's per-server
+            // redirect), also when this route lost its slot to an older Ingress.
+            if redirect && !host.is_empty() {
+                if let Some(host_policy) = builder.host_policy(host) {
+                    host_policy.redirect_https = true;
+                }
+            }
+            if let Err(c) = added {
                 warn(
                     WarningKind::RuleConflict,
                     format!(
@@ -173,7 +188,7 @@ fn target<'a>(
     path_type: PathType,
     backend: &'a IngressBackend,
     backends: &mut BackendResolver<'a>,
-    redirect_https: bool,
+    policy: Arc<RoutePolicy>,
 ) -> Result<Resolved, String> {
     let (ingress, ns) = origin;
     let service = match (&backend.service, &backend.resource) {
@@ -192,7 +207,7 @@ fn target<'a>(
             rule_path: path.into(),
             path_type,
             backend,
-            redirect_https,
+            policy,
         }),
         problem,
     ))

@@ -2,6 +2,7 @@
 //! No I/O, no clocks, no globals. A bad object never fails the build: it becomes a [`Warning`]
 //! naming it, and only its own routes are skipped.
 
+pub mod annotations;
 mod backends;
 mod classes;
 mod ingress;
@@ -34,7 +35,7 @@ pub(crate) mod tests_support {
 use std::collections::BTreeMap;
 
 use gatehouse_certs::{CertSet, LoadedCert};
-use gatehouse_proxy::{RouteTable, RouteTableBuilder};
+use gatehouse_routes::{RouteTable, RouteTableBuilder};
 
 use crate::snapshot::{self, Snapshot};
 pub use classes::ClassResolver;

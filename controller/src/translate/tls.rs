@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use gatehouse_certs::{parse_tls_pair, CertSet, LoadedCert};
+use gatehouse_routes::normalized_host;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::Ingress;
 
@@ -12,10 +13,6 @@ use crate::snapshot::namespace;
 
 /// The Secret type that holds a certificate and key.
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
-/// `"false"` turns off the redirect of plain HTTP for hosts with TLS (ingress-nginx's name).
-pub const SSL_REDIRECT: &str = "nginx.ingress.kubernetes.io/ssl-redirect";
-/// `"true"` redirects plain HTTP even for hosts without TLS (ingress-nginx's name).
-pub const FORCE_SSL_REDIRECT: &str = "nginx.ingress.kubernetes.io/force-ssl-redirect";
 
 /// Reads a certificate and key from a `kubernetes.io/tls` Secret.
 pub fn secret_cert(secret: &Secret) -> Result<LoadedCert, String> {
@@ -87,24 +84,14 @@ pub fn tls_hosts(ing: &Ingress) -> Vec<String> {
             _ => out.extend(rule_hosts()),
         }
     }
-    out.iter_mut().for_each(|h| h.make_ascii_lowercase());
-    out
-}
-
-/// The value of a boolean annotation, if set.
-pub fn annotation_flag(ing: &Ingress, name: &str) -> Option<bool> {
-    ing.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(name))
-        .map(|v| v.trim().eq_ignore_ascii_case("true"))
+    out.iter().map(|h| normalized_host(h)).collect()
 }
 
 /// One class's certificates and TLS hosts.
 pub struct ClassTls {
     /// Certificates for the class's HTTPS listener.
     pub certs: CertSet,
-    /// Hosts (lowercase) that have TLS in some Ingress of the class.
+    /// Hosts (normalised) that have TLS in some Ingress of the class.
     pub hosts: BTreeSet<String>,
 }
 

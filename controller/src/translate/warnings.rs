@@ -46,6 +46,8 @@ pub enum WarningKind {
     ForeignIngressClass,
     /// A `spec.tls` Secret is missing or not usable.
     TlsSecret,
+    /// An annotation's value does not parse (its default applies).
+    InvalidAnnotation,
 }
 
 impl WarningKind {
@@ -62,6 +64,7 @@ impl WarningKind {
             WarningKind::DefaultBackendConflict => "DefaultBackendConflict",
             WarningKind::ForeignIngressClass => "ForeignIngressClass",
             WarningKind::TlsSecret => "TlsSecret",
+            WarningKind::InvalidAnnotation => "InvalidAnnotation",
         }
     }
 }

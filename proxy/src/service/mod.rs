@@ -1,12 +1,13 @@
-//! The Pingora service of one ingress class: match the request against the class's current
-//! route table, pick an endpoint, forward with the usual proxy headers; in `logging`, record
-//! the request in the metrics and the access log.
+//! The Pingora service of one ingress class: run the request steps (`steps/`: ACME answers,
+//! route match, redirects, …), pick an endpoint, forward with the usual proxy headers; in
+//! `logging`, record the request in the metrics and the access log.
 
 mod connections;
 mod headers;
 mod observe;
 pub mod request_id;
 mod respond;
+pub mod steps;
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -19,16 +20,17 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::upstreams::peer::HttpPeer;
 
-use gatehouse_certs::challenge::HTTP01_PREFIX;
 use gatehouse_certs::MemoryChallenges;
 use gatehouse_metrics::{AccessLog, InFlightRequest, Metrics, RequestRecord, UpstreamErrorKind};
 
-use crate::routes::{RouteTable, RouteTarget};
+use crate::instance::LiveTable;
+use crate::routes::RouteTarget;
 use connections::ConnectionGuard;
 use request_id::RequestId;
 
-/// How long a connect to an endpoint may take before it counts as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connect to an endpoint may take before it counts as failed, unless the route's
+/// policy says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle upstream connection stays in the keep-alive pool.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -48,13 +50,13 @@ pub struct ProxyOptions {
 /// Serves one ingress class.
 pub struct ClassProxy {
     class: Arc<str>,
-    table: Arc<ArcSwap<RouteTable>>,
+    table: Arc<ArcSwap<LiveTable>>,
     options: ProxyOptions,
 }
 
 impl ClassProxy {
     /// A proxy reading `table`, which the controller swaps.
-    pub fn new(class: Arc<str>, table: Arc<ArcSwap<RouteTable>>, options: ProxyOptions) -> Self {
+    pub fn new(class: Arc<str>, table: Arc<ArcSwap<LiveTable>>, options: ProxyOptions) -> Self {
         Self {
             class,
             table,
@@ -70,8 +72,13 @@ impl ClassProxy {
 
 /// Per-request state.
 pub struct RequestCtx {
-    /// The matched route; holding it keeps the table's backend alive for this request.
+    /// The table the request was matched against (with its balancing state), kept for the
+    /// whole request even if a new one is swapped in.
+    table: Option<Arc<LiveTable>>,
+    /// The matched route.
     target: Option<Arc<RouteTarget>>,
+    /// No rule of the request's host matched and that host redirects to HTTPS as a whole.
+    host_redirects_https: bool,
     /// The endpoint chosen last (for retries and logging).
     peer: Option<SocketAddr>,
     /// An endpoint whose connect failed, to be avoided on retry.
@@ -98,7 +105,9 @@ pub struct RequestCtx {
 impl RequestCtx {
     fn new(in_flight: Option<InFlightRequest>) -> Self {
         Self {
+            table: None,
             target: None,
+            host_redirects_https: false,
             peer: None,
             failed: None,
             retries: 0,
@@ -219,66 +228,14 @@ impl ProxyHttp for ClassProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        let extras = respond::Extras {
-            hsts: self.options.hsts.as_ref().filter(|_| ctx.tls),
-            location: None,
-        };
-        // ACME HTTP-01 answers never reach a backend, whatever the routes say.
-        let path = session.req_header().uri.path();
-        if path.starts_with(HTTP01_PREFIX) {
-            match self.options.challenges.answer_for_path(path) {
-                Some(answer) => {
-                    let body = bytes::Bytes::copy_from_slice(answer.as_bytes());
-                    respond::send(session, 200, body, "text/plain", extras).await?
-                }
-                None => respond::text(session, 404, "404 no such ACME challenge\n", extras).await?,
+        match steps::run(self, session.req_header(), ctx) {
+            std::ops::ControlFlow::Continue(()) => Ok(false),
+            std::ops::ControlFlow::Break(answer) => {
+                let hsts = self.options.hsts.as_ref().filter(|_| ctx.tls);
+                respond::answer(session, answer, hsts).await?;
+                Ok(true)
             }
-            return Ok(true);
         }
-        let (target, host_redirects) = {
-            let table = self.table.load();
-            let req = session.req_header();
-            let host = headers::request_host(req);
-            let target = table.lookup(host, req.uri.path()).cloned();
-            // A host with TLS redirects every path, also those only the default backend or
-            // nothing matches (as ingress-nginx's per-host redirect does).
-            let fallback = target.as_ref().is_none_or(|t| t.rule_host.is_empty());
-            let host_redirects = !ctx.tls && fallback && table.redirects_host(host);
-            (target, host_redirects)
-        };
-        let redirect =
-            host_redirects || (!ctx.tls && target.as_ref().is_some_and(|t| t.redirect_https));
-        ctx.target = target;
-        if redirect {
-            let location = headers::https_location(session.req_header());
-            let extras = respond::Extras {
-                location: Some(&location),
-                ..extras
-            };
-            respond::send(session, 308, bytes::Bytes::new(), "", extras).await?;
-            return Ok(true);
-        }
-        let Some(target) = &ctx.target else {
-            respond::text(
-                session,
-                404,
-                "404 no route for this host and path\n",
-                extras,
-            )
-            .await?;
-            return Ok(true);
-        };
-        if target.backend.is_unavailable() {
-            respond::text(
-                session,
-                503,
-                "503 no ready endpoint for this service\n",
-                extras,
-            )
-            .await?;
-            return Ok(true);
-        }
-        Ok(false)
     }
 
     async fn upstream_peer(
@@ -286,17 +243,27 @@ impl ProxyHttp for ClassProxy {
         _session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
-        let target = ctx
-            .target
-            .as_ref()
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route in context"))?;
-        let addr = target.backend.pick(ctx.failed).ok_or_else(|| {
-            Error::explain(ErrorType::HTTPStatus(503), "no ready endpoint for service")
-        })?;
+        let (Some(table), Some(target)) = (&ctx.table, &ctx.target) else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "no route in context",
+            ));
+        };
+        let addr = table
+            .balance
+            .pick(&target.backend, ctx.failed)
+            .ok_or_else(|| {
+                Error::explain(ErrorType::HTTPStatus(503), "no ready endpoint for service")
+            })?;
         ctx.peer = Some(addr);
         ctx.upstream_started.get_or_insert_with(Instant::now);
         let mut peer = HttpPeer::new(addr, false, String::new());
-        peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+        peer.options.connection_timeout = Some(
+            target
+                .policy
+                .connect_timeout
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        );
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
         Ok(Box::new(peer))
     }

@@ -5,6 +5,31 @@ use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 
+use super::steps::Answer;
+
+/// Writes a request step's answer; `hsts` is added when the request came over TLS.
+pub async fn answer(session: &mut Session, answer: Answer, hsts: Option<&HeaderValue>) -> Result<()> {
+    let extras = Extras {
+        hsts,
+        location: None,
+    };
+    match answer {
+        Answer::Text { status, body } => text(session, status, body, extras).await,
+        Answer::Body {
+            status,
+            body,
+            content_type,
+        } => send(session, status, body, content_type, extras).await,
+        Answer::Redirect { status, location } => {
+            let extras = Extras {
+                location: Some(&location),
+                ..extras
+            };
+            send(session, status, Bytes::new(), "", extras).await
+        }
+    }
+}
+
 /// What a self-written response carries besides status and body.
 #[derive(Clone, Copy, Default)]
 pub struct Extras<'a> {

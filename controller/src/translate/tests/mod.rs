@@ -3,6 +3,7 @@
 mod backends;
 mod classes;
 mod rules;
+mod policies;
 mod tls;
 
 use serde_json::{json, Value};

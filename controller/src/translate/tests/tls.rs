@@ -36,6 +36,7 @@ fn redirects(t: &Translation, class: &str, host: &str) -> bool {
     t.tables[class]
         .lookup(host, "/")
         .expect("route")
+        .policy
         .redirect_https
 }
 

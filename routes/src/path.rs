@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{PathType, RouteTarget};
+use crate::{PathType, RouteTarget};
 
 /// The paths of one host group.
 #[derive(Debug, Default)]

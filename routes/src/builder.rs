@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{HostRoutes, RouteTable, RouteTarget};
+use crate::table::HostEntry;
+use crate::{normalized_host, HostPolicy, RouteTable, RouteTarget};
 
 /// A route that lost its slot to an earlier one.
 #[derive(Debug, Clone)]
@@ -26,30 +27,43 @@ impl RouteTableBuilder {
         Self::default()
     }
 
-    /// Adds a route for `host` (already validated: a DNS name, `*.parent`, or empty for all
-    /// hosts). Host names are matched case-insensitively.
-    pub fn add(&mut self, host: &str, target: Arc<RouteTarget>) -> Result<(), Conflict> {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        if target.redirect_https && !host.is_empty() {
-            match host.strip_prefix("*.") {
-                Some(parent) => self.table.https_wildcards.insert(parent.into()),
-                None => self.table.https_hosts.insert(host.as_str().into()),
-            };
-        }
-        let group = if host.is_empty() {
-            self.table.any_host.get_or_insert_with(HostRoutes::default)
+    fn entry(&mut self, host: &str) -> &mut HostEntry {
+        let host = normalized_host(host);
+        if host.is_empty() {
+            self.table.any_host.get_or_insert_with(HostEntry::default)
         } else if let Some(parent) = host.strip_prefix("*.") {
             self.table.wildcard_hosts.entry(parent.into()).or_default()
         } else {
             self.table.exact_hosts.entry(host.into()).or_default()
-        };
-        match group.insert(target.clone()) {
+        }
+    }
+
+    /// Adds a route for `host` (already validated: a DNS name, `*.parent`, or empty for all
+    /// hosts). Host names are matched case-insensitively.
+    pub fn add(&mut self, host: &str, target: Arc<RouteTarget>) -> Result<(), Conflict> {
+        self.count_backend(&target);
+        match self.entry(host).paths.insert(target.clone()) {
             None => Ok(()),
             Some(winner) => Err(Conflict {
                 winner,
                 loser: target,
             }),
         }
+    }
+
+    /// The host-wide policy of a host that has routes (named as for
+    /// [`RouteTableBuilder::add`]), to adjust; `None` for a host without routes, which must
+    /// not get an entry (it would hide the host-less rules).
+    pub fn host_policy(&mut self, host: &str) -> Option<&mut HostPolicy> {
+        let host = normalized_host(host);
+        let entry = if host.is_empty() {
+            self.table.any_host.as_mut()
+        } else if let Some(parent) = host.strip_prefix("*.") {
+            self.table.wildcard_hosts.get_mut(parent)
+        } else {
+            self.table.exact_hosts.get_mut(host.as_str())
+        };
+        entry.map(|e| &mut e.policy)
     }
 
     /// Sets the class's default backend unless an earlier Ingress already did.
@@ -60,10 +74,15 @@ impl RouteTableBuilder {
                 loser: target,
             }),
             None => {
+                self.count_backend(&target);
                 self.table.default_backend = Some(target);
                 Ok(())
             }
         }
+    }
+
+    fn count_backend(&mut self, target: &RouteTarget) {
+        self.table.backend_slots = self.table.backend_slots.max(target.backend.slot() + 1);
     }
 
     /// The finished table.

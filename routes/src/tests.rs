@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use super::*;
-use crate::balance::{Backend, EndpointSet};
+use crate::*;
 
 fn target(ingress: &str, host: &str, path: &str, path_type: PathType) -> Arc<RouteTarget> {
     Arc::new(RouteTarget {
@@ -11,8 +10,8 @@ fn target(ingress: &str, host: &str, path: &str, path_type: PathType) -> Arc<Rou
         rule_host: host.into(),
         rule_path: path.into(),
         path_type,
-        backend: Arc::new(Backend::new("ns", ingress, "80", EndpointSet::default())),
-        redirect_https: false,
+        backend: Arc::new(Backend::new("ns", ingress, "80", EndpointSet::default(), 0)),
+        policy: Arc::new(RoutePolicy::default()),
     })
 }
 
@@ -153,42 +152,74 @@ fn first_route_keeps_its_slot() {
 }
 
 #[test]
-fn normalize_host_cases() {
-    for (input, want) in [
-        ("Example.COM:80", "example.com"),
-        ("[::1]:8080", "::1"),
-        ("[::1]", "::1"),
-        ("a.b.", "a.b"),
-        ("plain", "plain"),
-    ] {
-        let mut buf = HostBuf::new();
-        assert_eq!(normalize_host(input, &mut buf), want);
-    }
-}
-
-#[test]
-fn hosts_with_a_redirecting_route_redirect_every_path() {
+fn host_policy_applies_when_no_rule_of_the_host_matched() {
     let mut b = RouteTableBuilder::new();
-    let mut secure = target("secure", "s.example", "/app", Prefix);
-    Arc::get_mut(&mut secure).expect("unique").redirect_https = true;
-    b.add("s.example", secure).expect("add");
-    let mut wild = target("wild", "*.w.example", "/", Prefix);
-    Arc::get_mut(&mut wild).expect("unique").redirect_https = true;
-    b.add("*.w.example", wild).expect("add");
+    b.add("s.example", target("secure", "s.example", "/app", Prefix))
+        .expect("add");
+    b.add("*.w.example", target("wild", "*.w.example", "/", Prefix))
+        .expect("add");
     b.add(
         "plain.example",
         target("plain", "plain.example", "/", Prefix),
     )
     .expect("add");
-    let t = b.build();
-    for (host, want) in [
-        ("s.example", true),
-        ("S.Example:80", true),
-        ("a.w.example", true),
-        ("w.example", false),
-        ("plain.example", false),
-        ("other.example", false),
-    ] {
-        assert_eq!(t.redirects_host(host), want, "{host}");
+    for host in ["S.example.", "*.W.example"] {
+        b.host_policy(host).expect("host has routes").redirect_https = true;
     }
+    assert!(
+        b.host_policy("nothing.example").is_none(),
+        "no entry is made for a host without routes"
+    );
+    b.set_default(target("default", "", "", Prefix))
+        .expect("default");
+    let t = b.build();
+    // (host, path, host policy redirects, fallback, route)
+    let cases = [
+        ("s.example", "/app", true, false, "secure"),
+        ("S.Example:80", "/other", true, true, "default"),
+        ("a.w.example", "/", true, false, "wild"),
+        ("w.example", "/", false, true, "default"),
+        ("plain.example", "/", false, false, "plain"),
+        ("other.example", "/", false, true, "default"),
+    ];
+    for (host, path, redirects, fallback, route) in cases {
+        let m = t.find(host, path);
+        assert_eq!(m.host.redirect_https, redirects, "{host}{path}");
+        assert_eq!(m.fallback, fallback, "{host}{path}");
+        assert_eq!(
+            m.target.map(|t| &*t.ingress.name),
+            Some(route),
+            "{host}{path}"
+        );
+    }
+    assert_eq!(
+        t.host_policy("*.w.example").map(|p| p.redirect_https),
+        Some(true)
+    );
+}
+
+#[test]
+fn an_empty_first_label_matches_no_wildcard() {
+    let t = table(
+        &[
+            ("wild", "*.foo.com", "/", Prefix),
+            ("any", "", "/", Prefix),
+        ],
+        None,
+    );
+    assert_eq!(hit(&t, "x.foo.com", "/").as_deref(), Some("wild"));
+    assert_eq!(hit(&t, ".foo.com", "/").as_deref(), Some("any"));
+    assert_eq!(hit(&t, "foo.com", "/").as_deref(), Some("any"));
+}
+
+#[test]
+fn the_table_counts_backend_slots() {
+    let mut b = RouteTableBuilder::new();
+    assert_eq!(RouteTableBuilder::new().build().backend_slots(), 0);
+    let mut t = target("a", "h", "/", Prefix);
+    Arc::get_mut(&mut t).expect("unique").backend =
+        Arc::new(Backend::new("ns", "a", "80", EndpointSet::default(), 4));
+    b.add("h", t).expect("add");
+    b.set_default(target("d", "", "", Prefix)).expect("default");
+    assert_eq!(b.build().backend_slots(), 5);
 }

@@ -1,0 +1,107 @@
+//! Typed parsers for annotation (and flag) values. Each returns a message that says what was
+//! expected, so a warning can tell the user how to fix the value.
+
+use std::time::Duration;
+
+/// A boolean as ingress-nginx (Go's `strconv.ParseBool`) accepts it.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        other => Err(format!("{other:?} is not a boolean (expected true or false)")),
+    }
+}
+
+/// A duration: a plain number is seconds (as ingress-nginx's timeout annotations are), or a
+/// number with one unit: `ms`, `s`, `m`, `h` (`500ms`, `75s`, `1h`). It must be above zero
+/// and at most `max`.
+pub fn parse_duration(value: &str, max: Duration) -> Result<Duration, String> {
+    let text = value.trim();
+    let expected = || {
+        format!("{text:?} is not a duration (seconds like \"5\", or a number with a unit: 500ms, 5s, 1m, 1h)")
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() {
+        return Err(expected());
+    }
+    let n: u64 = digits.parse().map_err(|_| expected())?;
+    let per_unit_ms: u64 = match unit {
+        "" | "s" => 1_000,
+        "ms" => 1,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(expected()),
+    };
+    let ms = n.checked_mul(per_unit_ms).ok_or_else(expected)?;
+    let duration = Duration::from_millis(ms);
+    if duration.is_zero() {
+        return Err(format!("{text:?}: the duration must be above zero"));
+    }
+    if duration > max {
+        return Err(format!(
+            "{text:?} is longer than the maximum of {}s",
+            max.as_secs()
+        ));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans() {
+        let cases: &[(&str, Option<bool>)] = &[
+            ("true", Some(true)),
+            ("True", Some(true)),
+            (" TRUE ", Some(true)),
+            ("1", Some(true)),
+            ("t", Some(true)),
+            ("false", Some(false)),
+            ("False", Some(false)),
+            ("0", Some(false)),
+            ("f", Some(false)),
+            ("yes", None),
+            ("", None),
+            ("tRuE", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_bool(input).ok(), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let max = Duration::from_secs(3600);
+        let ms = Duration::from_millis;
+        let cases: &[(&str, Option<Duration>)] = &[
+            ("5", Some(ms(5_000))),
+            (" 5 ", Some(ms(5_000))),
+            ("5s", Some(ms(5_000))),
+            ("500ms", Some(ms(500))),
+            ("2m", Some(ms(120_000))),
+            ("1h", Some(ms(3_600_000))),
+            ("3601", None), // above the maximum
+            ("2h", None),
+            ("0", None),
+            ("0s", None),
+            ("-1", None),
+            ("1.5", None),
+            ("5 s", None),
+            ("s", None),
+            ("", None),
+            ("5d", None),
+            ("99999999999999999999", None), // overflows u64
+            ("18446744073709551615h", None), // overflows in the multiplication
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_duration(input, max).ok(), *want, "{input:?}");
+        }
+        let err = parse_duration("abc", max).expect_err("not a duration");
+        assert!(err.contains("500ms"), "the message shows the accepted forms: {err}");
+    }
+}

@@ -1,0 +1,62 @@
+//! The request steps, run in order by `request_filter`: each is a small function in its own
+//! module that reads only what it needs (the request, its own policy field) and either lets
+//! the request continue or answers it now. Adding a step is one module and one line in
+//! [`run`]; no step knows about the others.
+//!
+//! Order matters and is decided here: ACME answers come first (they never reach a backend),
+//! then the route match, then the HTTPS redirect (it applies even where nothing matched), then
+//! the answers for requests that have nowhere to go.
+
+mod acme_answer;
+mod https_redirect;
+mod no_endpoint;
+mod not_found;
+mod route;
+
+use std::ops::ControlFlow;
+
+use bytes::Bytes;
+use pingora::http::RequestHeader;
+
+use super::{ClassProxy, RequestCtx};
+
+/// What gatehouse answers itself when a step ends the request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// A short plain-text response.
+    Text {
+        /// The status code.
+        status: u16,
+        /// The body.
+        body: &'static str,
+    },
+    /// A response with a body of its own (an ACME key authorisation).
+    Body {
+        /// The status code.
+        status: u16,
+        /// The body.
+        body: Bytes,
+        /// Its content type.
+        content_type: &'static str,
+    },
+    /// A redirect without a body.
+    Redirect {
+        /// The status code (308 keeps the method and body).
+        status: u16,
+        /// The `Location` value.
+        location: String,
+    },
+}
+
+/// A step's decision: `Continue(())` or `Break(answer)`.
+pub type Flow = ControlFlow<Answer>;
+
+/// Runs the steps in order until one answers.
+pub fn run(proxy: &ClassProxy, req: &RequestHeader, ctx: &mut RequestCtx) -> Flow {
+    acme_answer::step(&proxy.options.challenges, req)?;
+    route::step(&proxy.table, req, ctx)?;
+    https_redirect::step(req, ctx)?;
+    not_found::step(ctx)?;
+    no_endpoint::step(ctx)?;
+    ControlFlow::Continue(())
+}

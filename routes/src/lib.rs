@@ -1,0 +1,27 @@
+//! The route model of one ingress class: an immutable table, built once per change and read on
+//! every request. Pure data and lookups — no I/O, no clocks, no runtime — so the controller's
+//! translation builds it without compiling the proxy, and its tests are plain tables.
+//!
+//! A route is a match plus a target plus a policy: the table finds the host entry (exact, then
+//! one-label wildcard, then host-less rules), the entry's path matcher finds the
+//! [`RouteTarget`], and the target carries its [`RoutePolicy`]. The matcher knows nothing of
+//! policies; host-wide behaviour sits on the host entry ([`HostPolicy`]).
+#![forbid(unsafe_code)]
+
+mod backend;
+mod builder;
+pub mod host;
+mod path;
+mod policy;
+mod table;
+mod target;
+#[cfg(test)]
+mod tests;
+
+pub use backend::{Backend, EndpointSet};
+pub use builder::{Conflict, RouteTableBuilder};
+pub use host::{normalize_host, normalized_host, wildcard_parent, HostBuf};
+pub use path::HostRoutes;
+pub use policy::{HostPolicy, RoutePolicy};
+pub use table::{RouteMatch, RouteTable, TableInfo};
+pub use target::{IngressRef, PathType, RouteTarget};

@@ -1,0 +1,29 @@
+//! Typed per-route and per-host behaviour. Each field is read by one request step in the proxy;
+//! the controller's annotations module is the only place that fills them from Ingresses.
+
+use std::time::Duration;
+
+/// How requests on one route are handled. `Default` is gatehouse's behaviour with no
+/// annotations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RoutePolicy {
+    /// Plain-HTTP requests get a 308 to HTTPS (the host has TLS, or the Ingress forces it).
+    pub redirect_https: bool,
+    /// Upstream connect timeout (`proxy-connect-timeout`); `None` uses the proxy's default.
+    pub connect_timeout: Option<Duration>,
+}
+
+/// Behaviour of a whole host, for requests that no rule of that host matched.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostPolicy {
+    /// Plain-HTTP requests for this host go to HTTPS whatever their path, as ingress-nginx's
+    /// per-server redirect does for a host with TLS.
+    pub redirect_https: bool,
+}
+
+impl HostPolicy {
+    /// The policy of hosts without one of their own.
+    pub const NONE: HostPolicy = HostPolicy {
+        redirect_https: false,
+    };
+}
