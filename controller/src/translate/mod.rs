@@ -2,6 +2,7 @@
 //! No I/O, no clocks, no globals. A bad object never fails the build: it becomes a [`Warning`]
 //! naming it, and only its own routes are skipped.
 
+pub mod annotations;
 mod backends;
 mod classes;
 mod ingress;
