@@ -8,6 +8,8 @@
 //! [`IngressAnnotations::parse`], a field of [`RoutePolicy`] set in
 //! [`IngressAnnotations::route_policy`], the request step that reads it, and their tests.
 
+pub mod catalog;
+pub mod configmap;
 pub mod values;
 
 use std::collections::BTreeMap;

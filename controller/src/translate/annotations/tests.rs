@@ -161,3 +161,31 @@ fn class_annotations() {
 fn read_keys_are_sorted_and_unique() {
     assert!(READ.windows(2).all(|w| w[0] < w[1]), "{READ:?}");
 }
+
+#[test]
+fn the_catalog_marks_exactly_the_keys_the_parser_reads_as_supported() {
+    use super::catalog::{self, Support};
+    for name in READ {
+        let info = catalog::lookup(name).unwrap_or_else(|| panic!("{name} is not in the catalog"));
+        assert!(
+            matches!(
+                info.support,
+                Support::Supported | Support::SupportedWithDifference(_)
+            ),
+            "{name} is read but classified {:?}",
+            info.support
+        );
+    }
+    for info in catalog::ANNOTATIONS {
+        if matches!(
+            info.support,
+            Support::Supported | Support::SupportedWithDifference(_)
+        ) {
+            assert!(
+                READ.contains(&info.name),
+                "{} is classified as supported but nothing parses it",
+                info.name
+            );
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! Every annotation ingress-nginx documents, and how gatehouse treats each one today.
+//!
+//! Sources (ingress-nginx `main`, March 2026): the table and sections of
+//! `docs/user-guide/nginx-configuration/annotations.md`, the generated list in
+//! `docs/user-guide/nginx-configuration/annotations-risk.md` (which adds keys documented
+//! elsewhere, such as `allowlist-source-range` and `fastcgi-index`), the renamed OpenTracing
+//! keys in `docs/user-guide/third-party-addons/opentelemetry.md`, and the parsers under
+//! `internal/ingress/annotations/` for aliases (`whitelist-source-range`, `limit-whitelist`).
+
+/// How gatehouse treats one ingress-nginx setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// Read and honoured as ingress-nginx does.
+    Supported,
+    /// Read and honoured, with the difference described.
+    SupportedWithDifference(&'static str),
+    /// Not read; ignoring it changes nothing the user relies on (the why is given).
+    Ignored(&'static str),
+    /// Not read; what changes for the user is described.
+    Unsupported(&'static str),
+}
+
+/// One ingress-nginx annotation (name without the `nginx.ingress.kubernetes.io/` prefix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnotationInfo {
+    /// The key after the prefix, e.g. `auth-url`.
+    pub name: &'static str,
+    /// How gatehouse treats it.
+    pub support: Support,
+    /// Ignoring it would weaken access control (auth, allow/deny lists, client certificates…).
+    pub access_control: bool,
+}
+
+use super::{GATEHOUSE_PREFIX, NGINX_PREFIX};
+
+/// The entry for a name without prefix (binary search; the table is sorted).
+pub fn lookup(name: &str) -> Option<&'static AnnotationInfo> {
+    ANNOTATIONS
+        .binary_search_by(|a| a.name.cmp(name))
+        .ok()
+        .and_then(|i| ANNOTATIONS.get(i))
+}
+
+/// Splits a full annotation key into its prefix-less name if it has one of the two prefixes.
+pub fn strip_prefix(key: &str) -> Option<&str> {
+    key.strip_prefix(NGINX_PREFIX)
+        .or_else(|| key.strip_prefix(GATEHOUSE_PREFIX))
+}
+
+// Constructors keep each table row on one line; they are `const` so the table stays static data.
+
+const fn supported(name: &'static str) -> AnnotationInfo {
+    AnnotationInfo {
+        name,
+        support: Support::Supported,
+        access_control: false,
+    }
+}
+
+const fn differs(name: &'static str, how: &'static str) -> AnnotationInfo {
+    AnnotationInfo {
+        name,
+        support: Support::SupportedWithDifference(how),
+        access_control: false,
+    }
+}
+
+const fn ignored(name: &'static str, why: &'static str) -> AnnotationInfo {
+    AnnotationInfo {
+        name,
+        support: Support::Ignored(why),
+        access_control: false,
+    }
+}
+
+const fn unsupported(name: &'static str, what: &'static str) -> AnnotationInfo {
+    AnnotationInfo {
+        name,
+        support: Support::Unsupported(what),
+        access_control: false,
+    }
+}
+
+/// An unsupported annotation whose absence can let through a request ingress-nginx refuses.
+const fn unsupported_access(name: &'static str, what: &'static str) -> AnnotationInfo {
+    AnnotationInfo {
+        name,
+        support: Support::Unsupported(what),
+        access_control: true,
+    }
+}
+
+// Texts for annotations that only configure another, unsupported feature.
+const NO_AFFINITY: &str = "Has no effect: session affinity (`affinity`) is not supported.";
+const NO_AUTH_URL: &str = "Has no effect: external authentication (`auth-url`) is not supported.";
+const NO_BASIC_AUTH: &str =
+    "Has no effect: basic and digest authentication (`auth-type`) is not supported.";
+const NO_AUTH_TLS: &str =
+    "Has no effect: client certificate authentication (`auth-tls-secret`) is not supported.";
+const NO_CANARY: &str =
+    "Has no effect: canary Ingresses (`canary`) are not supported, so no traffic is split.";
+const NO_CORS: &str = "Has no effect: CORS (`enable-cors`) is not supported.";
+const NO_FASTCGI: &str =
+    "Has no effect: FastCGI backends (`backend-protocol: FCGI`) are not supported.";
+const NO_BACKEND_TLS: &str =
+    "Has no effect: gatehouse speaks plain HTTP to backends (see `backend-protocol`).";
+const NO_MIRROR: &str = "Has no effect: requests are not mirrored (`mirror-target`).";
+const NO_MODSECURITY: &str = "Has no effect: ModSecurity (`enable-modsecurity`) is not supported.";
+const NO_OTEL: &str =
+    "Has no effect: gatehouse exports no OpenTelemetry spans (`enable-opentelemetry`).";
+const NO_OPENTRACING: &str =
+    "ingress-nginx itself no longer reads it: OpenTracing was removed in v1.10.";
+const NO_HASH: &str = "Has no effect: consistent hashing (`upstream-hash-by`) is not supported.";
+const NO_RATE_LIMIT: &str =
+    "No rate limit is applied (rate limits are abuse protection, not access control).";
+const SNIPPET: &str = "No snippet is applied; gatehouse never runs configuration text.";
+const NGINX_BUFFERS: &str =
+    "Tunes nginx's proxy buffers; gatehouse streams bodies without such buffers.";
+
+/// Every ingress-nginx annotation, sorted by name.
+pub static ANNOTATIONS: &[AnnotationInfo] = &[
+    unsupported("affinity", "No session affinity: a client's requests are spread over all endpoints."),
+    unsupported("affinity-canary-behavior", NO_AFFINITY),
+    unsupported("affinity-mode", NO_AFFINITY),
+    unsupported_access("allowlist-source-range", "Requests from any address are let through; the allow-list is not checked."),
+    unsupported("app-root", "Requests for `/` reach the backend instead of being redirected to the app root."),
+    unsupported("auth-always-set-cookie", NO_AUTH_URL),
+    unsupported("auth-cache-duration", NO_AUTH_URL),
+    unsupported("auth-cache-key", NO_AUTH_URL),
+    unsupported("auth-keepalive", NO_AUTH_URL),
+    unsupported("auth-keepalive-requests", NO_AUTH_URL),
+    unsupported("auth-keepalive-share-vars", NO_AUTH_URL),
+    unsupported("auth-keepalive-timeout", NO_AUTH_URL),
+    unsupported("auth-method", NO_AUTH_URL),
+    unsupported("auth-proxy-set-headers", NO_AUTH_URL),
+    unsupported("auth-realm", NO_BASIC_AUTH),
+    unsupported("auth-request-redirect", NO_AUTH_URL),
+    unsupported("auth-response-headers", NO_AUTH_URL),
+    unsupported_access("auth-secret", "No credentials are asked for: requests reach the backend without basic or digest authentication."),
+    unsupported_access("auth-secret-type", "No credentials are asked for: requests reach the backend without basic or digest authentication."),
+    unsupported("auth-signin", NO_AUTH_URL),
+    unsupported("auth-signin-redirect-param", NO_AUTH_URL),
+    // Only takes part in the auth-url subrequest, so it cannot refuse a request on its own;
+    // auth-url itself is flagged.
+    unsupported("auth-snippet", NO_AUTH_URL),
+    unsupported("auth-tls-error-page", NO_AUTH_TLS),
+    unsupported_access("auth-tls-match-cn", "Client certificates are not requested, so their common name is not checked."),
+    unsupported("auth-tls-pass-certificate-to-upstream", "No client certificate is requested, so none is passed to the backend."),
+    unsupported_access("auth-tls-secret", "Client certificates are not requested or verified: requests are let through without one."),
+    unsupported_access("auth-tls-verify-client", "Client certificates are not requested or verified: requests are let through without one."),
+    unsupported_access("auth-tls-verify-depth", "Client certificates are not requested or verified, so no chain depth is enforced."),
+    unsupported_access("auth-type", "No credentials are asked for: requests reach the backend without basic or digest authentication."),
+    unsupported_access("auth-url", "Requests reach the backend without the external authentication check."),
+    unsupported("backend-protocol", "Backends are always spoken to in plain HTTP/1.1, so HTTPS, gRPC and FastCGI backends fail."),
+    unsupported("canary", "The canary Ingress is routed as an ordinary one; where it repeats another's host and path, the older Ingress gets all traffic."),
+    unsupported("canary-by-cookie", NO_CANARY),
+    unsupported("canary-by-header", NO_CANARY),
+    unsupported("canary-by-header-pattern", NO_CANARY),
+    unsupported("canary-by-header-value", NO_CANARY),
+    unsupported("canary-weight", NO_CANARY),
+    unsupported("canary-weight-total", NO_CANARY),
+    ignored("client-body-buffer-size", "gatehouse streams request bodies to the backend and never buffers them to disk."),
+    // A snippet can hold `deny` or `return 403`, so losing it can let requests through.
+    unsupported_access("configuration-snippet", SNIPPET),
+    ignored("connection-proxy-header", "gatehouse manages the upstream Connection header itself, keeping connections alive and passing upgrades."),
+    unsupported("cors-allow-credentials", NO_CORS),
+    unsupported("cors-allow-headers", NO_CORS),
+    unsupported("cors-allow-methods", NO_CORS),
+    unsupported("cors-allow-origin", NO_CORS),
+    unsupported("cors-expose-headers", NO_CORS),
+    unsupported("cors-max-age", NO_CORS),
+    unsupported("custom-headers", "The headers from that ConfigMap are not added to responses."),
+    unsupported("custom-http-errors", "Error responses from the backend reach the client unchanged."),
+    unsupported("default-backend", "When no endpoint is ready gatehouse answers 503 itself instead of using this Service."),
+    unsupported_access("denylist-source-range", "Requests from the denied addresses are let through."),
+    ignored("disable-proxy-intercept-errors", "gatehouse never intercepts backend errors, which is what this asks for."),
+    unsupported("enable-access-log", "Requests are still logged; `--access-log off` turns the log off for every Ingress."),
+    unsupported("enable-cors", "No CORS headers are added and preflight requests reach the backend."),
+    // Global auth is not applied either, but the opt-out must be honoured once it is.
+    unsupported_access("enable-global-auth", "Has no effect: global external authentication (`global-auth-url`) is not applied."),
+    unsupported_access("enable-modsecurity", "No web application firewall inspects requests."),
+    unsupported("enable-opentelemetry", "gatehouse exports no OpenTelemetry spans."),
+    ignored("enable-opentracing", NO_OPENTRACING),
+    unsupported_access("enable-owasp-core-rules", "The OWASP core rule set is not applied: no web application firewall inspects requests."),
+    ignored("enable-rewrite-log", "Only turns on nginx's rewrite debug log, which gatehouse does not have."),
+    unsupported("fastcgi-index", NO_FASTCGI),
+    unsupported("fastcgi-params-configmap", NO_FASTCGI),
+    supported("force-ssl-redirect"),
+    unsupported("from-to-www-redirect", "No redirect is made between the `www.` name and the bare name."),
+    ignored("http2-push-preload", "Browsers no longer accept HTTP/2 server push, so pages load the same without it."),
+    ignored("limit-allowlist", "Exempts addresses from rate limits, and gatehouse applies none."),
+    unsupported("limit-burst-multiplier", NO_RATE_LIMIT),
+    unsupported("limit-connections", NO_RATE_LIMIT),
+    unsupported("limit-rate", "Responses are sent at full speed; the bandwidth limit is not applied."),
+    unsupported("limit-rate-after", "Responses are sent at full speed; the bandwidth limit is not applied."),
+    unsupported("limit-rpm", NO_RATE_LIMIT),
+    unsupported("limit-rps", NO_RATE_LIMIT),
+    ignored("limit-whitelist", "Exempts addresses from rate limits, and gatehouse applies none."),
+    ignored("load-balance", "gatehouse spreads requests round-robin (ingress-nginx's default) over every ready endpoint."),
+    unsupported("mirror-host", NO_MIRROR),
+    unsupported("mirror-request-body", NO_MIRROR),
+    unsupported("mirror-target", "Requests are not copied to the mirror."),
+    unsupported_access("modsecurity-snippet", "No ModSecurity rules are applied: no web application firewall inspects requests."),
+    unsupported("modsecurity-transaction-id", NO_MODSECURITY),
+    unsupported("opentelemetry-operation-name", NO_OTEL),
+    unsupported("opentelemetry-trust-incoming-span", NO_OTEL),
+    ignored("opentracing-trust-incoming-span", NO_OPENTRACING),
+    unsupported("permanent-redirect", "Requests reach the backend instead of being redirected."),
+    unsupported("permanent-redirect-code", "Has no effect: `permanent-redirect` is not supported."),
+    ignored("preserve-trailing-slash", "gatehouse's HTTPS redirect always keeps the path exactly, trailing slash included."),
+    unsupported("proxy-body-size", "Request bodies of any size reach the backend; none is refused with 413."),
+    ignored("proxy-buffer-size", "Sizes nginx's response header buffer; gatehouse accepts large backend headers without it."),
+    ignored("proxy-buffering", "gatehouse streams responses to the client, as ingress-nginx does by default."),
+    ignored("proxy-buffers-number", NGINX_BUFFERS),
+    ignored("proxy-busy-buffers-size", NGINX_BUFFERS),
+    differs("proxy-connect-timeout", "Accepts seconds like ingress-nginx, and also values with units (`500ms`, `5s`)."),
+    unsupported("proxy-cookie-domain", "Cookie domains set by the backend reach the client unchanged."),
+    unsupported("proxy-cookie-path", "Cookie paths set by the backend reach the client unchanged."),
+    unsupported("proxy-http-version", "gatehouse always speaks HTTP/1.1 to backends."),
+    ignored("proxy-max-temp-file-size", "gatehouse never buffers responses to temporary files."),
+    unsupported("proxy-next-upstream", "Only a failed connect is retried, once, on another endpoint."),
+    unsupported("proxy-next-upstream-timeout", "Only a failed connect is retried, once, on another endpoint."),
+    unsupported("proxy-next-upstream-tries", "Only a failed connect is retried, once, on another endpoint."),
+    unsupported("proxy-read-timeout", "gatehouse does not time out a slow backend response."),
+    unsupported("proxy-redirect-from", "Location and Refresh headers from the backend reach the client unchanged."),
+    unsupported("proxy-redirect-to", "Location and Refresh headers from the backend reach the client unchanged."),
+    ignored("proxy-request-buffering", "gatehouse streams request bodies to the backend, as with `off`."),
+    unsupported("proxy-send-timeout", "gatehouse does not time out a backend that is slow to accept the request."),
+    unsupported("proxy-ssl-ciphers", NO_BACKEND_TLS),
+    unsupported("proxy-ssl-name", NO_BACKEND_TLS),
+    unsupported("proxy-ssl-protocols", NO_BACKEND_TLS),
+    unsupported("proxy-ssl-secret", NO_BACKEND_TLS),
+    unsupported("proxy-ssl-server-name", NO_BACKEND_TLS),
+    unsupported("proxy-ssl-verify", NO_BACKEND_TLS),
+    unsupported("proxy-ssl-verify-depth", NO_BACKEND_TLS),
+    ignored("relative-redirects", "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect."),
+    unsupported("rewrite-target", "Requests reach the backend with the original path."),
+    unsupported_access("satisfy", "Has no effect: neither authentication nor source-range checks are applied."),
+    unsupported("server-alias", "The extra host names get no routes, so requests for them are not served by this Ingress."),
+    // Like configuration-snippet, a server snippet can refuse requests.
+    unsupported_access("server-snippet", SNIPPET),
+    unsupported("service-upstream", "Requests go to the endpoints directly, not to the Service's cluster IP."),
+    unsupported("session-cookie-change-on-failure", NO_AFFINITY),
+    unsupported("session-cookie-conditional-samesite-none", NO_AFFINITY),
+    unsupported("session-cookie-domain", NO_AFFINITY),
+    unsupported("session-cookie-expires", NO_AFFINITY),
+    unsupported("session-cookie-max-age", NO_AFFINITY),
+    unsupported("session-cookie-name", NO_AFFINITY),
+    unsupported("session-cookie-path", NO_AFFINITY),
+    unsupported("session-cookie-samesite", NO_AFFINITY),
+    unsupported("session-cookie-secure", NO_AFFINITY),
+    unsupported("ssl-ciphers", "gatehouse offers rustls's fixed set of modern cipher suites."),
+    unsupported("ssl-passthrough", "gatehouse terminates TLS itself and sends plain HTTP to the backend."),
+    ignored("ssl-prefer-server-ciphers", "Every suite rustls offers is strong, so whose preference wins does not matter."),
+    supported("ssl-redirect"),
+    ignored("stream-snippet", "gatehouse proxies no TCP or UDP streams and never runs configuration text."),
+    unsupported("temporal-redirect", "Requests reach the backend instead of being redirected."),
+    unsupported("temporal-redirect-code", "Has no effect: `temporal-redirect` is not supported."),
+    unsupported("upstream-hash-by", "Requests are spread round-robin, so a key no longer sticks to one endpoint."),
+    unsupported("upstream-hash-by-subset", NO_HASH),
+    unsupported("upstream-hash-by-subset-size", NO_HASH),
+    unsupported("upstream-vhost", "The backend receives the client's Host header."),
+    ignored("use-port-in-redirects", "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect."),
+    unsupported("use-regex", "Paths are matched as prefixes, not regular expressions."),
+    unsupported_access("whitelist-source-range", "Requests from any address are let through; the allow-list is not checked."),
+    unsupported("x-forwarded-prefix", "No `X-Forwarded-Prefix` header is sent to the backend."),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every annotation the brief names as access control.
+    const ACCESS_CONTROL: &[&str] = &[
+        "allowlist-source-range",
+        "auth-secret",
+        "auth-secret-type",
+        "auth-tls-match-cn",
+        "auth-tls-secret",
+        "auth-tls-verify-client",
+        "auth-tls-verify-depth",
+        "auth-type",
+        "auth-url",
+        "denylist-source-range",
+        "enable-global-auth",
+        "enable-modsecurity",
+        "enable-owasp-core-rules",
+        "modsecurity-snippet",
+        "satisfy",
+        "whitelist-source-range",
+    ];
+
+    fn text(support: Support) -> Option<&'static str> {
+        match support {
+            Support::Supported => None,
+            Support::SupportedWithDifference(t) | Support::Ignored(t) | Support::Unsupported(t) => {
+                Some(t)
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_without_duplicates() {
+        for pair in ANNOTATIONS.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} must come before {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+    }
+
+    #[test]
+    fn complete_enough() {
+        // ingress-nginx documents 140 keys (aliases and legacy names included); a truncated
+        // table fails here.
+        assert!(ANNOTATIONS.len() >= 135, "{} entries", ANNOTATIONS.len());
+    }
+
+    #[test]
+    fn names_are_bare_keys() {
+        for a in ANNOTATIONS {
+            assert!(!a.name.is_empty());
+            assert!(
+                a.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{}",
+                a.name
+            );
+        }
+    }
+
+    #[test]
+    fn lookup_finds_known_and_rejects_unknown() {
+        for name in ["affinity", "auth-url", "ssl-redirect", "x-forwarded-prefix"] {
+            assert_eq!(lookup(name).map(|a| a.name), Some(name));
+        }
+        assert_eq!(
+            lookup("ssl-redirect").map(|a| a.support),
+            Some(Support::Supported)
+        );
+        assert_eq!(
+            lookup("force-ssl-redirect").map(|a| a.support),
+            Some(Support::Supported)
+        );
+        assert!(matches!(
+            lookup("proxy-connect-timeout").map(|a| a.support),
+            Some(Support::SupportedWithDifference(_))
+        ));
+        for name in [
+            "",
+            "no-such-annotation",
+            "Auth-Url",
+            "nginx.ingress.kubernetes.io/auth-url",
+            "a",
+            "zzz",
+        ] {
+            assert!(lookup(name).is_none(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_implemented_ones_are_supported() {
+        let read: Vec<_> = ANNOTATIONS
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.support,
+                    Support::Supported | Support::SupportedWithDifference(_)
+                )
+            })
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(
+            read,
+            [
+                "force-ssl-redirect",
+                "proxy-connect-timeout",
+                "ssl-redirect"
+            ]
+        );
+    }
+
+    #[test]
+    fn strip_prefix_handles_both_prefixes() {
+        assert_eq!(
+            strip_prefix("nginx.ingress.kubernetes.io/auth-url"),
+            Some("auth-url")
+        );
+        assert_eq!(
+            strip_prefix("gatehouse.dev/ssl-redirect"),
+            Some("ssl-redirect")
+        );
+        assert_eq!(strip_prefix("gatehouse.dev/acme"), Some("acme"));
+        for other in [
+            "auth-url",
+            "kubernetes.io/ingress.class",
+            "cert-manager.io/cluster-issuer",
+            "ingress.kubernetes.io/auth-url",
+            "x.nginx.ingress.kubernetes.io/auth-url",
+        ] {
+            assert_eq!(strip_prefix(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn access_control_keys_are_flagged() {
+        for name in ACCESS_CONTROL {
+            let entry = lookup(name);
+            assert!(entry.is_some_and(|a| a.access_control), "{name}");
+        }
+        for name in [
+            "auth-realm",
+            "auth-signin",
+            "auth-snippet",
+            "limit-rps",
+            "limit-connections",
+            "proxy-buffer-size",
+            "rewrite-target",
+            "ssl-redirect",
+            "session-cookie-name",
+        ] {
+            assert!(lookup(name).is_some_and(|a| !a.access_control), "{name}");
+        }
+    }
+
+    #[test]
+    fn access_control_is_never_ignored() {
+        // Ignoring something that guards access is never harmless.
+        for a in ANNOTATIONS.iter().filter(|a| a.access_control) {
+            assert!(!matches!(a.support, Support::Ignored(_)), "{}", a.name);
+        }
+    }
+
+    #[test]
+    fn every_text_is_a_sentence() {
+        for a in ANNOTATIONS {
+            if let Some(t) = text(a.support) {
+                assert!(!t.trim().is_empty(), "{}", a.name);
+                assert!(t.ends_with('.'), "{}: {t}", a.name);
+            }
+        }
+    }
+}

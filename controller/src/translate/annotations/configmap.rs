@@ -1,0 +1,448 @@
+//! Every key of ingress-nginx's controller ConfigMap, and what gatehouse offers instead.
+//!
+//! gatehouse reads no ConfigMap: its global settings are command-line flags. Sources
+//! (ingress-nginx `main`, March 2026): the table and sections of
+//! `docs/user-guide/nginx-configuration/configmap.md` (some keys only have a section, such as
+//! `ssl-early-data`), plus the keys the controller decodes from the ConfigMap without
+//! documenting them (`json` tags of `internal/ingress/controller/config/config.go` and
+//! `internal/ingress/defaults/main.go`, e.g. `proxy-http-version`, `upstream-hash-by`).
+
+use super::catalog::Support;
+
+/// One key of ingress-nginx's controller ConfigMap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigKeyInfo {
+    /// The ConfigMap key, e.g. `proxy-body-size`.
+    pub name: &'static str,
+    /// How gatehouse treats it (gatehouse has no ConfigMap: "supported" means an equivalent flag exists, named in the text or in `flag`).
+    pub support: Support,
+    /// The gatehouse flag that replaces it, if any (e.g. `--proxy-body-size`).
+    pub flag: Option<&'static str>,
+    /// Ignoring it would weaken access control.
+    pub access_control: bool,
+}
+
+/// The entry for a ConfigMap key.
+pub fn lookup(name: &str) -> Option<&'static ConfigKeyInfo> {
+    CONFIG_KEYS
+        .binary_search_by(|k| k.name.cmp(name))
+        .ok()
+        .and_then(|i| CONFIG_KEYS.get(i))
+}
+
+// Constructors keep each table row on one line; they are `const` so the table stays static data.
+
+const fn supported(name: &'static str, flag: &'static str) -> ConfigKeyInfo {
+    ConfigKeyInfo {
+        name,
+        support: Support::Supported,
+        flag: Some(flag),
+        access_control: false,
+    }
+}
+
+const fn differs(
+    name: &'static str,
+    how: &'static str,
+    flag: Option<&'static str>,
+) -> ConfigKeyInfo {
+    ConfigKeyInfo {
+        name,
+        support: Support::SupportedWithDifference(how),
+        flag,
+        access_control: false,
+    }
+}
+
+const fn ignored(name: &'static str, why: &'static str) -> ConfigKeyInfo {
+    ConfigKeyInfo {
+        name,
+        support: Support::Ignored(why),
+        flag: None,
+        access_control: false,
+    }
+}
+
+const fn unsupported(name: &'static str, what: &'static str) -> ConfigKeyInfo {
+    ConfigKeyInfo {
+        name,
+        support: Support::Unsupported(what),
+        flag: None,
+        access_control: false,
+    }
+}
+
+/// An unsupported key whose absence can let through a request ingress-nginx refuses.
+const fn unsupported_access(name: &'static str, what: &'static str) -> ConfigKeyInfo {
+    ConfigKeyInfo {
+        name,
+        support: Support::Unsupported(what),
+        flag: None,
+        access_control: true,
+    }
+}
+
+// Shared texts.
+const NGINX_TUNING: &str = "Tunes nginx internals that gatehouse does not have.";
+const NGINX_BUFFERS: &str =
+    "Tunes nginx's proxy buffers; gatehouse streams bodies without such buffers.";
+const NO_STREAMS: &str = "Only tunes TCP/UDP stream proxying, which gatehouse does not offer.";
+const NO_OPENTRACING: &str =
+    "ingress-nginx itself no longer reads it: OpenTracing was removed in v1.10.";
+const NO_OTEL: &str = "Has no effect: gatehouse exports no OpenTelemetry spans.";
+const NO_GZIP: &str = "Has no effect: gatehouse does not compress responses (`use-gzip`).";
+const NO_BROTLI: &str = "Has no effect: gatehouse does not compress responses (`enable-brotli`).";
+const NO_GLOBAL_AUTH: &str =
+    "Has no effect: global external authentication (`global-auth-url`) is not applied.";
+const NO_RATE_LIMIT: &str =
+    "Has no effect: no rate limit is applied (rate limits are abuse protection, not access control).";
+const NO_SYSLOG: &str = "Has no effect: logs go to stdout and stderr only (`enable-syslog`).";
+const NO_FORWARDED_TRUST: &str =
+    "Client-sent forwarding headers are replaced, never trusted; the client address is the TCP peer's.";
+const NO_PROXY_PROTOCOL: &str =
+    "Has no effect: the PROXY protocol (`use-proxy-protocol`) is not supported.";
+const NO_HASH: &str = "Has no effect: consistent hashing (`upstream-hash-by`) is not supported.";
+const TLS_SESSIONS: &str =
+    "TLS session resumption is rustls's own; clients only reconnect a little slower.";
+const SNIPPET: &str = "No snippet is applied; gatehouse never runs configuration text.";
+const ONLY_NGINX_REDIRECTS: &str =
+    "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect.";
+const LOG_FORMAT: &str = "The access log is gatehouse's fixed JSON format on stdout.";
+const HEADER_LIMITS: &str =
+    "Sizes nginx's request header buffers; gatehouse accepts headers up to its own larger limits.";
+const NO_SNIPPETS_GUARD: &str =
+    "Guards against risky annotations; gatehouse never runs snippets or puts annotation values into configuration text.";
+
+/// Every ingress-nginx ConfigMap key, sorted by name.
+pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
+    ignored("access-log-params", "Tunes how nginx writes its access log file; gatehouse writes to stdout."),
+    unsupported("access-log-path", "The access log always goes to stdout."),
+    unsupported("add-headers", "The headers from that ConfigMap are not added to responses."),
+    unsupported("allow-backend-server-header", "The backend's Server header always reaches the client, as with `true`."),
+    ignored("allow-cross-namespace-resources", "No annotation gatehouse reads refers to another namespace."),
+    ignored("allow-snippet-annotations", "gatehouse never runs snippets, whatever this says."),
+    ignored("annotation-value-word-blocklist", NO_SNIPPETS_GUARD),
+    ignored("annotations-risk-level", NO_SNIPPETS_GUARD),
+    unsupported("app-root", "Requests for `/` reach the backend instead of being redirected to the app root."),
+    differs("bind-address", "Listen addresses are given per instance: `--instance class=…,http=ADDR,https=ADDR`.", Some("--instance")),
+    unsupported_access("block-cidrs", "Requests from the blocked addresses are let through."),
+    unsupported_access("block-referers", "Requests with the blocked referers are let through."),
+    unsupported_access("block-user-agents", "Requests with the blocked user agents are let through."),
+    unsupported("brotli-level", NO_BROTLI),
+    unsupported("brotli-min-length", NO_BROTLI),
+    unsupported("brotli-types", NO_BROTLI),
+    ignored("client-body-buffer-size", "gatehouse streams request bodies to the backend and never buffers them to disk."),
+    unsupported("client-body-timeout", "Not applied: gatehouse has no configurable timeout for slow request bodies."),
+    ignored("client-header-buffer-size", HEADER_LIMITS),
+    unsupported("client-header-timeout", "Not applied: gatehouse has no configurable timeout for slow request headers."),
+    unsupported("compute-full-forwarded-for", NO_FORWARDED_TRUST),
+    unsupported("custom-http-errors", "Error responses from backends reach the client unchanged."),
+    ignored("debug-connections", "Only turns on nginx's debug log for some clients."),
+    ignored("default-type", "Only types responses nginx makes itself; gatehouse labels its own."),
+    unsupported_access("denylist-source-range", "Requests from the denied addresses are let through."),
+    differs("disable-access-log", "`--access-log off` turns the access log off.", Some("--access-log")),
+    differs("disable-http-access-log", "`--access-log off` turns the access log off.", Some("--access-log")),
+    differs("disable-ipv6", "gatehouse listens only on the addresses given in `--instance`; give no IPv6 ones.", Some("--instance")),
+    ignored("disable-ipv6-dns", "gatehouse resolves no names: backends are endpoint IPs from EndpointSlices."),
+    ignored("disable-proxy-intercept-errors", "gatehouse never intercepts backend errors, which is what this asks for."),
+    ignored("disable-stream-access-log", NO_STREAMS),
+    ignored("enable-access-log-for-default-backend", "gatehouse also logs requests that match no route; nothing else changes."),
+    ignored("enable-aio-write", NGINX_TUNING),
+    ignored("enable-auth-access-log", "gatehouse makes no authentication subrequests to log."),
+    unsupported("enable-brotli", "Responses are not compressed by gatehouse."),
+    unsupported_access("enable-modsecurity", "No web application firewall inspects requests."),
+    ignored("enable-multi-accept", NGINX_TUNING),
+    ignored("enable-ocsp", "OCSP stapling is an optimisation; clients connect the same without it."),
+    unsupported("enable-opentelemetry", "gatehouse exports no OpenTelemetry spans."),
+    unsupported_access("enable-owasp-modsecurity-crs", "The OWASP core rule set is not applied: no web application firewall inspects requests."),
+    unsupported("enable-real-ip", NO_FORWARDED_TRUST),
+    ignored("enable-serial-reloads", "gatehouse swaps route tables without reloads."),
+    unsupported("enable-syslog", "Logs go to stdout and stderr only."),
+    unsupported("enable-underscores-in-headers", "Headers with underscores reach the backend, as with `true`."),
+    differs("error-log-level", "gatehouse's own log level comes from the `RUST_LOG` environment variable.", None),
+    unsupported("error-log-path", "gatehouse's own log always goes to stderr."),
+    unsupported("force-ssl-redirect", "No global switch: set the `force-ssl-redirect` annotation on each Ingress that needs it."),
+    unsupported("forwarded-for-header", NO_FORWARDED_TRUST),
+    unsupported("forwarded-for-proxy-protocol-header", NO_PROXY_PROTOCOL),
+    unsupported("forwarded-host-header", NO_FORWARDED_TRUST),
+    ignored("generate-request-id", "gatehouse always passes on or generates `X-Request-ID`, as with the default `true`."),
+    ignored("geoip2-autoreload-in-minutes", "GeoIP data only feeds nginx variables for snippets and log formats, which gatehouse does not have."),
+    unsupported("global-allowed-response-headers", "Has no effect: the `custom-headers` annotation is not supported."),
+    unsupported("global-auth-always-set-cookie", NO_GLOBAL_AUTH),
+    unsupported("global-auth-cache-duration", NO_GLOBAL_AUTH),
+    unsupported("global-auth-cache-key", NO_GLOBAL_AUTH),
+    unsupported("global-auth-method", NO_GLOBAL_AUTH),
+    unsupported("global-auth-request-redirect", NO_GLOBAL_AUTH),
+    unsupported("global-auth-response-headers", NO_GLOBAL_AUTH),
+    unsupported("global-auth-signin", NO_GLOBAL_AUTH),
+    unsupported("global-auth-signin-redirect-param", NO_GLOBAL_AUTH),
+    // Only takes part in the global auth subrequest, so it cannot refuse a request on its
+    // own; global-auth-url itself is flagged.
+    unsupported("global-auth-snippet", NO_GLOBAL_AUTH),
+    unsupported_access("global-auth-url", "Requests reach backends without the global external authentication check."),
+    ignored("grpc-buffer-size-kb", NGINX_BUFFERS),
+    unsupported("gzip-disable", NO_GZIP),
+    unsupported("gzip-level", NO_GZIP),
+    unsupported("gzip-min-length", NO_GZIP),
+    unsupported("gzip-types", NO_GZIP),
+    unsupported("hide-headers", "Those backend response headers reach the client."),
+    differs("hsts", "`--hsts-max-age 0` turns HSTS off.", Some("--hsts-max-age")),
+    supported("hsts-include-subdomains", "--hsts-include-subdomains"),
+    supported("hsts-max-age", "--hsts-max-age"),
+    unsupported("hsts-preload", "The `preload` token is never added to the HSTS header."),
+    unsupported("http-access-log-path", "The access log always goes to stdout."),
+    unsupported("http-redirect-code", "The HTTPS redirect always uses 308, ingress-nginx's default."),
+    // An http-level snippet can hold `deny` rules for every server.
+    unsupported_access("http-snippet", SNIPPET),
+    ignored("http2-max-concurrent-streams", "Tunes nginx's HTTP/2 limits; gatehouse applies its own."),
+    ignored("http2-max-field-size", "Deprecated in ingress-nginx; gatehouse applies its own header limits."),
+    ignored("http2-max-header-size", "Deprecated in ingress-nginx; gatehouse applies its own header limits."),
+    ignored("http2-max-requests", "Deprecated in ingress-nginx; clients simply keep their connection longer."),
+    unsupported("ignore-invalid-headers", "Which header names are valid is decided by gatehouse's HTTP parser."),
+    ignored("jaeger-baggage-header", NO_OPENTRACING),
+    ignored("jaeger-collector-host", NO_OPENTRACING),
+    ignored("jaeger-collector-port", NO_OPENTRACING),
+    ignored("jaeger-debug-header", NO_OPENTRACING),
+    ignored("jaeger-endpoint", NO_OPENTRACING),
+    ignored("jaeger-propagation-format", NO_OPENTRACING),
+    ignored("jaeger-sampler-host", NO_OPENTRACING),
+    ignored("jaeger-sampler-param", NO_OPENTRACING),
+    ignored("jaeger-sampler-port", NO_OPENTRACING),
+    ignored("jaeger-sampler-type", NO_OPENTRACING),
+    ignored("jaeger-service-name", NO_OPENTRACING),
+    ignored("jaeger-trace-baggage-header-prefix", NO_OPENTRACING),
+    ignored("jaeger-trace-context-header-name", NO_OPENTRACING),
+    // The reference spells this one both ways (table vs section heading).
+    ignored("jaeger-tracer-baggage-header-prefix", NO_OPENTRACING),
+    ignored("keep-alive", "Tunes how long idle client connections stay open; clients simply reconnect."),
+    ignored("keep-alive-requests", "Tunes how many requests a client connection carries; clients simply reconnect."),
+    ignored("large-client-header-buffers", HEADER_LIMITS),
+    unsupported("limit-conn-status-code", NO_RATE_LIMIT),
+    unsupported("limit-conn-zone-variable", NO_RATE_LIMIT),
+    unsupported("limit-rate", "Responses are sent at full speed; the bandwidth limit is not applied."),
+    unsupported("limit-rate-after", "Responses are sent at full speed; the bandwidth limit is not applied."),
+    unsupported("limit-req-status-code", NO_RATE_LIMIT),
+    ignored("load-balance", "gatehouse spreads requests round-robin (ingress-nginx's default) over every ready endpoint."),
+    // A location snippet can hold `deny` rules for every path.
+    unsupported_access("location-snippet", SNIPPET),
+    unsupported("log-format-escape-json", LOG_FORMAT),
+    unsupported("log-format-escape-none", LOG_FORMAT),
+    ignored("log-format-stream", NO_STREAMS),
+    unsupported("log-format-upstream", LOG_FORMAT),
+    ignored("lua-shared-dicts", NGINX_TUNING),
+    unsupported("main-snippet", SNIPPET),
+    ignored("map-hash-bucket-size", NGINX_TUNING),
+    ignored("max-worker-connections", NGINX_TUNING),
+    ignored("max-worker-open-files", NGINX_TUNING),
+    unsupported_access("modsecurity-snippet", "No ModSecurity rules are applied: no web application firewall inspects requests."),
+    ignored("nginx-status-ipv4-whitelist", "gatehouse has no nginx status page; its admin listener binds where `--admin` says."),
+    ignored("nginx-status-ipv6-whitelist", "gatehouse has no nginx status page; its admin listener binds where `--admin` says."),
+    unsupported("no-auth-locations", NO_GLOBAL_AUTH),
+    unsupported("no-tls-redirect-locations", "Only `/.well-known/acme-challenge/` (the default) is exempt from the HTTPS redirect."),
+    unsupported("opentelemetry-config", NO_OTEL),
+    unsupported("opentelemetry-operation-name", NO_OTEL),
+    unsupported("opentelemetry-trust-incoming-span", NO_OTEL),
+    unsupported("otel-max-export-batch-size", NO_OTEL),
+    unsupported("otel-max-queuesize", NO_OTEL),
+    unsupported("otel-sampler", NO_OTEL),
+    unsupported("otel-sampler-parent-based", NO_OTEL),
+    unsupported("otel-sampler-ratio", NO_OTEL),
+    unsupported("otel-schedule-delay-millis", NO_OTEL),
+    unsupported("otel-service-name", NO_OTEL),
+    unsupported("otlp-collector-host", NO_OTEL),
+    unsupported("otlp-collector-port", NO_OTEL),
+    ignored("preserve-trailing-slash", "gatehouse's HTTPS redirect always keeps the path exactly, trailing slash included."),
+    unsupported("proxy-add-original-uri-header", "No `X-Original-Uri` header is sent to backends."),
+    unsupported("proxy-body-size", "Request bodies of any size reach the backend; none is refused with 413."),
+    ignored("proxy-buffer-size", "Sizes nginx's response header buffer; gatehouse accepts large backend headers without it."),
+    ignored("proxy-buffering", "gatehouse streams responses to the client, as ingress-nginx does by default."),
+    ignored("proxy-buffers-number", NGINX_BUFFERS),
+    ignored("proxy-busy-buffers-size", NGINX_BUFFERS),
+    unsupported("proxy-connect-timeout", "No global setting: connects time out after 5 s (ingress-nginx's default) unless an Ingress sets `proxy-connect-timeout`."),
+    unsupported("proxy-cookie-domain", "Cookie domains set by backends reach the client unchanged."),
+    unsupported("proxy-cookie-path", "Cookie paths set by backends reach the client unchanged."),
+    ignored("proxy-headers-hash-bucket-size", NGINX_TUNING),
+    ignored("proxy-headers-hash-max-size", NGINX_TUNING),
+    unsupported("proxy-http-version", "gatehouse always speaks HTTP/1.1 to backends."),
+    ignored("proxy-max-temp-file-size", "gatehouse never buffers responses to temporary files."),
+    unsupported("proxy-next-upstream", "Only a failed connect is retried, once, on another endpoint."),
+    unsupported("proxy-next-upstream-timeout", "Only a failed connect is retried, once, on another endpoint."),
+    unsupported("proxy-next-upstream-tries", "Only a failed connect is retried, once, on another endpoint."),
+    unsupported("proxy-protocol-header-timeout", NO_PROXY_PROTOCOL),
+    unsupported("proxy-read-timeout", "gatehouse does not time out a slow backend response."),
+    unsupported("proxy-real-ip-cidr", NO_FORWARDED_TRUST),
+    unsupported("proxy-redirect-from", "Location and Refresh headers from backends reach the client unchanged."),
+    unsupported("proxy-redirect-to", "Location and Refresh headers from backends reach the client unchanged."),
+    ignored("proxy-request-buffering", "gatehouse streams request bodies to the backend, as with `off`."),
+    unsupported("proxy-send-timeout", "gatehouse does not time out a backend that is slow to accept the request."),
+    unsupported("proxy-set-headers", "The headers from that ConfigMap are not added to requests."),
+    unsupported("proxy-ssl-location-only", "Has no effect: gatehouse speaks plain HTTP to backends."),
+    ignored("proxy-stream-next-upstream", NO_STREAMS),
+    ignored("proxy-stream-next-upstream-timeout", NO_STREAMS),
+    ignored("proxy-stream-next-upstream-tries", NO_STREAMS),
+    ignored("proxy-stream-responses", NO_STREAMS),
+    ignored("proxy-stream-timeout", NO_STREAMS),
+    ignored("relative-redirects", ONLY_NGINX_REDIRECTS),
+    unsupported("retry-non-idempotent", "Only a failed connect is retried, for any method."),
+    ignored("reuse-port", NGINX_TUNING),
+    ignored("server-name-hash-bucket-size", NGINX_TUNING),
+    ignored("server-name-hash-max-size", NGINX_TUNING),
+    // A server snippet can hold `deny` rules for every host.
+    unsupported_access("server-snippet", SNIPPET),
+    ignored("server-tokens", "gatehouse adds no Server header announcing its version."),
+    unsupported("service-upstream", "Requests go to the endpoints directly, not to the Service's cluster IP."),
+    unsupported("skip-access-log-urls", "Requests to those paths are logged too."),
+    ignored("ssl-buffer-size", NGINX_TUNING),
+    unsupported("ssl-ciphers", "gatehouse offers rustls's fixed set of modern cipher suites."),
+    ignored("ssl-dh-param", "rustls uses no finite-field Diffie-Hellman, so there are no parameters to set."),
+    ignored("ssl-early-data", "gatehouse accepts no TLS early data, ingress-nginx's default and the safer choice."),
+    ignored("ssl-ecdh-curve", "rustls offers only modern key-exchange groups."),
+    unsupported("ssl-protocols", "TLS 1.2 and 1.3 are always offered (ingress-nginx's default)."),
+    unsupported("ssl-redirect", "No global switch: set the `ssl-redirect` annotation to `false` on each Ingress that must serve plain HTTP."),
+    unsupported("ssl-reject-handshake", "Handshakes for unknown names get the default certificate instead of being refused."),
+    ignored("ssl-session-cache", TLS_SESSIONS),
+    ignored("ssl-session-cache-size", TLS_SESSIONS),
+    ignored("ssl-session-ticket-key", TLS_SESSIONS),
+    ignored("ssl-session-tickets", TLS_SESSIONS),
+    ignored("ssl-session-timeout", TLS_SESSIONS),
+    ignored("stream-access-log-path", NO_STREAMS),
+    ignored("stream-snippet", "gatehouse proxies no TCP or UDP streams and never runs configuration text."),
+    ignored("strict-validate-path-type", "gatehouse never puts paths into configuration text, and matches them literally."),
+    unsupported("syslog-host", NO_SYSLOG),
+    unsupported("syslog-port", NO_SYSLOG),
+    unsupported("upstream-hash-by", "Requests are spread round-robin, so a key no longer sticks to one endpoint."),
+    unsupported("upstream-hash-by-subset", NO_HASH),
+    unsupported("upstream-hash-by-subset-size", NO_HASH),
+    ignored("upstream-keepalive-connections", "gatehouse keeps its own pool of idle backend connections."),
+    ignored("upstream-keepalive-requests", "gatehouse keeps its own pool of idle backend connections."),
+    ignored("upstream-keepalive-time", "gatehouse keeps its own pool of idle backend connections."),
+    ignored("upstream-keepalive-timeout", "gatehouse keeps idle backend connections for 60 s, ingress-nginx's default."),
+    unsupported("use-forwarded-headers", NO_FORWARDED_TRUST),
+    ignored("use-geoip", "ingress-nginx itself no longer reads it: the legacy GeoIP module was removed."),
+    ignored("use-geoip2", "GeoIP data only feeds nginx variables for snippets and log formats, which gatehouse does not have."),
+    unsupported("use-gzip", "Responses are not compressed by gatehouse."),
+    unsupported("use-http2", "HTTP/2 is always offered on TLS listeners."),
+    ignored("use-port-in-redirects", ONLY_NGINX_REDIRECTS),
+    unsupported("use-proxy-protocol", "Connections that start with a PROXY protocol header fail, and client addresses are the load balancer's."),
+    ignored("variables-hash-bucket-size", NGINX_TUNING),
+    ignored("variables-hash-max-size", NGINX_TUNING),
+    unsupported_access("whitelist-source-range", "Requests from any address are let through; the allow-list is not checked."),
+    ignored("worker-cpu-affinity", NGINX_TUNING),
+    differs("worker-processes", "`--threads` sets the worker threads of each instance.", Some("--threads")),
+    ignored("worker-shutdown-timeout", "gatehouse swaps route tables without reloads, so no old workers wait to shut down."),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ConfigMap key the brief names as access control.
+    const ACCESS_CONTROL: &[&str] = &[
+        "block-cidrs",
+        "block-referers",
+        "block-user-agents",
+        "denylist-source-range",
+        "enable-modsecurity",
+        "enable-owasp-modsecurity-crs",
+        "global-auth-url",
+        "modsecurity-snippet",
+        "whitelist-source-range",
+    ];
+
+    fn text(support: Support) -> Option<&'static str> {
+        match support {
+            Support::Supported => None,
+            Support::SupportedWithDifference(t) | Support::Ignored(t) | Support::Unsupported(t) => {
+                Some(t)
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_without_duplicates() {
+        for pair in CONFIG_KEYS.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} must come before {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+    }
+
+    #[test]
+    fn complete_enough() {
+        // 195 documented keys plus 14 undocumented ones the controller decodes; a truncated
+        // table fails here.
+        assert!(CONFIG_KEYS.len() >= 200, "{} entries", CONFIG_KEYS.len());
+    }
+
+    #[test]
+    fn lookup_finds_known_and_rejects_unknown() {
+        for name in [
+            "access-log-params",
+            "hsts-max-age",
+            "proxy-body-size",
+            "worker-shutdown-timeout",
+        ] {
+            assert_eq!(lookup(name).map(|k| k.name), Some(name));
+        }
+        assert_eq!(
+            lookup("hsts-max-age").and_then(|k| k.flag),
+            Some("--hsts-max-age")
+        );
+        for name in ["", "no-such-key", "HSTS", "a", "zzz"] {
+            assert!(lookup(name).is_none(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn access_control_keys_are_flagged() {
+        for name in ACCESS_CONTROL {
+            assert!(lookup(name).is_some_and(|k| k.access_control), "{name}");
+        }
+        for name in [
+            "limit-req-status-code",
+            "proxy-buffer-size",
+            "keep-alive",
+            "hsts",
+            "global-auth-signin",
+            "nginx-status-ipv4-whitelist",
+        ] {
+            assert!(lookup(name).is_some_and(|k| !k.access_control), "{name}");
+        }
+    }
+
+    #[test]
+    fn access_control_is_never_ignored() {
+        for k in CONFIG_KEYS.iter().filter(|k| k.access_control) {
+            assert!(!matches!(k.support, Support::Ignored(_)), "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn flags_match_support() {
+        for k in CONFIG_KEYS {
+            match k.support {
+                Support::Supported => assert!(k.flag.is_some(), "{} needs its flag", k.name),
+                Support::Ignored(_) | Support::Unsupported(_) => {
+                    assert!(k.flag.is_none(), "{} has a flag but is not read", k.name)
+                }
+                Support::SupportedWithDifference(_) => {}
+            }
+            if let Some(flag) = k.flag {
+                assert!(flag.starts_with("--"), "{flag}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_text_is_a_sentence() {
+        for k in CONFIG_KEYS {
+            if let Some(t) = text(k.support) {
+                assert!(!t.trim().is_empty(), "{}", k.name);
+                assert!(t.ends_with('.'), "{}: {t}", k.name);
+            }
+        }
+    }
+}
