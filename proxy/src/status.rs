@@ -106,7 +106,9 @@ fn endpoints(set: &EndpointSet) -> Vec<EndpointView> {
 mod tests {
     use super::*;
     use crate::instance::ListenerSpec;
-    use crate::routes::{Backend, IngressRef, PathType, RoutePolicy, RouteTableBuilder, RouteTarget};
+    use crate::routes::{
+        Backend, IngressRef, PathType, RoutePolicy, RouteTableBuilder, RouteTarget,
+    };
     use std::sync::Arc;
 
     struct OneWarning;

@@ -201,10 +201,7 @@ fn host_policy_applies_when_no_rule_of_the_host_matched() {
 #[test]
 fn an_empty_first_label_matches_no_wildcard() {
     let t = table(
-        &[
-            ("wild", "*.foo.com", "/", Prefix),
-            ("any", "", "/", Prefix),
-        ],
+        &[("wild", "*.foo.com", "/", Prefix), ("any", "", "/", Prefix)],
         None,
     );
     assert_eq!(hit(&t, "x.foo.com", "/").as_deref(), Some("wild"));

@@ -39,3 +39,54 @@ pub fn free_port_on(ips: &[&str]) -> u16 {
 pub fn loopback(last: u8) -> String {
     format!("127.0.0.{last}")
 }
+
+/// A loopback address where TCP connects hang: a listener with a zero backlog whose one
+/// accept-queue slot is taken, so the kernel drops further SYNs instead of refusing them. The
+/// way to test connect timeouts without sending anything off the machine.
+pub struct BlackHole {
+    /// Where connects hang.
+    pub addr: SocketAddr,
+    _listener: socket2::Socket,
+    _fillers: Vec<std::net::TcpStream>,
+}
+
+impl BlackHole {
+    /// Opens one on `ip` (e.g. "127.0.0.1"). Panics when the kernel does not drop SYNs to a full
+    /// accept queue (then the tests that need one cannot run: this is test setup).
+    pub fn open(ip: &str) -> BlackHole {
+        use socket2::{Domain, Socket, Type};
+        use std::time::Duration;
+        let bind: SocketAddr = format!("{ip}:0")
+            .parse()
+            .unwrap_or_else(|e| panic!("BlackHole: {ip:?} is not an IP address: {e}"));
+        let listener = Socket::new(Domain::for_address(bind), Type::STREAM, None)
+            .unwrap_or_else(|e| panic!("BlackHole: socket: {e}"));
+        listener
+            .bind(&bind.into())
+            .unwrap_or_else(|e| panic!("BlackHole: bind {bind}: {e}"));
+        listener
+            .listen(0)
+            .unwrap_or_else(|e| panic!("BlackHole: listen: {e}"));
+        let addr = listener
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .unwrap_or_else(|| panic!("BlackHole: no local address"));
+        // Fill the accept queue until a connect attempt times out: that proves connects hang.
+        let mut fillers = Vec::new();
+        for _ in 0..8 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(stream) => fillers.push(stream),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return BlackHole {
+                        addr,
+                        _listener: listener,
+                        _fillers: fillers,
+                    }
+                }
+                Err(e) => panic!("BlackHole: connect to {addr} failed instead of hanging: {e}"),
+            }
+        }
+        panic!("BlackHole: {addr} kept accepting connects after its queue should be full")
+    }
+}

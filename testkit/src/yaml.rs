@@ -63,6 +63,7 @@ pub struct Ingress {
     class: Option<String>,
     legacy_class: Option<String>,
     created: Option<String>,
+    annotations: Map<String, Value>,
     default_backend: Option<Value>,
     /// Rules in insertion order: host ("" = any host) and its paths.
     rules: Vec<(String, Vec<Value>)>,
@@ -77,6 +78,7 @@ impl Ingress {
             class: None,
             legacy_class: None,
             created: None,
+            annotations: Map::new(),
             default_backend: None,
             rules: Vec::new(),
         }
@@ -91,6 +93,12 @@ impl Ingress {
     /// Sets the legacy `kubernetes.io/ingress.class` annotation.
     pub fn legacy_class(mut self, class: &str) -> Ingress {
         self.legacy_class = Some(class.to_string());
+        self
+    }
+
+    /// Adds the annotation `key: value`.
+    pub fn annotation(mut self, key: &str, value: &str) -> Ingress {
+        self.annotations.insert(key.to_string(), json!(value));
         self
     }
 
@@ -135,11 +143,12 @@ impl Ingress {
         if let Some(created) = &self.created {
             metadata.insert("creationTimestamp".into(), json!(created));
         }
+        let mut annotations = self.annotations.clone();
         if let Some(class) = &self.legacy_class {
-            metadata.insert(
-                "annotations".into(),
-                json!({ "kubernetes.io/ingress.class": class }),
-            );
+            annotations.insert("kubernetes.io/ingress.class".into(), json!(class));
+        }
+        if !annotations.is_empty() {
+            metadata.insert("annotations".into(), Value::Object(annotations));
         }
         let mut spec = Map::new();
         if let Some(class) = &self.class {

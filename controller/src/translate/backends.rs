@@ -98,7 +98,13 @@ impl<'a> BackendResolver<'a> {
         let (endpoints, problem) = self.endpoints(ns, backend, &port_label);
         let slot = self.cache.len();
         let resolved = (
-            Arc::new(Backend::new(ns, &backend.name, &port_label, endpoints, slot)),
+            Arc::new(Backend::new(
+                ns,
+                &backend.name,
+                &port_label,
+                endpoints,
+                slot,
+            )),
             problem,
         );
         self.cache.insert(key, resolved.clone());

@@ -8,7 +8,11 @@ use pingora::prelude::*;
 use super::steps::Answer;
 
 /// Writes a request step's answer; `hsts` is added when the request came over TLS.
-pub async fn answer(session: &mut Session, answer: Answer, hsts: Option<&HeaderValue>) -> Result<()> {
+pub async fn answer(
+    session: &mut Session,
+    answer: Answer,
+    hsts: Option<&HeaderValue>,
+) -> Result<()> {
     let extras = Extras {
         hsts,
         location: None,

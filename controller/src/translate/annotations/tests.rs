@@ -27,12 +27,15 @@ fn own(name: &str) -> String {
     format!("{GATEHOUSE_PREFIX}{name}")
 }
 
+/// Annotations in, the parsed value and the number of warnings out.
+type Case = (Vec<(String, &'static str)>, IngressAnnotations, usize);
+
 #[test]
 fn parses_each_key_under_both_prefixes() {
     let secs = Duration::from_secs;
     let default = IngressAnnotations::default();
     // (annotations, expected, number of warnings)
-    let cases: Vec<(Vec<(String, &str)>, IngressAnnotations, usize)> = vec![
+    let cases: Vec<Case> = vec![
         (vec![], default.clone(), 0),
         (
             vec![(nginx(SSL_REDIRECT), "false")],
@@ -105,8 +108,16 @@ fn parses_each_key_under_both_prefixes() {
         ),
         // Invalid values warn and keep the default.
         (vec![(nginx(SSL_REDIRECT), "yes")], default.clone(), 1),
-        (vec![(nginx(PROXY_CONNECT_TIMEOUT), "soon")], default.clone(), 1),
-        (vec![(nginx(PROXY_CONNECT_TIMEOUT), "0")], default.clone(), 1),
+        (
+            vec![(nginx(PROXY_CONNECT_TIMEOUT), "soon")],
+            default.clone(),
+            1,
+        ),
+        (
+            vec![(nginx(PROXY_CONNECT_TIMEOUT), "0")],
+            default.clone(),
+            1,
+        ),
         (vec![(ACME.to_string(), "please")], default.clone(), 1),
         // Keys gatehouse does not read change nothing here.
         (vec![(nginx("rewrite-target"), "/")], default.clone(), 0),
@@ -150,8 +161,10 @@ fn class_annotations() {
     assert_eq!(legacy_class(&ing), Some("external"));
     assert_eq!(legacy_class(&ingress(&[])), None);
     let class = |v: &str| -> IngressClass {
-        serde_json::from_value(json!({"metadata": {"name": "c", "annotations": {DEFAULT_CLASS: v}}}))
-            .expect("class fixture")
+        serde_json::from_value(
+            json!({"metadata": {"name": "c", "annotations": {DEFAULT_CLASS: v}}}),
+        )
+        .expect("class fixture")
     };
     assert!(is_default_class(&class("true")));
     assert!(!is_default_class(&class("false")));

@@ -8,7 +8,9 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim() {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        other => Err(format!("{other:?} is not a boolean (expected true or false)")),
+        other => Err(format!(
+            "{other:?} is not a boolean (expected true or false)"
+        )),
     }
 }
 
@@ -95,13 +97,16 @@ mod tests {
             ("s", None),
             ("", None),
             ("5d", None),
-            ("99999999999999999999", None), // overflows u64
+            ("99999999999999999999", None),  // overflows u64
             ("18446744073709551615h", None), // overflows in the multiplication
         ];
         for (input, want) in cases {
             assert_eq!(parse_duration(input, max).ok(), *want, "{input:?}");
         }
         let err = parse_duration("abc", max).expect_err("not a duration");
-        assert!(err.contains("500ms"), "the message shows the accepted forms: {err}");
+        assert!(
+            err.contains("500ms"),
+            "the message shows the accepted forms: {err}"
+        );
     }
 }

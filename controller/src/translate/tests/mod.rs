@@ -2,8 +2,8 @@
 
 mod backends;
 mod classes;
-mod rules;
 mod policies;
+mod rules;
 mod tls;
 
 use serde_json::{json, Value};

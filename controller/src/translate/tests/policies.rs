@@ -108,12 +108,14 @@ fn connect_timeout_reaches_every_route_of_its_ingress() {
 fn tls_hosts_redirect_as_a_whole() {
     let objects = vec![
         service("ns", "s", &[("http", 80)]),
-        obj(json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        obj(
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": {"namespace": "ns", "name": "secure"},
             "spec": {"ingressClassName": "internal",
                 "tls": [{"hosts": ["Secure.Example"]}],
                 "rules": [{"host": "secure.example", "http": {"paths": [{"path": "/app", "pathType": "Prefix",
-                    "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}})),
+                    "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}),
+        ),
         ingress(
             "ns",
             "plain",

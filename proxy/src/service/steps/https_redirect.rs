@@ -13,10 +13,7 @@ pub fn step(req: &RequestHeader, ctx: &RequestCtx) -> Flow {
     if ctx.tls {
         return ControlFlow::Continue(());
     }
-    let route_wants = ctx
-        .target
-        .as_ref()
-        .is_some_and(|t| t.policy.redirect_https);
+    let route_wants = ctx.target.as_ref().is_some_and(|t| t.policy.redirect_https);
     if !(route_wants || ctx.host_redirects_https) {
         return ControlFlow::Continue(());
     }
