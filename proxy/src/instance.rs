@@ -1,8 +1,10 @@
 //! Instances: one per ingress class, each a value holding its listeners and the `ArcSwap`ed
 //! route table that the controller publishes and the proxy reads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -58,6 +60,8 @@ pub struct Instance {
     table: Arc<ArcSwap<LiveTable>>,
     certs: Arc<ArcSwap<CertSet>>,
     generation: AtomicU64,
+    /// Every listener has accepted a probe connection (see [`Instance::accepting`]).
+    accepting: AtomicBool,
 }
 
 impl Instance {
@@ -70,6 +74,7 @@ impl Instance {
             table: Arc::new(ArcSwap::from_pointee(LiveTable::default())),
             certs: Arc::new(ArcSwap::from_pointee(CertSet::empty())),
             generation: AtomicU64::new(0),
+            accepting: AtomicBool::new(false),
         }
     }
 
@@ -108,6 +113,37 @@ impl Instance {
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
+
+    /// True once every listener of this instance accepts TCP connections. Pingora starts the
+    /// services on their own threads, so the admin listener can answer before the instances
+    /// listen; until a probe connect to each listener has succeeded, the instance is not ready
+    /// (a load balancer would otherwise send traffic that is refused).
+    pub fn accepting(&self) -> bool {
+        if self.accepting.load(Ordering::Acquire) {
+            return true;
+        }
+        let all = [&self.listeners.http, &self.listeners.https]
+            .into_iter()
+            .flatten()
+            .all(|addr| accepts_connections(addr));
+        if all {
+            self.accepting.store(true, Ordering::Release);
+        }
+        all
+    }
+}
+
+/// One TCP connect to `addr` (a wildcard address is probed on loopback), closed at once.
+fn accepts_connections(addr: &str) -> bool {
+    let Ok(mut addr) = addr.parse::<SocketAddr>() else {
+        return false;
+    };
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => addr.set_ip(Ipv4Addr::LOCALHOST.into()),
+        IpAddr::V6(ip) if ip.is_unspecified() => addr.set_ip(Ipv6Addr::LOCALHOST.into()),
+        _ => {}
+    }
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
 /// All instances of this process.
@@ -132,8 +168,56 @@ impl InstanceSet {
         self.instances.iter().find(|i| &*i.class == class)
     }
 
-    /// Ready once every instance has had its first table published.
+    /// Ready once every instance has had its first table published and accepts connections
+    /// on all its listeners.
     pub fn ready(&self) -> bool {
-        self.instances.iter().all(|i| i.generation() > 0)
+        self.instances
+            .iter()
+            .all(|i| i.generation() > 0 && i.accepting())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(http: String) -> Instance {
+        Instance::new(
+            "web",
+            ListenerSpec {
+                http: Some(http),
+                https: None,
+            },
+            false,
+        )
+    }
+
+    #[test]
+    fn ready_needs_a_table_and_listening_sockets() -> std::io::Result<()> {
+        // A port that is free now: nothing listens there until the listener below binds it.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let set = InstanceSet::new(vec![Arc::new(instance(addr.to_string()))]);
+        assert!(!set.ready(), "no table yet");
+        if let Some(i) = set.iter().next() {
+            i.publish(RouteTable::empty());
+        }
+        assert!(!set.ready(), "the table is in but nothing listens yet");
+        let listener = std::net::TcpListener::bind(addr)?;
+        assert!(set.ready(), "table and listener");
+        drop(listener);
+        assert!(
+            set.ready(),
+            "once accepting, readiness does not probe again"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn wildcard_listeners_are_probed_on_loopback() -> std::io::Result<()> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        assert!(instance(format!("0.0.0.0:{port}")).accepting());
+        assert!(!instance("not an address".into()).accepting());
+        Ok(())
     }
 }
