@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use gatehouse_certs::acme::AcmeErrorKind;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
@@ -30,7 +31,8 @@ impl EventEmitter {
     }
 
     /// Publishes an Event for every new warning; warnings that went away may recur later.
-    pub async fn emit(&mut self, warnings: &[Warning]) {
+    /// Each failure is logged naming its object, and retried on the next call.
+    pub async fn emit(&mut self, warnings: &[Warning]) -> Result<(), EventError> {
         let current: BTreeSet<Warning> = warnings.iter().cloned().collect();
         let mut failed = BTreeSet::new();
         for w in current.difference(&self.published) {
@@ -55,7 +57,19 @@ impl EventEmitter {
         }
         // Failed ones are tried again on the next publish.
         self.published = current.difference(&failed).cloned().collect();
+        match failed.len() {
+            0 => Ok(()),
+            failed => Err(EventError { failed }),
+        }
     }
+}
+
+/// Some Events could not be published (each was logged with its object); they are retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} Event(s) could not be published; retrying on the next sync")]
+pub struct EventError {
+    /// How many Events failed.
+    pub failed: usize,
 }
 
 fn api_version(kind: &str) -> &'static str {
@@ -85,12 +99,11 @@ impl AcmeEvents {
     }
 
     fn publish(&self, want: &crate::acme::AcmeWant, type_: EventType, reason: &str, note: String) {
-        let (namespace, name) = want.ingress.split_once('/').unwrap_or(("", &want.ingress));
         let reference = ObjectReference {
             api_version: Some("networking.k8s.io/v1".into()),
             kind: Some("Ingress".into()),
-            name: Some(name.to_string()),
-            namespace: Some(namespace.to_string()),
+            name: Some(want.ingress.name.to_string()),
+            namespace: Some(want.ingress.namespace.to_string()),
             ..ObjectReference::default()
         };
         let event = Event {
@@ -101,9 +114,10 @@ impl AcmeEvents {
             secondary: None,
         };
         let recorder = self.recorder.clone();
+        let ingress = want.ingress.clone();
         tokio::spawn(async move {
             if let Err(e) = recorder.publish(&event, &reference).await {
-                tracing::warn!("could not publish ACME Event: {e}");
+                tracing::warn!(%ingress, "could not publish ACME Event: {e}");
             }
         });
     }
@@ -122,7 +136,7 @@ impl crate::acme::AcmeObserver for AcmeEvents {
     fn failed(
         &self,
         want: &crate::acme::AcmeWant,
-        _kind: &str,
+        _kind: AcmeErrorKind,
         error: &str,
         retry_in: std::time::Duration,
     ) {

@@ -1,11 +1,12 @@
-//! gatehouse controller: sources that watch objects, the snapshot they produce, the pure
-//! translation of a snapshot into route tables, and the loop that publishes them.
+//! gatehouse controller: sources that watch objects and send snapshots, the pure translation of
+//! a snapshot into route tables, and the one reconcile loop that publishes them and acts.
 #![forbid(unsafe_code)]
 
 pub mod acme;
 pub mod events;
 pub mod leader;
 pub mod publish;
+pub mod reconcile;
 pub mod snapshot;
 pub mod sources;
 pub mod status;

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use gatehouse_proxy::metrics::status_view::WarningView;
 use gatehouse_proxy::metrics::{CertExpiry, Metrics, ReadyEndpoints};
 use gatehouse_proxy::status::WarningSource;
-use gatehouse_proxy::InstanceSet;
+use gatehouse_proxy::{IngressRef, InstanceSet};
 
 use crate::snapshot::Snapshot;
 use crate::translate::{translate, TranslateConfig, Translation, Warning};
@@ -32,8 +32,8 @@ pub struct PublishReport {
 /// What one publish decided, for the side effects that follow it (status, Events).
 #[derive(Debug, Default, Clone)]
 pub struct PublishOutcome {
-    /// Ingresses (`namespace/name`) per class.
-    pub members: BTreeMap<String, Vec<String>>,
+    /// Ingresses per class.
+    pub members: BTreeMap<String, Vec<IngressRef>>,
     /// Problems found.
     pub warnings: Vec<Warning>,
 }
@@ -120,22 +120,25 @@ impl Publisher {
 /// Attributes each warning to the classes it concerns (see [`PublishReport::by_class`]).
 fn warnings_by_class(
     warnings: &[Warning],
-    members: &BTreeMap<String, Vec<String>>,
+    members: &BTreeMap<String, Vec<IngressRef>>,
 ) -> BTreeMap<String, Vec<Warning>> {
     let mut out: BTreeMap<String, Vec<Warning>> =
         members.keys().map(|c| (c.clone(), Vec::new())).collect();
-    // Ingress `namespace/name` → its classes, so each warning is attributed in O(1).
-    let mut class_of: HashMap<&str, Vec<&String>> = HashMap::new();
+    // Ingress (namespace, name) → its classes, so each warning is attributed in O(1) without
+    // building a key string per warning.
+    let mut class_of: HashMap<(&str, &str), Vec<&String>> = HashMap::new();
     for (class, list) in members {
-        for key in list {
-            class_of.entry(key.as_str()).or_default().push(class);
+        for ingress in list {
+            class_of
+                .entry((&ingress.namespace, &ingress.name))
+                .or_default()
+                .push(class);
         }
     }
     for w in warnings {
-        let key = format!("{}/{}", w.object.namespace, w.object.name);
         let owners = match w.object.kind {
             "Ingress" => class_of
-                .get(key.as_str())
+                .get(&(w.object.namespace.as_str(), w.object.name.as_str()))
                 .map(Vec::as_slice)
                 .unwrap_or_default(),
             _ => &[],
@@ -262,7 +265,7 @@ mod tests {
     #[test]
     fn ingress_warnings_go_to_their_class_others_to_all() {
         let members = BTreeMap::from([
-            ("a".to_string(), vec!["default/one".to_string()]),
+            ("a".to_string(), vec![IngressRef::new("default", "one")]),
             ("b".to_string(), vec![]),
         ]);
         let ws = [warning("Ingress", "one"), warning("Secret", "tls")];

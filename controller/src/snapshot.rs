@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use gatehouse_proxy::IngressRef;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
@@ -97,9 +98,9 @@ impl Snapshot {
     }
 }
 
-/// `namespace/name` of an object (`default` when the namespace is unset, as in manifests).
-pub fn key(meta: &ObjectMeta) -> String {
-    format!("{}/{}", namespace(meta), meta.name.as_deref().unwrap_or(""))
+/// The typed reference to an Ingress (`default` namespace when unset, as in manifests).
+pub fn ingress_ref(meta: &ObjectMeta) -> IngressRef {
+    IngressRef::new(namespace(meta), meta.name.as_deref().unwrap_or(""))
 }
 
 /// The object's namespace, `default` when unset.

@@ -12,7 +12,9 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use serde_json::json;
 
-use crate::snapshot::{key, namespace, Snapshot};
+use gatehouse_proxy::IngressRef;
+
+use crate::snapshot::{ingress_ref, namespace, Snapshot};
 
 /// Where a class's addresses come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,13 +70,11 @@ fn current_addresses(ing: &Ingress) -> Vec<Address> {
     out
 }
 
-/// One status write to make: `(namespace, name, addresses)`; empty addresses clear the status.
+/// One status write to make; empty addresses clear the status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusChange {
-    /// Namespace of the Ingress.
-    pub namespace: String,
-    /// Name of the Ingress.
-    pub name: String,
+    /// The Ingress.
+    pub ingress: IngressRef,
     /// The addresses to write.
     pub addresses: Vec<Address>,
 }
@@ -83,19 +83,26 @@ pub struct StatusChange {
 /// that left our classes and still show only our addresses are cleared. Pure.
 pub fn plan(
     snapshot: &Snapshot,
-    members: &BTreeMap<String, Vec<String>>,
+    members: &BTreeMap<String, Vec<IngressRef>>,
     addresses: &BTreeMap<String, Vec<Address>>,
 ) -> Vec<StatusChange> {
-    let class_of: HashMap<&str, &str> = members
+    // Borrowed (namespace, name) keys: looking an Ingress up allocates nothing.
+    let class_of: HashMap<(&str, &str), &str> = members
         .iter()
-        .flat_map(|(class, keys)| keys.iter().map(move |k| (k.as_str(), class.as_str())))
+        .flat_map(|(class, refs)| {
+            refs.iter()
+                .map(move |r| ((&*r.namespace, &*r.name), class.as_str()))
+        })
         .collect();
     let ours: BTreeSet<&Address> = addresses.values().flatten().collect();
     let mut changes = Vec::new();
     for ing in &snapshot.ingresses {
-        let k = key(&ing.metadata);
+        let key = (
+            namespace(&ing.metadata),
+            ing.metadata.name.as_deref().unwrap_or(""),
+        );
         let current = current_addresses(ing);
-        let desired = match class_of.get(k.as_str()) {
+        let desired = match class_of.get(&key) {
             // A class without a configured address source is not managed.
             Some(class) => match addresses.get(*class) {
                 Some(a) => a.clone(),
@@ -107,8 +114,7 @@ pub fn plan(
         };
         if desired != current {
             changes.push(StatusChange {
-                namespace: namespace(&ing.metadata).to_string(),
-                name: ing.metadata.name.clone().unwrap_or_default(),
+                ingress: ingress_ref(&ing.metadata),
                 addresses: desired,
             });
         }
@@ -120,7 +126,7 @@ pub fn plan(
 pub struct StatusWriter {
     client: Client,
     /// Last value written per Ingress, so a lagging watch does not cause repeated writes.
-    written: HashMap<(String, String), Vec<Address>>,
+    written: HashMap<IngressRef, Vec<Address>>,
 }
 
 impl StatusWriter {
@@ -137,11 +143,12 @@ impl StatusWriter {
         self.written.clear();
     }
 
-    /// Applies `changes`; failures are logged and retried on the next sync.
-    pub async fn apply(&mut self, changes: Vec<StatusChange>) {
+    /// Applies `changes`; each failure is logged naming its Ingress, and the failed writes are
+    /// retried on the next sync (nothing is remembered for them).
+    pub async fn apply(&mut self, changes: Vec<StatusChange>) -> Result<(), StatusError> {
+        let mut failed = 0;
         for change in changes {
-            let slot = (change.namespace.clone(), change.name.clone());
-            if self.written.get(&slot) == Some(&change.addresses) {
+            if self.written.get(&change.ingress) == Some(&change.addresses) {
                 continue;
             }
             let list: Vec<IngressLoadBalancerIngress> = change
@@ -154,21 +161,38 @@ impl StatusWriter {
                 })
                 .collect();
             let patch = json!({ "status": { "loadBalancer": { "ingress": if list.is_empty() { serde_json::Value::Null } else { json!(list) } } } });
-            let api: Api<Ingress> = Api::namespaced(self.client.clone(), &change.namespace);
+            let api: Api<Ingress> = Api::namespaced(self.client.clone(), &change.ingress.namespace);
             match api
-                .patch_status(&change.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch_status(
+                    &change.ingress.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
                 .await
             {
                 Ok(_) => {
-                    tracing::info!(ingress = %format!("{}/{}", change.namespace, change.name), addresses = ?change.addresses, "status updated");
-                    self.written.insert(slot, change.addresses);
+                    tracing::info!(ingress = %change.ingress, addresses = ?change.addresses, "status updated");
+                    self.written.insert(change.ingress, change.addresses);
                 }
                 Err(e) => {
-                    tracing::warn!(ingress = %format!("{}/{}", change.namespace, change.name), "status update failed: {e}")
+                    tracing::warn!(ingress = %change.ingress, "status update failed: {e}");
+                    failed += 1;
                 }
             }
         }
+        match failed {
+            0 => Ok(()),
+            failed => Err(StatusError { failed }),
+        }
     }
+}
+
+/// Some status writes failed (each was logged with its Ingress); they are retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} Ingress status update(s) failed; retrying on the next sync")]
+pub struct StatusError {
+    /// How many writes failed.
+    pub failed: usize,
 }
 
 #[cfg(test)]
@@ -195,9 +219,9 @@ mod tests {
         let members = BTreeMap::from([
             (
                 "internal".to_string(),
-                vec!["ns/new".to_string(), "ns/same".to_string()],
+                vec![IngressRef::new("ns", "new"), IngressRef::new("ns", "same")],
             ),
-            ("external".to_string(), vec!["ns/moved".to_string()]),
+            ("external".to_string(), vec![IngressRef::new("ns", "moved")]),
         ]);
         let addresses = BTreeMap::from([
             ("internal".to_string(), vec![addr("10.0.0.1")]),
@@ -206,7 +230,7 @@ mod tests {
         let changes = plan(&snapshot, &members, &addresses);
         let got: Vec<(&str, Vec<Address>)> = changes
             .iter()
-            .map(|c| (c.name.as_str(), c.addresses.clone()))
+            .map(|c| (&*c.ingress.name, c.addresses.clone()))
             .collect();
         assert_eq!(
             got,

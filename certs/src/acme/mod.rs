@@ -16,6 +16,6 @@ pub use crate::challenge::{ChallengeStore, MemoryChallenges};
 pub use account_store::{AccountStore, FileAccountStore};
 pub use backoff::Backoff;
 pub use directory::{directory_url, LETSENCRYPT, LETSENCRYPT_STAGING};
-pub use error::AcmeError;
+pub use error::{AcmeError, AcmeErrorKind};
 pub use issuer::{IssuedCert, Issuer};
 pub use renewal_info::RenewalWindow;

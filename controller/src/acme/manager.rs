@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gatehouse_certs::acme::{Backoff, Issuer};
+use gatehouse_certs::acme::{AcmeError, AcmeErrorKind, Backoff, Issuer};
 use gatehouse_certs::ChallengeStore;
+use gatehouse_proxy::IngressRef;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -18,16 +19,16 @@ use super::plan::{plan, AcmeWant, Managed, Plan};
 use super::sink::CertSink;
 use crate::snapshot::Snapshot;
 
-/// What the sources hand to the ACME loop after each publish.
+/// What the reconciler hands to the ACME loop after each publish.
 #[derive(Debug, Default)]
 pub struct Published {
-    /// The snapshot that was translated.
-    pub snapshot: Snapshot,
-    /// Ingresses (`namespace/name`) per class of ours.
-    pub members: BTreeMap<String, Vec<String>>,
+    /// The snapshot that was translated (shared with the reconciler, not copied).
+    pub snapshot: Arc<Snapshot>,
+    /// Ingresses per class of ours.
+    pub members: BTreeMap<String, Vec<IngressRef>>,
 }
 
-/// The sending side the sources publish into.
+/// The sending side the reconciler publishes into.
 pub type AcmeFeed = watch::Sender<Option<Arc<Published>>>;
 
 /// ACME loop settings.
@@ -47,8 +48,8 @@ pub struct AcmeSettings {
 pub trait AcmeObserver: Send + Sync {
     /// An order for `want` succeeded with a certificate valid between these unix times.
     fn issued(&self, want: &AcmeWant, not_before: i64, not_after: i64);
-    /// An order for `want` failed (`kind` is a bounded label); the next try is after `retry_in`.
-    fn failed(&self, want: &AcmeWant, kind: &str, error: &str, retry_in: Duration);
+    /// An order for `want` failed with an error of `kind`; the next try is after `retry_in`.
+    fn failed(&self, want: &AcmeWant, kind: AcmeErrorKind, error: &str, retry_in: Duration);
 }
 
 /// Counts ACME orders and exposes next renewal times.
@@ -64,8 +65,8 @@ impl AcmeObserver for AcmeMetrics {
         }
     }
 
-    fn failed(&self, _want: &AcmeWant, kind: &str, _error: &str, _retry_in: Duration) {
-        let result = if kind == "validation_failed" || kind == "authorization" {
+    fn failed(&self, _want: &AcmeWant, kind: AcmeErrorKind, _error: &str, _retry_in: Duration) {
+        let result = if kind.is_invalid_order() {
             gatehouse_proxy::metrics::AcmeOrderResult::Invalid
         } else {
             gatehouse_proxy::metrics::AcmeOrderResult::Error
@@ -242,8 +243,8 @@ impl AcmeManager {
                 .store(&want.namespace, &want.secret, &cert)
                 .await
                 .map(|()| (cert.not_before, cert.not_after))
-                .map_err(|e| ("store", e)),
-            Err(e) => Err((e.metric_label(), e.to_string())),
+                .map_err(AcmeError::Store),
+            Err(e) => Err(e),
         };
         // Withdraw the answers from every replica, whatever the outcome.
         if let Err(e) = self.challenges.flush().await {
@@ -258,7 +259,8 @@ impl AcmeManager {
                     o.issued(&want, not_before, not_after);
                 }
             }
-            Err((kind, error)) => {
+            Err(e) => {
+                let error = e.to_string();
                 let (initial, max) = (self.settings.backoff_initial, self.settings.backoff_max);
                 let retry = self.retries.entry(slot).or_insert_with(|| Retry {
                     backoff: Backoff::new(initial, max),
@@ -268,7 +270,7 @@ impl AcmeManager {
                 retry.not_before = Instant::now() + delay;
                 tracing::warn!(secret = %format!("{}/{}", want.namespace, want.secret), attempt = retry.backoff.attempts(), retry_in = ?delay, "ACME order failed; the current certificate (if any) stays in place: {error}");
                 for o in &self.observers {
-                    o.failed(&want, kind, &error, delay);
+                    o.failed(&want, e.kind(), &error, delay);
                 }
             }
         }

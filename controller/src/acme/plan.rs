@@ -2,11 +2,12 @@
 //! `spec.tls` entry's Secret must exist, parse, cover the entry's hosts and not be due for
 //! renewal (two thirds of its lifetime). Pure: snapshot and time in, wants out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use gatehouse_certs::renewal;
+use gatehouse_proxy::IngressRef;
 
-use crate::snapshot::{key, namespace, Snapshot};
+use crate::snapshot::{ingress_ref, namespace, Snapshot};
 use crate::translate::annotations::IngressAnnotations;
 use crate::translate::tls::secret_cert;
 use crate::translate::{ObjectRef, Warning, WarningKind};
@@ -36,8 +37,8 @@ pub struct AcmeWant {
     pub secret: String,
     /// DNS names for the certificate, sorted.
     pub names: Vec<String>,
-    /// The Ingress that asked for it (`namespace/name`), for Events.
-    pub ingress: String,
+    /// The Ingress that asked for it, for Events.
+    pub ingress: IngressRef,
     /// Why.
     pub reason: WantReason,
 }
@@ -66,17 +67,22 @@ pub struct Plan {
 /// Plans orders for the Ingresses of our classes (`members`) at time `now` (unix seconds).
 pub fn plan(
     snapshot: &Snapshot,
-    members: &BTreeMap<String, Vec<String>>,
+    members: &BTreeMap<String, Vec<IngressRef>>,
     acme_all: bool,
     now: i64,
 ) -> Plan {
-    let ours: BTreeSet<&str> = members.values().flatten().map(String::as_str).collect();
+    // Borrowed (namespace, name) keys: checking an Ingress allocates nothing.
+    let ours: HashSet<(&str, &str)> = members
+        .values()
+        .flatten()
+        .map(|r| (&*r.namespace, &*r.name))
+        .collect();
     // (namespace, secret) → (names, ingress); the oldest-listed Ingress names the Secret's owner.
-    let mut wanted: BTreeMap<(String, String), (BTreeSet<String>, String)> = BTreeMap::new();
+    let mut wanted: BTreeMap<(String, String), (BTreeSet<String>, IngressRef)> = BTreeMap::new();
     let mut warnings = Vec::new();
     for ing in &snapshot.ingresses {
-        let ing_key = key(&ing.metadata);
-        if !ours.contains(ing_key.as_str()) {
+        let ns = namespace(&ing.metadata);
+        if !ours.contains(&(ns, ing.metadata.name.as_deref().unwrap_or(""))) {
             continue;
         }
         // Invalid values were reported by translation; here they count as unset.
@@ -84,7 +90,6 @@ pub fn plan(
         if !opted_in {
             continue;
         }
-        let ns = namespace(&ing.metadata);
         for entry in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
             let Some(secret) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
                 continue;
@@ -110,7 +115,7 @@ pub fn plan(
             }
             let slot = wanted
                 .entry((ns.to_string(), secret.to_string()))
-                .or_insert_with(|| (BTreeSet::new(), ing_key.clone()));
+                .or_insert_with(|| (BTreeSet::new(), ingress_ref(&ing.metadata)));
             slot.0.extend(names);
         }
     }
@@ -263,7 +268,7 @@ mod tests {
             "internal".to_string(),
             ["missing", "valid", "due", "renamed", "optout", "wild"]
                 .iter()
-                .map(|n| format!("ns/{n}"))
+                .map(|n| IngressRef::new("ns", n))
                 .collect(),
         )]);
         let Plan {
@@ -286,6 +291,11 @@ mod tests {
                     vec!["d.example".to_string(), "e.example".to_string()]
                 ),
             ]
+        );
+        assert_eq!(
+            wants[0].ingress,
+            IngressRef::new("ns", "missing"),
+            "the asking Ingress is named for Events"
         );
         assert_eq!(warnings.len(), 1, "wildcard reported");
         let fine: Vec<&str> = managed.iter().map(|m| m.want.secret.as_str()).collect();

@@ -1,14 +1,11 @@
 //! The Kubernetes source: kube-rs watchers feeding reflector stores for every kind gatehouse
-//! reads, one rebuild trigger, and the same snapshot → translate → publish path as manifests.
-//! Watch handlers only cache; the rebuild loop does everything else. Side effects (status,
-//! Events) run only on the leader.
+//! reads, and one trigger that any watch event pulls. It only caches and sends
+//! [`SourceUpdate`]s: the first once every store has listed, then one after each watch event.
+//! Translation, publishing, status, Events and ACME are the reconciler's ([`crate::reconcile`]).
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -22,44 +19,19 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use crate::acme::manager::{AcmeFeed, Published};
-use crate::events::EventEmitter;
-use crate::leader::{LeaderElector, LeaseTimings};
-use crate::publish::{PublishOutcome, Publisher};
+use super::{SourceUpdate, UpdateSender};
 use crate::snapshot::Snapshot;
-use crate::status::{self, AddressSource, StatusWriter};
 
-/// Quiet time after a change before rebuilding, so bursts coalesce into few swaps.
-const HOLD_OFF: Duration = Duration::from_millis(50);
-/// A continuous burst delays a rebuild at most this long.
-const HOLD_OFF_CAP: Duration = Duration::from_millis(500);
-/// How often the leader re-checks status even without changes (e.g. after taking over).
-const STATUS_RESYNC: Duration = Duration::from_secs(2);
 /// Only TLS Secrets are ever requested, so other secrets never reach this process.
 pub const TLS_SECRET_SELECTOR: &str = "type=kubernetes.io/tls";
 
-/// Lease-based leader election settings.
-#[derive(Clone, Debug)]
-pub struct Election {
-    /// Namespace of the Lease.
-    pub namespace: String,
-    /// Name of the Lease (`--election-id`).
-    pub lease_name: String,
-    /// Timings.
-    pub timings: LeaseTimings,
-}
-
-/// How the Kubernetes source runs.
-#[derive(Clone, Debug)]
+/// What the Kubernetes source watches.
+#[derive(Clone, Debug, Default)]
 pub struct KubeSourceConfig {
     /// Namespaces to watch; empty means all.
     pub namespaces: Vec<String>,
-    /// Where each class's status addresses come from.
-    pub publish: BTreeMap<String, AddressSource>,
-    /// Leader election; `None` means this replica always acts as leader.
-    pub election: Option<Election>,
-    /// This replica's identity (pod name).
-    pub identity: String,
+    /// LoadBalancer Services (`namespace`, `name`) whose addresses Ingress status publishes.
+    pub publish_services: Vec<(String, String)>,
 }
 
 type Task = BoxFuture<'static, ()>;
@@ -157,13 +129,16 @@ struct Stores {
 }
 
 impl Stores {
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            ingress_classes: objects(std::slice::from_ref(&self.classes)),
-            ingresses: objects(&self.ingresses),
-            services: objects(&self.services),
-            endpoint_slices: objects(&self.slices),
-            secrets: objects(&self.secrets),
+    fn update(&self) -> SourceUpdate {
+        SourceUpdate {
+            snapshot: Arc::new(Snapshot {
+                ingress_classes: objects(std::slice::from_ref(&self.classes)),
+                ingresses: objects(&self.ingresses),
+                services: objects(&self.services),
+                endpoint_slices: objects(&self.slices),
+                secrets: objects(&self.secrets),
+            }),
+            publish_services: objects(&self.published),
         }
     }
 
@@ -184,15 +159,10 @@ impl Stores {
     }
 }
 
-/// Runs the Kubernetes source until the process ends. `leader` is set while this replica
-/// holds the election Lease; `feed` receives every published snapshot (for ACME).
-pub async fn run_kube(
-    client: Client,
-    config: KubeSourceConfig,
-    mut publisher: Publisher,
-    leader: Arc<AtomicBool>,
-    feed: Option<AcmeFeed>,
-) {
+/// Runs the Kubernetes source until the watchers end or nobody receives `updates`. Nothing is
+/// sent before every store has listed once, so the first picture is complete (that is what
+/// makes `/readyz` mean "complete tables").
+pub async fn run_kube(client: Client, config: KubeSourceConfig, updates: UpdateSender) {
     let trigger = Arc::new(Notify::new());
     let mut tasks: Vec<Task> = Vec::new();
     let ns = &config.namespaces;
@@ -210,12 +180,8 @@ pub async fn run_kube(
             &mut tasks,
         ),
         published: config
-            .publish
-            .values()
-            .filter_map(|s| match s {
-                AddressSource::Service(ns, name) => Some((ns, name)),
-                AddressSource::Static(_) => None,
-            })
+            .publish_services
+            .iter()
             .map(|(ns, name)| {
                 let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
                 reflect(
@@ -227,113 +193,19 @@ pub async fn run_kube(
             })
             .collect(),
     };
-
-    match &config.election {
-        Some(e) => {
-            let elector = LeaderElector::new(
-                Api::namespaced(client.clone(), &e.namespace),
-                &e.lease_name,
-                &config.identity,
-                e.timings.clone(),
-                leader.clone(),
-            );
-            tasks.push(elector.run().boxed());
-        }
-        None => leader.store(true, Ordering::SeqCst),
-    }
     let watchers = futures::future::join_all(tasks);
-    let rebuild = rebuild_loop(
-        client,
-        config,
-        stores,
-        trigger,
-        leader,
-        &mut publisher,
-        feed,
-    );
+    let send = async {
+        tracing::info!("waiting for the initial list of every watched kind");
+        stores.wait_ready().await;
+        tracing::info!("caches synced");
+        // The reconciler coalesces bursts; each event here only replaces the latest picture.
+        while !updates.is_closed() {
+            updates.send_replace(Some(Arc::new(stores.update())));
+            trigger.notified().await;
+        }
+    };
     tokio::select! {
         _ = watchers => tracing::error!("all watchers ended"),
-        _ = rebuild => {}
-    }
-}
-
-async fn rebuild_loop(
-    client: Client,
-    config: KubeSourceConfig,
-    stores: Stores,
-    trigger: Arc<Notify>,
-    leader: Arc<AtomicBool>,
-    publisher: &mut Publisher,
-    feed: Option<AcmeFeed>,
-) {
-    tracing::info!("waiting for the initial list of every watched kind");
-    stores.wait_ready().await;
-    tracing::info!("caches synced");
-    let mut status = StatusWriter::new(client.clone());
-    let mut events = EventEmitter::new(client, "gatehouse", &config.identity);
-    let mut was_leader = false;
-    let publish = |snapshot: &Snapshot, publisher: &mut Publisher| {
-        let outcome = publisher.publish(snapshot);
-        if let Some(feed) = &feed {
-            feed.send_replace(Some(Arc::new(Published {
-                snapshot: snapshot.clone(),
-                members: outcome.members.clone(),
-            })));
-        }
-        outcome
-    };
-    let mut snapshot = stores.snapshot();
-    let mut outcome = publish(&snapshot, publisher);
-    loop {
-        let is_leader = leader.load(Ordering::SeqCst);
-        if is_leader {
-            sync_status(&config, &stores, &snapshot, &outcome, &mut status).await;
-            events.emit(&outcome.warnings).await;
-        } else if was_leader {
-            status.reset();
-        }
-        was_leader = is_leader;
-
-        let changed = tokio::select! {
-            _ = trigger.notified() => true,
-            _ = tokio::time::sleep(STATUS_RESYNC) => false,
-        };
-        if changed {
-            coalesce(&trigger).await;
-            snapshot = stores.snapshot();
-            outcome = publish(&snapshot, publisher);
-        }
-    }
-}
-
-async fn sync_status(
-    config: &KubeSourceConfig,
-    stores: &Stores,
-    snapshot: &Snapshot,
-    outcome: &PublishOutcome,
-    writer: &mut StatusWriter,
-) {
-    if config.publish.is_empty() {
-        return;
-    }
-    let published = objects(&stores.published);
-    let addresses = config
-        .publish
-        .iter()
-        .map(|(class, source)| (class.clone(), status::class_addresses(source, &published)))
-        .collect();
-    writer
-        .apply(status::plan(snapshot, &outcome.members, &addresses))
-        .await;
-}
-
-async fn coalesce(trigger: &Notify) {
-    let deadline = tokio::time::Instant::now() + HOLD_OFF_CAP;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(HOLD_OFF) => return,
-            _ = tokio::time::sleep_until(deadline) => return,
-            _ = trigger.notified() => {}
-        }
+        _ = send => {}
     }
 }

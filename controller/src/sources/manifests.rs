@@ -43,6 +43,16 @@ pub enum ManifestError {
     },
 }
 
+impl ManifestError {
+    /// The file (or directory) the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Read { file, .. } | Self::Parse { file, .. } => file,
+            Self::List { dir, .. } => dir,
+        }
+    }
+}
+
 /// Parses an object of a supported kind from JSON; `Ok(None)` for kinds gatehouse ignores.
 pub fn parse_value(v: Value) -> Result<Object, String> {
     let kind = v
@@ -303,7 +313,7 @@ impl ManifestDir {
                     meta.name.as_deref().unwrap_or(""),
                 );
                 if !seen.insert(key) {
-                    tracing::warn!(file = %path.display(), "{} {} defined twice; the first definition wins", object.kind(), crate::snapshot::key(meta));
+                    tracing::warn!(file = %path.display(), "{} {}/{} defined twice; the first definition wins", object.kind(), key.1, key.2);
                     continue;
                 }
                 snapshot.push(object.clone());
@@ -396,6 +406,7 @@ mod tests {
         assert!(!scan.changed);
         assert_eq!(scan.errors.len(), 1);
         assert!(scan.errors[0].to_string().contains("svc.yaml"));
+        assert_eq!(scan.errors[0].path(), file, "the error names its file");
         assert_eq!(
             m.snapshot().services.len(),
             1,

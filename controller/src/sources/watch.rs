@@ -1,23 +1,18 @@
-//! Watches a manifests directory and publishes a new snapshot after each change. Bursts of file
-//! events are coalesced by a short hold-off; a slow periodic rescan covers missed events.
+//! Watches a manifests directory and sends a new [`SourceUpdate`] after each scan that changed
+//! something; a slow periodic rescan covers missed events. Bursts are coalesced by the
+//! reconciler, not here: file events that are already queued are folded into one scan.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use std::sync::Arc;
+use super::manifests::{ManifestDir, ManifestError};
+use super::{SourceUpdate, UpdateSender};
 
-use super::manifests::ManifestDir;
-use crate::acme::manager::{AcmeFeed, Published};
-use crate::publish::Publisher;
-
-/// Quiet time after a file event before the directory is re-read.
-const HOLD_OFF: Duration = Duration::from_millis(15);
-/// Upper bound on how long a continuous burst can delay a re-read.
-const HOLD_OFF_CAP: Duration = Duration::from_millis(200);
 /// Safety-net rescan period (content hashes make an unchanged rescan cheap).
 const RESCAN: Duration = Duration::from_secs(5);
 
@@ -29,13 +24,12 @@ pub struct WatchError {
     source: notify::Error,
 }
 
-/// Loads `dir` (and `extra` directories, such as where ACME writes issued Secrets), publishes
-/// it, then republishes on every change until the task is dropped.
+/// Loads `dir` (and `extra` directories, such as where ACME writes issued Secrets), sends it,
+/// then sends again after every change until the task is dropped or nobody receives `updates`.
 pub async fn watch_manifests(
     dir: PathBuf,
     extra: Vec<PathBuf>,
-    mut publisher: Publisher,
-    feed: Option<AcmeFeed>,
+    updates: UpdateSender,
 ) -> Result<(), WatchError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -75,66 +69,74 @@ pub async fn watch_manifests(
             })?;
         manifests = manifests.with_dir(extra);
     }
-    let mut publish = |manifests: &ManifestDir| {
-        let snapshot = manifests.snapshot();
-        let outcome = publisher.publish(&snapshot);
-        if let Some(feed) = &feed {
-            feed.send_replace(Some(Arc::new(Published {
-                snapshot,
-                members: outcome.members,
-            })));
-        }
+    let send = |manifests: &ManifestDir| {
+        updates.send_replace(Some(Arc::new(SourceUpdate {
+            snapshot: Arc::new(manifests.snapshot()),
+            publish_services: Vec::new(),
+        })));
     };
-    let mut reported: HashMap<String, String> = HashMap::new();
+    let mut reported: HashMap<PathBuf, String> = HashMap::new();
     let scan = manifests.scan();
     report_errors(&scan.errors, &mut reported);
-    publish(&manifests);
+    send(&manifests);
     tracing::info!(dirs = ?manifests.dirs(), "manifests loaded");
 
-    loop {
+    while !updates.is_closed() {
         tokio::select! {
             event = rx.recv() => {
                 if event.is_none() {
                     return Ok(());
                 }
-                coalesce(&mut rx).await;
+                // One scan covers every event already queued (a write is several events).
+                while rx.try_recv().is_ok() {}
             }
             _ = tokio::time::sleep(RESCAN) => {}
         }
         let scan = manifests.scan();
         report_errors(&scan.errors, &mut reported);
         if scan.changed {
-            publish(&manifests);
+            send(&manifests);
         }
     }
-}
-
-/// Waits until events stop for [`HOLD_OFF`] (at most [`HOLD_OFF_CAP`]), draining them.
-async fn coalesce<T>(rx: &mut mpsc::UnboundedReceiver<T>) {
-    let deadline = tokio::time::Instant::now() + HOLD_OFF_CAP;
-    loop {
-        let quiet = tokio::time::sleep(HOLD_OFF);
-        tokio::select! {
-            _ = quiet => return,
-            _ = tokio::time::sleep_until(deadline) => return,
-            e = rx.recv() => if e.is_none() { return },
-        }
-    }
+    Ok(())
 }
 
 /// Logs each file's error once, until the file changes or is fixed.
-fn report_errors(
-    errors: &[super::manifests::ManifestError],
-    reported: &mut HashMap<String, String>,
-) {
-    let mut now: HashMap<String, String> = HashMap::new();
+fn report_errors(errors: &[ManifestError], reported: &mut HashMap<PathBuf, String>) {
+    let mut now: HashMap<PathBuf, String> = HashMap::new();
     for e in errors {
         let msg = e.to_string();
-        let file = msg.split(':').next().unwrap_or_default().to_string();
-        if reported.get(&file) != Some(&msg) {
+        let file = e.path();
+        if reported.get(file) != Some(&msg) {
             tracing::error!("manifest not applied, last good content kept: {msg}");
         }
-        now.insert(file, msg);
+        now.insert(file.to_path_buf(), msg);
     }
     *reported = now;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn each_broken_file_is_reported_once_until_it_changes() {
+        let broken = |file: &str| ManifestError::Parse {
+            file: PathBuf::from(file),
+            line: 3,
+            message: "bad: indentation".into(),
+        };
+        let mut reported = HashMap::new();
+        report_errors(&[broken("a.yaml"), broken("b.yaml")], &mut reported);
+        assert_eq!(
+            reported.len(),
+            2,
+            "keyed by the file, not by text before a colon"
+        );
+        assert!(reported.contains_key(Path::new("a.yaml")));
+        report_errors(&[broken("a.yaml")], &mut reported);
+        assert_eq!(reported.len(), 1, "a fixed file is forgotten");
+        assert!(!reported.contains_key(Path::new("b.yaml")));
+    }
 }

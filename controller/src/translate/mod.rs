@@ -35,7 +35,7 @@ pub(crate) mod tests_support {
 use std::collections::BTreeMap;
 
 use gatehouse_certs::{CertSet, LoadedCert};
-use gatehouse_routes::{RouteTable, RouteTableBuilder};
+use gatehouse_routes::{IngressRef, RouteTable, RouteTableBuilder};
 
 use crate::snapshot::{self, Snapshot};
 pub use classes::ClassResolver;
@@ -90,8 +90,8 @@ pub struct Translation {
     pub certs: BTreeMap<String, CertSet>,
     /// Problems found, sorted, each naming its object.
     pub warnings: Vec<Warning>,
-    /// Ingresses (`namespace/name`) that belong to each class.
-    pub members: BTreeMap<String, Vec<String>>,
+    /// Ingresses that belong to each class.
+    pub members: BTreeMap<String, Vec<IngressRef>>,
 }
 
 /// Translates a snapshot into one route table and certificate set per configured class.
@@ -136,7 +136,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
             class.name.clone(),
             ingresses
                 .iter()
-                .map(|i| snapshot::key(&i.metadata))
+                .map(|i| snapshot::ingress_ref(&i.metadata))
                 .collect(),
         );
         out.tables.insert(class.name.clone(), builder.build());

@@ -68,8 +68,14 @@ fn ingresses_go_to_their_class() {
             "{class} {host}"
         );
     }
-    assert_eq!(t.members["internal"], vec!["ns/int", "ns/none"]);
-    assert_eq!(t.members["external"], vec!["ns/ext", "ns/legacy"]);
+    let refs = |names: &[&str]| -> Vec<gatehouse_proxy::IngressRef> {
+        names
+            .iter()
+            .map(|n| gatehouse_proxy::IngressRef::new("ns", n))
+            .collect()
+    };
+    assert_eq!(t.members["internal"], refs(&["int", "none"]));
+    assert_eq!(t.members["external"], refs(&["ext", "legacy"]));
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
 }
 

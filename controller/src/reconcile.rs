@@ -1,0 +1,383 @@
+//! The one reconcile loop, in the manner of kube-rs's `controller-rs`: one [`Context`] holding
+//! the shared things, one [`reconcile`] function, errors as an enum with a metric label.
+//!
+//! Sources only send [`SourceUpdate`]s. This loop coalesces them ([`HoldOff`]), translates and
+//! publishes the tables through the [`Publisher`], feeds the ACME loop, and — while this replica
+//! leads — writes Ingress status and Events. It also re-syncs status and Events periodically
+//! without a change, so a replica that becomes leader catches up.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::acme::{AcmeFeed, Published};
+use crate::events::{EventEmitter, EventError};
+use crate::publish::{PublishOutcome, Publisher};
+use crate::sources::{SourceUpdate, UpdateReceiver};
+use crate::status::{self, AddressSource, StatusError, StatusWriter};
+
+/// Why a reconcile's side effects failed (publishing itself cannot fail: a bad object becomes
+/// a warning). Each failure is retried on the next reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Writing Ingress status failed.
+    #[error(transparent)]
+    Status(#[from] StatusError),
+    /// Publishing Events failed.
+    #[error(transparent)]
+    Events(#[from] EventError),
+}
+
+impl Error {
+    /// Short stable label for failure counters and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Status(_) => "status",
+            Self::Events(_) => "events",
+        }
+    }
+}
+
+/// Result of a reconcile step.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How long to wait for a burst of updates to end before reconciling: quiet for `quiet`, but
+/// never longer than `cap` after the first update (so a continuous stream still gets through).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldOff {
+    /// Quiet time after the last update.
+    pub quiet: Duration,
+    /// Longest delay after the first update of a burst.
+    pub cap: Duration,
+}
+
+impl HoldOff {
+    /// For the Kubernetes source: watch events arrive in bursts (rollouts, resyncs).
+    pub const KUBE: HoldOff = HoldOff {
+        quiet: Duration::from_millis(50),
+        cap: Duration::from_millis(500),
+    };
+    /// For the manifests source: an edit is a few file events close together.
+    pub const MANIFESTS: HoldOff = HoldOff {
+        quiet: Duration::from_millis(15),
+        cap: Duration::from_millis(200),
+    };
+
+    /// Waits for the next change on `rx`, then until changes stop for [`Self::quiet`] (at most
+    /// [`Self::cap`]). Errors when the sender is gone before any change.
+    pub async fn changed<T>(
+        &self,
+        rx: &mut watch::Receiver<T>,
+    ) -> Result<(), watch::error::RecvError> {
+        rx.changed().await?;
+        let deadline = Instant::now() + self.cap;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.quiet) => return Ok(()),
+                _ = tokio::time::sleep_until(deadline) => return Ok(()),
+                changed = rx.changed() => if changed.is_err() {
+                    // The sender is gone: what it sent last is still worth reconciling.
+                    return Ok(());
+                },
+            }
+        }
+    }
+}
+
+/// How the reconcile loop runs.
+#[derive(Clone, Copy, Debug)]
+pub struct ReconcileConfig {
+    /// Coalescing of bursts of updates.
+    pub hold_off: HoldOff,
+    /// How often the leader re-checks status and Events without a change (e.g. after taking
+    /// over from another replica).
+    pub status_resync: Duration,
+}
+
+impl ReconcileConfig {
+    /// Settings for `hold_off` with the usual status re-sync (2 s).
+    pub fn new(hold_off: HoldOff) -> Self {
+        Self {
+            hold_off,
+            status_resync: STATUS_RESYNC,
+        }
+    }
+}
+
+/// How often the leader re-checks status even without changes (e.g. after taking over).
+pub const STATUS_RESYNC: Duration = Duration::from_secs(2);
+
+/// Ingress status: the writer and where each class's addresses come from.
+struct StatusSync {
+    writer: StatusWriter,
+    sources: BTreeMap<String, AddressSource>,
+}
+
+/// Everything a reconcile acts through: the narrow doors out of the controller.
+pub struct Context {
+    publisher: Publisher,
+    status: Option<StatusSync>,
+    events: Option<EventEmitter>,
+    acme: Option<AcmeFeed>,
+    leader: Arc<AtomicBool>,
+    /// Whether the last reconcile acted as leader (losing leadership resets the status writer).
+    was_leader: bool,
+}
+
+impl Context {
+    /// A context publishing through `publisher`; `leader` is true while this replica leads.
+    pub fn new(publisher: Publisher, leader: Arc<AtomicBool>) -> Self {
+        Self {
+            publisher,
+            status: None,
+            events: None,
+            acme: None,
+            leader,
+            was_leader: false,
+        }
+    }
+
+    /// Also writes Ingress status (leader only) with the addresses of each class in `sources`.
+    pub fn with_status(
+        mut self,
+        writer: StatusWriter,
+        sources: BTreeMap<String, AddressSource>,
+    ) -> Self {
+        self.status = Some(StatusSync { writer, sources });
+        self
+    }
+
+    /// Also publishes Events for warnings (leader only).
+    pub fn with_events(mut self, events: EventEmitter) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Also hands every published snapshot to the ACME loop.
+    pub fn with_acme(mut self, feed: AcmeFeed) -> Self {
+        self.acme = Some(feed);
+        self
+    }
+
+    /// True when something is written to the cluster, so periodic re-syncs are worth doing.
+    fn writes_to_cluster(&self) -> bool {
+        self.status.is_some() || self.events.is_some()
+    }
+}
+
+/// The last update and what publishing it decided.
+pub struct Reconciled {
+    update: Arc<SourceUpdate>,
+    outcome: PublishOutcome,
+}
+
+/// Translates and publishes `update`, and hands it to the ACME loop.
+pub fn publish(ctx: &mut Context, update: Arc<SourceUpdate>) -> Reconciled {
+    let outcome = ctx.publisher.publish(&update.snapshot);
+    if let Some(feed) = &ctx.acme {
+        feed.send_replace(Some(Arc::new(Published {
+            snapshot: update.snapshot.clone(),
+            members: outcome.members.clone(),
+        })));
+    }
+    Reconciled { update, outcome }
+}
+
+/// Brings the cluster in line with the last publish: while leader, writes Ingress status and
+/// Events; after losing leadership, forgets what was written (the new leader may change it).
+pub async fn reconcile(ctx: &mut Context, current: &Reconciled) -> Result<()> {
+    let is_leader = ctx.leader.load(Ordering::SeqCst);
+    let was_leader = std::mem::replace(&mut ctx.was_leader, is_leader);
+    if !is_leader {
+        if was_leader {
+            if let Some(status) = &mut ctx.status {
+                status.writer.reset();
+            }
+        }
+        return Ok(());
+    }
+    // Both run even if one fails: they are independent, and each retries on its own.
+    let status = match &mut ctx.status {
+        Some(status) => sync_status(status, current).await,
+        None => Ok(()),
+    };
+    let events = match &mut ctx.events {
+        Some(events) => events.emit(&current.outcome.warnings).await,
+        None => Ok(()),
+    };
+    status?;
+    events?;
+    Ok(())
+}
+
+async fn sync_status(status: &mut StatusSync, current: &Reconciled) -> Result<(), StatusError> {
+    if status.sources.is_empty() {
+        return Ok(());
+    }
+    let addresses = status
+        .sources
+        .iter()
+        .map(|(class, source)| {
+            let services = &current.update.publish_services;
+            (class.clone(), status::class_addresses(source, services))
+        })
+        .collect();
+    let changes = status::plan(
+        &current.update.snapshot,
+        &current.outcome.members,
+        &addresses,
+    );
+    status.writer.apply(changes).await
+}
+
+/// Runs until the source's side of `updates` is gone: publishes the first complete picture at
+/// once, then the latest one after each burst, reconciling after each publish and every
+/// [`ReconcileConfig::status_resync`].
+pub async fn run(mut updates: UpdateReceiver, mut ctx: Context, config: ReconcileConfig) {
+    // Nothing is published before the source's first complete picture.
+    let first = match updates.wait_for(Option::is_some).await {
+        Ok(first) => first.clone(),
+        Err(_) => return,
+    };
+    let Some(first) = first else { return };
+    let mut current = publish(&mut ctx, first);
+    loop {
+        if let Err(e) = reconcile(&mut ctx, &current).await {
+            tracing::debug!(error = e.metric_label(), "{e}");
+        }
+        let resync = ctx.writes_to_cluster();
+        tokio::select! {
+            changed = config.hold_off.changed(&mut updates) => {
+                if changed.is_err() {
+                    return;
+                }
+                let latest = updates.borrow_and_update().clone();
+                if let Some(latest) = latest {
+                    current = publish(&mut ctx, latest);
+                }
+            }
+            _ = tokio::time::sleep(config.status_resync), if resync => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Snapshot;
+    use crate::translate::{ClassConfig, TranslateConfig};
+    use gatehouse_proxy::{Instance, InstanceSet, ListenerSpec};
+
+    /// Records when each coalesced change was seen and the value it carried.
+    async fn coalesced(
+        hold: HoldOff,
+        mut rx: watch::Receiver<u32>,
+        started: Instant,
+    ) -> Vec<(Duration, u32)> {
+        let mut seen = Vec::new();
+        while hold.changed(&mut rx).await.is_ok() {
+            seen.push((started.elapsed(), *rx.borrow_and_update()));
+        }
+        seen
+    }
+
+    /// Sends `count` values `every` apart, then stays quiet for a second before closing.
+    async fn burst(tx: watch::Sender<u32>, count: u32, every: Duration) {
+        for i in 1..=count {
+            tx.send_replace(i);
+            tokio::time::sleep(every).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_updates_gives_one_reconcile_with_the_last() {
+        let (tx, rx) = watch::channel(0);
+        let started = Instant::now();
+        let hold = HoldOff::KUBE;
+        let (_, seen) = tokio::join!(
+            burst(tx, 10, Duration::from_millis(10)),
+            coalesced(hold, rx, started)
+        );
+        // The last send is at 90 ms; the reconcile follows one quiet period later.
+        assert_eq!(seen, vec![(Duration::from_millis(90) + hold.quiet, 10)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_continuous_burst_is_cut_at_the_cap() {
+        let (tx, rx) = watch::channel(0);
+        let started = Instant::now();
+        let hold = HoldOff::MANIFESTS;
+        let every = Duration::from_millis(5);
+        let (_, seen) = tokio::join!(burst(tx, 100, every), coalesced(hold, rx, started));
+        // Sends never pause for the quiet period, so only the cap lets reconciles through.
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert_eq!(
+            seen[0].0, hold.cap,
+            "the first reconcile waits at most the cap"
+        );
+        let last = seen.last().map(|(_, v)| *v);
+        assert_eq!(last, Some(100), "the last value is reconciled: {seen:?}");
+    }
+
+    fn context(class: &str) -> (Context, Arc<Instance>) {
+        let instance = Arc::new(Instance::new(class, ListenerSpec::default(), true));
+        let instances = Arc::new(InstanceSet::new(vec![instance.clone()]));
+        let config = TranslateConfig::new(vec![ClassConfig {
+            name: class.into(),
+            is_default: true,
+            has_https: false,
+        }]);
+        let leader = Arc::new(AtomicBool::new(true));
+        (
+            Context::new(Publisher::new(instances, config), leader),
+            instance,
+        )
+    }
+
+    fn update() -> Option<Arc<SourceUpdate>> {
+        Some(Arc::new(SourceUpdate {
+            snapshot: Arc::new(Snapshot::default()),
+            publish_services: Vec::new(),
+        }))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn publishes_the_first_picture_at_once_then_once_per_burst() {
+        let (ctx, instance) = context("web");
+        let (acme_tx, mut acme_rx) = watch::channel(None);
+        let ctx = ctx.with_acme(acme_tx);
+        let (tx, rx) = crate::sources::channel();
+        let reconciler = tokio::spawn(run(rx, ctx, ReconcileConfig::new(HoldOff::KUBE)));
+        tokio::task::yield_now().await;
+        assert_eq!(instance.generation(), 0, "nothing before the first picture");
+
+        tx.send_replace(update());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(
+            instance.generation(),
+            1,
+            "the first picture is published at once"
+        );
+        assert!(acme_rx.has_changed().unwrap_or(false), "ACME is fed");
+        acme_rx.mark_unchanged();
+
+        for _ in 0..20 {
+            tx.send_replace(update());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(HoldOff::KUBE.quiet).await;
+        assert_eq!(instance.generation(), 2, "a burst is one publish");
+        assert!(acme_rx.has_changed().unwrap_or(false), "ACME is fed again");
+
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(1), reconciler)
+            .await
+            .expect("the loop ends with its source")
+            .expect("the loop does not panic");
+    }
+}
