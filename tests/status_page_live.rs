@@ -6,7 +6,7 @@
 mod obs_support;
 
 use anyhow::Context as _;
-use gatehouse_proxy::metrics::status_view::StatusView;
+use gatehouse_proxy::admin::status_view::StatusView;
 use gatehouse_testkit::admin;
 use gatehouse_testkit::browser::run_chromium;
 use gatehouse_testkit::yaml::{self, Ingress, PathType};

@@ -1,5 +1,6 @@
-//! gatehouse request path: the route model and matcher, endpoint balancing, and the Pingora
-//! service that serves one ingress class.
+//! gatehouse request path: the route model and matcher, endpoint balancing, the Pingora
+//! service that serves one ingress class, and the admin listener (health, readiness, metrics
+//! and the status page with its `routes.json`).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -7,7 +8,6 @@ pub mod balance;
 pub mod instance;
 pub mod routes;
 pub mod service;
-pub mod status;
 
 /// The observability crate, re-exported so the controller and binary share its types.
 pub use gatehouse_metrics as metrics;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gatehouse_metrics::status_page::HTML;
-use gatehouse_metrics::status_view::{
+use gatehouse_proxy::admin::status_page::HTML;
+use gatehouse_proxy::admin::status_view::{
     BackendView, CertificateView, EndpointView, HostView, InstanceView, ListenersView, PathView,
     StatusView, WarningView,
 };
