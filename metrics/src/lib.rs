@@ -10,7 +10,6 @@
 pub mod access_log;
 mod build_info;
 mod controller_metrics;
-pub mod dashboards;
 mod error;
 mod gauge_set;
 mod labels;
@@ -18,7 +17,6 @@ mod metrics;
 mod nginx_compat;
 mod options;
 mod process_stats;
-mod promql;
 mod record;
 mod registrar;
 mod request_metrics;

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{app_request, label_names, scrape, unmatched_request};
-use gatehouse_metrics::dashboards::queries;
 use gatehouse_metrics::{CertExpiry, Metrics, MetricsOptions};
+use gatehouse_testkit::dashboards::{self, queries};
 
 const TARGET_LABELS: &[&str] = &["job", "instance", "namespace", "pod", "kubernetes_pod_name"];
 
@@ -82,8 +82,6 @@ fn problems(dashboard: &str, min_queries: usize, compat_nginx: bool) -> Vec<Stri
         "{dashboard}: only {} queries found",
         qs.len()
     );
-    let series = scraped(compat_nginx);
-    let mut problems = Vec::new();
     for q in &qs {
         assert!(
             !q.metrics.is_empty(),
@@ -91,23 +89,8 @@ fn problems(dashboard: &str, min_queries: usize, compat_nginx: bool) -> Vec<Stri
             q.location,
             q.expr
         );
-        for metric in &q.metrics {
-            let Some(labels) = series.get(metric) else {
-                problems.push(format!(
-                    "{} {}: metric {metric} missing",
-                    dashboard, q.location
-                ));
-                continue;
-            };
-            for label in q.labels.iter().filter(|l| !labels.contains(*l)) {
-                problems.push(format!(
-                    "{} {}: {metric} has no label {label}",
-                    dashboard, q.location
-                ));
-            }
-        }
     }
-    problems
+    dashboards::problems(dashboard, &qs, &scraped(compat_nginx))
 }
 
 #[test]

@@ -1,9 +1,11 @@
-//! Test support for gatehouse: echo backends, the gatehouse process harness, manifests helpers.
+//! Test support for gatehouse: echo backends, the gatehouse process harness, manifests helpers,
+//! and the Grafana dashboard reader tests check the metrics against.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod browser;
 pub mod client;
+pub mod dashboards;
 pub mod echo;
 pub mod fixture;
 pub mod manifests;

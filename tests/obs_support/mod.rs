@@ -143,28 +143,12 @@ pub fn dashboard_problems(
     dashboard_json: &str,
     series: &BTreeMap<String, BTreeSet<String>>,
 ) -> anyhow::Result<Vec<String>> {
-    let queries = gatehouse_proxy::metrics::dashboards::queries(dashboard_json)
+    let queries = gatehouse_testkit::dashboards::queries(dashboard_json)
         .with_context(|| format!("parsing dashboard {name}"))?;
     ensure!(!queries.is_empty(), "{name}: no queries found");
-    let mut problems = Vec::new();
-    for q in &queries {
-        if q.metrics.is_empty() {
-            problems.push(format!("{name} {}: no metric in {}", q.location, q.expr));
-        }
-        for metric in &q.metrics {
-            let Some(labels) = series.get(metric) else {
-                problems.push(format!("{name} {}: metric {metric} missing", q.location));
-                continue;
-            };
-            for label in q.labels.iter().filter(|l| !labels.contains(*l)) {
-                problems.push(format!(
-                    "{name} {}: {metric} has no label {label}",
-                    q.location
-                ));
-            }
-        }
-    }
-    Ok(problems)
+    Ok(gatehouse_testkit::dashboards::problems(
+        name, &queries, series,
+    ))
 }
 
 /// Scrapes until `gatehouse_http_requests_total` of `class` sums to at least `requests` (at
