@@ -1,5 +1,5 @@
 //! Test support for gatehouse: echo backends, the gatehouse process harness, manifests helpers,
-//! and the Grafana dashboard reader tests check the metrics against.
+//! Prometheus scrape readers, and the Grafana dashboard reader tests check the metrics against.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -12,6 +12,7 @@ pub mod manifests;
 pub mod net;
 pub mod pebble;
 pub mod process;
+pub mod prom;
 pub mod tlsgen;
 pub mod yaml;
 
