@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{ensure, Context as _};
 use gatehouse_testkit::prom::{scrape, sum, Sample};
@@ -13,16 +13,6 @@ use gatehouse_testkit::prom::{scrape, sum, Sample};
 /// The gatehouse binary under test.
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_gatehouse"))
-}
-
-/// `target/test-artifacts` (honouring CARGO_TARGET_DIR), created.
-pub fn artifacts_dir() -> anyhow::Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let dir = target.join("test-artifacts");
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    Ok(dir)
 }
 
 /// What a Grafana dashboard queries that `series` lacks: one line per missing metric or label.
