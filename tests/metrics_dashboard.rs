@@ -6,9 +6,10 @@ mod obs_support;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use gatehouse_testkit::prom::as_scraped;
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, free_port_on, Fixture, InstanceSpec};
-use obs_support::{as_scraped, bin, dashboard_problems, scrape_counted};
+use obs_support::{bin, dashboard_problems, scrape_counted};
 use serde::Deserialize as _;
 
 fn monitoring(file: &str) -> anyhow::Result<String> {

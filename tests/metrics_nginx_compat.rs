@@ -7,9 +7,10 @@ mod obs_support;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use gatehouse_testkit::prom::{as_scraped, value};
 use gatehouse_testkit::yaml::{Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, Fixture, InstanceSpec};
-use obs_support::{as_scraped, bin, dashboard_problems, scrape_counted, value};
+use obs_support::{bin, dashboard_problems, scrape_counted};
 
 const DASHBOARDS: [&str; 2] = ["nginx.json", "request-handling-performance.json"];
 

@@ -7,9 +7,10 @@ mod obs_support;
 
 use std::time::{Duration, Instant};
 
+use gatehouse_testkit::prom::{histogram_count, scrape, sum, value, Sample};
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec};
-use obs_support::{bin, histogram_count, scrape, scrape_counted, sum, value};
+use obs_support::{bin, scrape_counted};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const CLASS: &str = "web";
@@ -188,7 +189,7 @@ async fn upstream_failures_are_counted_by_kind() -> anyhow::Result<()> {
 #[tokio::test]
 async fn open_connections_follow_a_keepalive_client() -> anyhow::Result<()> {
     let (fixture, _echo) = setup("127.0.9.3").await?;
-    let open = |s: &[prometheus_parse::Sample]| {
+    let open = |s: &[Sample]| {
         value(
             s,
             "gatehouse_downstream_connections_open",

@@ -6,12 +6,12 @@
 mod obs_support;
 
 use anyhow::Context as _;
-use gatehouse_proxy::metrics::status_view::StatusView;
+use gatehouse_proxy::admin::status_view::StatusView;
 use gatehouse_testkit::admin;
-use gatehouse_testkit::browser::run_chromium;
+use gatehouse_testkit::browser::{artifacts_dir, run_chromium};
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, Fixture, InstanceSpec};
-use obs_support::{artifacts_dir, bin};
+use obs_support::bin;
 
 #[tokio::test]
 async fn the_live_status_page_shows_the_manifest_routes_in_chromium() -> anyhow::Result<()> {

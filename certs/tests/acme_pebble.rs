@@ -14,11 +14,11 @@ use arc_swap::ArcSwap;
 use gatehouse_certs::acme::{AcmeError, Backoff, FileAccountStore, Issuer};
 use gatehouse_certs::{parse_tls_pair, renewal, CertResolver, CertSet, MemoryChallenges};
 use gatehouse_testkit::pebble::Pebble;
+use gatehouse_testkit::tls_client;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::RootCertStore;
 use support::{verifying_client, Answer, Http01Responder, TlsServer};
 
 /// Whole-test bound: Pebble start plus issuance.
@@ -40,21 +40,13 @@ fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-fn roots(pem: &str) -> Result<RootCertStore> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        roots.add(cert?)?;
-    }
-    Ok(roots)
-}
-
 /// Verify `chain_pem` for `name` as a TLS client would, trusting only `roots_pem`.
 fn verify_chain(chain_pem: &str, roots_pem: &str, name: &str) -> Result<()> {
     let chain =
         CertificateDer::pem_slice_iter(chain_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
     let (leaf, intermediates) = chain.split_first().context("empty chain")?;
     let verifier = WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots(roots_pem)?),
+        Arc::new(tls_client::root_store(roots_pem)?),
         gatehouse_certs::crypto_provider(),
     )
     .build()?;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use gatehouse_proxy::metrics::status_view::WarningView;
+use gatehouse_proxy::admin::status_view::WarningView;
+use gatehouse_proxy::admin::WarningSource;
 use gatehouse_proxy::metrics::{CertExpiry, Metrics, ReadyEndpoints};
-use gatehouse_proxy::status::WarningSource;
 use gatehouse_proxy::{IngressRef, InstanceSet};
 
 use crate::snapshot::Snapshot;

@@ -1,6 +1,6 @@
 //! gatehouse observability: Prometheus metrics (native `gatehouse_*` names and, optionally,
-//! ingress-nginx-compatible `nginx_ingress_controller_*` names), the JSON access log, and the
-//! status page with the `routes.json` shape it reads.
+//! ingress-nginx-compatible `nginx_ingress_controller_*` names) and the JSON access log. The
+//! status page is the admin listener's, in `gatehouse_proxy::admin`.
 //!
 //! The proxy calls [`Metrics::observe_request`] and [`AccessLog::log`] from Pingora's `logging`
 //! phase with a borrowed [`RequestRecord`]; the controller calls the `table_swapped`/`set_*`
@@ -10,7 +10,6 @@
 pub mod access_log;
 mod build_info;
 mod controller_metrics;
-pub mod dashboards;
 mod error;
 mod gauge_set;
 mod labels;
@@ -18,13 +17,10 @@ mod metrics;
 mod nginx_compat;
 mod options;
 mod process_stats;
-mod promql;
 mod record;
 mod registrar;
 mod request_metrics;
 mod rfc3339;
-pub mod status_page;
-pub mod status_view;
 
 pub use access_log::{AccessLog, AccessLogFormat};
 pub use build_info::{BUILD_REVISION, BUILD_VERSION};

@@ -12,11 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{app_request, label_names, scrape, unmatched_request};
-use gatehouse_metrics::dashboards::queries;
+use common::{app_request, scrape, unmatched_request};
 use gatehouse_metrics::{CertExpiry, Metrics, MetricsOptions};
-
-const TARGET_LABELS: &[&str] = &["job", "instance", "namespace", "pod", "kubernetes_pod_name"];
+use gatehouse_testkit::dashboards::{self, queries};
+use gatehouse_testkit::prom::as_scraped;
 
 fn fixture(name: &str) -> String {
     let dir = std::env::var_os("GATEHOUSE_DASHBOARD_FIXTURES")
@@ -58,20 +57,7 @@ fn scraped(compat_nginx: bool) -> BTreeMap<String, BTreeSet<String>> {
             ingress: "app",
         }],
     );
-    let mut out = label_names(&scrape(&m.encode()));
-    for labels in out.values_mut() {
-        let exposed: Vec<String> = labels.iter().cloned().collect();
-        labels.clear();
-        for label in exposed {
-            if TARGET_LABELS.contains(&label.as_str()) {
-                labels.insert(format!("exported_{label}"));
-            } else {
-                labels.insert(label);
-            }
-        }
-        labels.extend(TARGET_LABELS.iter().map(|s| (*s).to_owned()));
-    }
-    out
+    as_scraped(&scrape(&m.encode()))
 }
 
 /// What the dashboard asks for that the scraped series lack.
@@ -82,8 +68,6 @@ fn problems(dashboard: &str, min_queries: usize, compat_nginx: bool) -> Vec<Stri
         "{dashboard}: only {} queries found",
         qs.len()
     );
-    let series = scraped(compat_nginx);
-    let mut problems = Vec::new();
     for q in &qs {
         assert!(
             !q.metrics.is_empty(),
@@ -91,23 +75,8 @@ fn problems(dashboard: &str, min_queries: usize, compat_nginx: bool) -> Vec<Stri
             q.location,
             q.expr
         );
-        for metric in &q.metrics {
-            let Some(labels) = series.get(metric) else {
-                problems.push(format!(
-                    "{} {}: metric {metric} missing",
-                    dashboard, q.location
-                ));
-                continue;
-            };
-            for label in q.labels.iter().filter(|l| !labels.contains(*l)) {
-                problems.push(format!(
-                    "{} {}: {metric} has no label {label}",
-                    dashboard, q.location
-                ));
-            }
-        }
     }
-    problems
+    dashboards::problems(dashboard, &qs, &scraped(compat_nginx))
 }
 
 #[test]

@@ -4,11 +4,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{app_request, bucket, exists, scrape, unmatched_request, value};
+use common::{app_request, scrape, unmatched_request};
 use gatehouse_metrics::{
     AcmeOrderResult, CertExpiry, Metrics, MetricsOptions, ReadyEndpoints, RequestRecord,
     UpstreamErrorKind,
 };
+use gatehouse_testkit::prom::{bucket, exists, value};
 
 fn metrics(compat: bool) -> Metrics {
     Metrics::new(MetricsOptions {

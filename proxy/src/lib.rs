@@ -1,13 +1,13 @@
 //! gatehouse request path: the Pingora service that serves one ingress class (its request
-//! steps), live endpoint balancing, the per-class instances and the admin listener. The route
-//! model and matcher are the `gatehouse-routes` crate, re-exported as [`routes`].
+//! steps), live endpoint balancing, the per-class instances, and the admin listener (health,
+//! readiness, metrics and the status page with its `routes.json`). The route model and
+//! matcher are the `gatehouse-routes` crate, re-exported as [`routes`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod balance;
 pub mod instance;
 pub mod service;
-pub mod status;
 
 /// The observability crate, re-exported so the controller and binary share its types.
 pub use gatehouse_metrics as metrics;

@@ -1,10 +1,22 @@
-//! Headless Chromium for tests that look at a page the way a person would.
+//! Headless Chromium for tests that look at a page the way a person would, and the folder
+//! their screenshots go to.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+
+/// `target/test-artifacts` of the workspace (honouring `CARGO_TARGET_DIR`), created: where
+/// screenshots are left for a person to look at.
+pub fn artifacts_dir() -> anyhow::Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    let dir = target.join("test-artifacts");
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
 
 /// The Chromium binary: `$CHROMIUM`, else the first of the usual names on `PATH`.
 pub fn chromium() -> anyhow::Result<PathBuf> {

@@ -52,14 +52,20 @@ impl Reply {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.context("read response body")?;
-        let body = String::from_utf8_lossy(&bytes).into_owned();
+        Ok(Reply::from_parts(status, headers, &bytes))
+    }
+
+    /// A reply from a response read by another client: the body as text (lossy), and parsed
+    /// when it is JSON.
+    pub fn from_parts(status: u16, headers: reqwest::header::HeaderMap, body: &[u8]) -> Reply {
+        let body = String::from_utf8_lossy(body).into_owned();
         let json = serde_json::from_str(&body).ok();
-        Ok(Reply {
+        Reply {
             status,
             headers,
             body,
             json,
-        })
+        }
     }
 
     /// The echo backend that answered, if any.

@@ -1,15 +1,21 @@
-//! Test support for gatehouse: echo backends, the gatehouse process harness, manifests helpers.
+//! Test support for gatehouse: echo backends, the gatehouse process harness, manifests helpers,
+//! test certificates and TLS clients, Prometheus scrape readers, and the Grafana dashboard
+//! reader tests check the metrics against.
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod base64;
 pub mod browser;
 pub mod client;
+pub mod dashboards;
 pub mod echo;
 pub mod fixture;
 pub mod manifests;
 pub mod net;
 pub mod pebble;
 pub mod process;
+pub mod prom;
+pub mod tls_client;
 pub mod tlsgen;
 pub mod yaml;
 

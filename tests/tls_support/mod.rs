@@ -2,28 +2,27 @@
 //! annotations, Secrets in `data` form, and a rustls probe client that reports which
 //! certificate, ALPN protocol and TLS version a handshake produced.
 //!
-//! rustls and tokio-rustls are reached through `pingora::tls` (a dependency of the binary) so
-//! the root manifest needs no new dev-dependencies.
+//! The handshake, the certificate checks and PEM reading are `gatehouse_testkit::tls_client`'s;
+//! rustls and tokio-rustls types are named through `pingora::tls` (a dependency of the binary,
+//! the same crates testkit uses) so the root manifest needs no new dev-dependencies.
 
 // Each test binary compiles this module and uses a different subset of it.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use bytes::Bytes;
+use gatehouse_testkit::base64;
+use gatehouse_testkit::tls_client;
+pub use gatehouse_testkit::tls_client::pem_certs_der;
 use gatehouse_testkit::tlsgen::Leaf;
 use gatehouse_testkit::{free_addr, InstanceSpec, Reply};
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use pingora::tls::{
-    version, CertificateDer, ClientConfig, ClientTlsStream, DigitallySignedStruct,
-    HandshakeSignatureValid, RootCertStore, RusTlsError, ServerCertVerified, ServerCertVerifier,
-    ServerName, SignatureScheme, TlsConnector, UnixTime, WebPkiServerVerifier,
-};
+use pingora::tls::{version, ClientConfig, ClientTlsStream};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 
@@ -106,30 +105,10 @@ pub fn secret_with_data(
         "metadata": { "name": name, "namespace": namespace },
         "type": secret_type,
         "data": {
-            "tls.crt": base64_encode(cert_pem.as_bytes()),
-            "tls.key": base64_encode(key_pem.as_bytes()),
+            "tls.crt": base64::encode(cert_pem.as_bytes()),
+            "tls.key": base64::encode(key_pem.as_bytes()),
         },
     }))
-}
-
-/// The DER of every CERTIFICATE block in `pem`, in order.
-pub fn pem_certs_der(pem: &str) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    let mut rest = pem;
-    // Bounded by the number of blocks in the input.
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let body_start = start + "-----BEGIN CERTIFICATE-----".len();
-        let end = rest[body_start..]
-            .find("-----END CERTIFICATE-----")
-            .ok_or_else(|| anyhow!("unterminated CERTIFICATE block"))?;
-        let b64: String = rest[body_start..body_start + end]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        out.push(base64_decode(&b64)?);
-        rest = &rest[body_start + end..];
-    }
-    Ok(out)
 }
 
 /// The DER of a generated leaf certificate.
@@ -198,76 +177,15 @@ impl Probe {
     }
 }
 
-/// Accepts any server certificate (tests inspect it afterwards) but checks the handshake
-/// signatures for real, so the server must hold the key of the certificate it presented.
-#[derive(Debug)]
-struct InspectingVerifier {
-    signatures: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for InspectingVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, RusTlsError> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, RusTlsError> {
-        self.signatures.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, RusTlsError> {
-        self.signatures.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.signatures.supported_verify_schemes()
-    }
-}
-
-/// A rustls client config for `probe`.
+/// A rustls client config for `probe`: any server certificate is accepted (the tests look at
+/// it afterwards), handshake signatures are checked.
 fn probe_config(probe: &Probe) -> anyhow::Result<ClientConfig> {
-    let provider = gatehouse_certs::crypto_provider();
-    // WebPkiServerVerifier wants a non-empty root store; it is only used for signatures here.
-    let anchor =
-        gatehouse_testkit::tlsgen::self_signed(&gatehouse_testkit::tlsgen::LeafSpec::new(&[
-            "anchor.invalid",
-        ]))?;
-    let mut roots = RootCertStore::empty();
-    for der in pem_certs_der(&anchor.cert_pem)? {
-        roots
-            .add(CertificateDer::from(der))
-            .context("add anchor root")?;
-    }
-    let signatures = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .context("build signature verifier")?;
     let versions = match probe.versions {
         Versions::Both => vec![&version::TLS13, &version::TLS12],
         Versions::Tls12 => vec![&version::TLS12],
         Versions::Tls13 => vec![&version::TLS13],
     };
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&versions)
-        .context("protocol versions")?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(InspectingVerifier { signatures }))
-        .with_no_client_auth();
+    let mut config = tls_client::inspecting_config(&versions)?;
     config.alpn_protocols = probe.alpn.clone();
     config.enable_sni = probe.sni.is_some();
     Ok(config)
@@ -281,34 +199,16 @@ pub struct TlsConn {
 impl TlsConn {
     /// Connects to `addr` and completes the handshake `probe` describes.
     pub async fn connect(addr: SocketAddr, probe: &Probe) -> anyhow::Result<TlsConn> {
-        let config = probe_config(probe)?;
-        let name = probe
-            .sni
-            .clone()
-            .unwrap_or_else(|| "no-sni.invalid".to_string());
-        let server_name =
-            ServerName::try_from(name.clone()).with_context(|| format!("server name {name}"))?;
-        let connector = TlsConnector::from(Arc::new(config));
-        let tcp = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| anyhow!("connect {addr}: timed out"))?
-            .with_context(|| format!("connect {addr}"))?;
-        let stream = tokio::time::timeout(IO_TIMEOUT, connector.connect(server_name, tcp))
-            .await
-            .map_err(|_| anyhow!("TLS handshake with {addr} ({probe:?}): timed out"))?
-            .with_context(|| format!("TLS handshake with {addr} ({probe:?})"))?;
+        let stream =
+            tls_client::handshake(addr, probe_config(probe)?, probe.sni.as_deref(), IO_TIMEOUT)
+                .await
+                .with_context(|| format!("probe {probe:?}"))?;
         Ok(TlsConn { stream })
     }
 
     /// DER of the leaf certificate the server presented.
     pub fn leaf_der(&self) -> anyhow::Result<Vec<u8>> {
-        self.stream
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .map(|der| der.as_ref().to_vec())
-            .ok_or_else(|| anyhow!("server presented no certificate"))
+        Ok(tls_client::peer_leaf(&self.stream)?.to_vec())
     }
 
     /// The ALPN protocol the server chose, if any.
@@ -406,14 +306,7 @@ async fn read_reply(response: hyper::Response<hyper::body::Incoming>) -> anyhow:
         .map_err(|_| anyhow!("reading body timed out"))?
         .context("read body")?
         .to_bytes();
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let json = serde_json::from_str(&body).ok();
-    Ok(Reply {
-        status,
-        headers,
-        body,
-        json,
-    })
+    Ok(Reply::from_parts(status, headers, &body))
 }
 
 /// The leaf certificate served for `probe` on `addr`.
@@ -487,59 +380,5 @@ pub fn assert_warning(stderr: &str, object: &str, words: &[&str]) -> anyhow::Res
     if !found {
         bail!("no stderr line names {object:?} with {words:?}; stderr:\n{stderr}");
     }
-    Ok(())
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn base64_decode(text: &str) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes().take_while(|&c| c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            other => bail!("invalid base64 byte {other:#x}"),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(out)
-}
-
-#[test]
-fn base64_round_trips() -> anyhow::Result<()> {
-    for input in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar"] {
-        assert_eq!(base64_decode(&base64_encode(input))?, input);
-    }
-    assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Shared test support: a TLS server using `CertResolver`, TLS clients, an HTTP-01 responder.
+//! Shared test support: a TLS server using `CertResolver`, TLS clients (on
+//! `gatehouse_testkit::tls_client`), an HTTP-01 responder.
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::net::SocketAddr;
@@ -6,17 +7,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gatehouse_certs::{CertResolver, MemoryChallenges};
+use gatehouse_testkit::tls_client;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// Upper bound for any single network step in these tests.
@@ -58,100 +59,25 @@ impl TlsServer {
     }
 }
 
-/// Accepts any server certificate; the tests inspect what was served instead.
-#[derive(Debug)]
-struct AcceptAny;
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = gatehouse_certs::crypto_provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &algs)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = gatehouse_certs::crypto_provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &algs)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        gatehouse_certs::crypto_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// A client that accepts any certificate (still checks handshake signatures).
 pub fn inspecting_client() -> Result<ClientConfig> {
-    Ok(
-        ClientConfig::builder_with_provider(gatehouse_certs::crypto_provider())
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny))
-            .with_no_client_auth(),
-    )
+    tls_client::inspecting_config(rustls::DEFAULT_VERSIONS)
 }
 
 /// A client that fully verifies the server against `roots_pem`.
 pub fn verifying_client(roots_pem: &str) -> Result<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(roots_pem.as_bytes()) {
-        let cert: CertificateDer<'static> = cert?;
-        roots.add(cert)?;
-    }
-    Ok(
-        ClientConfig::builder_with_provider(gatehouse_certs::crypto_provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+    tls_client::verifying_config(roots_pem)
 }
 
-/// Handshake with `server_name` as SNI (`None` sends no SNI) and return the served leaf.
+/// Handshake with `server_name` as SNI (`None` sends no SNI), check the server's "ok" and
+/// return the served leaf.
 pub async fn served_leaf(
     addr: SocketAddr,
     config: ClientConfig,
     server_name: Option<&str>,
 ) -> Result<CertificateDer<'static>> {
-    let mut config = config;
-    let name = match server_name {
-        Some(name) => ServerName::try_from(name.to_owned()).context("server name")?,
-        None => {
-            config.enable_sni = false;
-            ServerName::try_from("no-sni.invalid".to_owned())?
-        }
-    };
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::time::timeout(STEP, TcpStream::connect(addr)).await??;
-    let mut tls = tokio::time::timeout(STEP, connector.connect(name, tcp))
-        .await
-        .context("handshake timed out")?
-        .context("handshake")?;
-    let leaf = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .context("no peer certificate")?
-        .clone()
-        .into_owned();
+    let mut tls = tls_client::handshake(addr, config, server_name, STEP).await?;
+    let leaf = tls_client::peer_leaf(&tls)?;
     let mut body = Vec::new();
     tokio::time::timeout(STEP, tls.read_to_end(&mut body)).await??;
     anyhow::ensure!(body == b"ok", "unexpected reply {body:?}");

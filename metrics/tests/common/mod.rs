@@ -1,76 +1,16 @@
-//! Test support: parse `Metrics::encode()` output and build request records.
+//! Test support: parse `Metrics::encode()` output (lookups come from `gatehouse_testkit::prom`)
+//! and build request records.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use gatehouse_metrics::RequestRecord;
-use prometheus_parse::{Sample, Scrape, Value};
+use gatehouse_testkit::prom::Sample;
 
-/// Parses Prometheus text format into samples (histogram buckets grouped per series).
+/// Parses `Metrics::encode()` output (histogram buckets grouped per series); panics when it is
+/// not valid exposition text.
 pub fn scrape(text: &str) -> Vec<Sample> {
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    Scrape::parse(lines).expect("valid exposition text").samples
-}
-
-fn matches(sample: &Sample, metric: &str, labels: &[(&str, &str)]) -> bool {
-    sample.metric == metric && labels.iter().all(|(k, v)| sample.labels.get(k) == Some(*v))
-}
-
-/// The value of the one series of `metric` whose labels include `labels`; 0 when absent.
-/// Panics when more than one series matches (the test's labels are not specific enough).
-pub fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let found: Vec<&Sample> = samples
-        .iter()
-        .filter(|s| matches(s, metric, labels))
-        .collect();
-    assert!(
-        found.len() <= 1,
-        "{metric}{labels:?} matches {} series: {found:#?}",
-        found.len()
-    );
-    match found.first().map(|s| &s.value) {
-        None => 0.0,
-        Some(Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v)) => *v,
-        Some(other) => panic!("{metric} is not a scalar: {other:?}"),
-    }
-}
-
-/// Whether any series of `metric` has labels including `labels`.
-pub fn exists(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> bool {
-    samples.iter().any(|s| matches(s, metric, labels))
-}
-
-/// Cumulative bucket count at `le` of the one histogram series matching `labels`.
-pub fn bucket(samples: &[Sample], metric: &str, labels: &[(&str, &str)], le: f64) -> f64 {
-    let found: Vec<&Sample> = samples
-        .iter()
-        .filter(|s| matches(s, metric, labels) && matches!(s.value, Value::Histogram(_)))
-        .collect();
-    assert!(found.len() <= 1, "{metric}{labels:?} not specific enough");
-    match found.first().map(|s| &s.value) {
-        Some(Value::Histogram(buckets)) => buckets
-            .iter()
-            .find(|b| b.less_than == le)
-            .map(|b| b.count)
-            .unwrap_or_else(|| panic!("{metric} has no bucket le={le}")),
-        _ => 0.0,
-    }
-}
-
-/// Series names as Prometheus stores them (`_bucket` for histogram buckets) → label names.
-pub fn label_names(samples: &[Sample]) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for s in samples {
-        let (name, extra) = match s.value {
-            Value::Histogram(_) => (format!("{}_bucket", s.metric), Some("le")),
-            _ => (s.metric.clone(), None),
-        };
-        let entry = out.entry(name).or_default();
-        entry.extend(s.labels.keys().cloned());
-        entry.extend(extra.map(str::to_owned));
-    }
-    out
+    gatehouse_testkit::prom::parse(text).expect("valid exposition text")
 }
 
 /// A matched GET to default/app → Service app, rule `app.example` `/`.

@@ -5,14 +5,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gatehouse_metrics::status_page::HTML;
-use gatehouse_metrics::status_view::{
+use gatehouse_proxy::admin::status_page::HTML;
+use gatehouse_proxy::admin::status_view::{
     BackendView, CertificateView, EndpointView, HostView, InstanceView, ListenersView, PathView,
     StatusView, WarningView,
 };
@@ -198,15 +198,6 @@ fn run_chromium(extra: &[&str], url: &str, profile: &Path) -> String {
         .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-fn artifacts_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let dir = target.join("test-artifacts");
-    std::fs::create_dir_all(&dir).expect("create test-artifacts");
-    dir
-}
-
 #[test]
 fn renders_routes_json_in_headless_chromium() {
     let now = SystemTime::now()
@@ -258,7 +249,9 @@ fn renders_routes_json_in_headless_chromium() {
         "error banner shown:\n{dom}"
     );
 
-    let shot = artifacts_dir().join("status_page.png");
+    let shot = gatehouse_testkit::browser::artifacts_dir()
+        .expect("create test-artifacts")
+        .join("status_page.png");
     let _ = std::fs::remove_file(&shot);
     let arg = format!("--screenshot={}", shot.display());
     run_chromium(&[&arg], &url, profile.path());

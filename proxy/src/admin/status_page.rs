@@ -1,5 +1,5 @@
 //! The status page: one self-contained HTML document (inline CSS and JS, no external assets)
-//! that polls `routes.json` (a [`crate::status_view::StatusView`]) next to it every 5 s.
+//! that polls `routes.json` (a [`super::status_view::StatusView`]) next to it every 5 s.
 
 /// The page. Serve it at e.g. `/status/` with `routes.json` beside it.
 pub const HTML: &str = include_str!("status_page.html");

@@ -1,5 +1,14 @@
 //! The admin listener: liveness, readiness (with each instance's table generation), Prometheus
 //! metrics, and the status page with the `routes.json` it reads.
+//!
+//! The page ([`status_page`]) and its document types ([`status_view`]) live here because only
+//! the admin listener serves them; `status` builds the document from the instances.
+
+mod status;
+pub mod status_page;
+pub mod status_view;
+
+pub use status::WarningSource;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,10 +19,9 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
-use gatehouse_metrics::{status_page, Metrics};
+use gatehouse_metrics::Metrics;
 
 use crate::instance::InstanceSet;
-use crate::status::{status_view, WarningSource};
 
 /// Prometheus text exposition format 0.0.4.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -51,7 +59,7 @@ impl AdminApp {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let view = status_view(&self.instances, self.warnings.as_deref(), now);
+        let view = status::status_view(&self.instances, self.warnings.as_deref(), now);
         match serde_json::to_vec(&view) {
             Ok(body) => (StatusCode::OK, body),
             Err(e) => (

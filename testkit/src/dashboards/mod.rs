@@ -1,16 +1,14 @@
 //! Reads a Grafana dashboard's JSON and lists its PromQL queries with the names they use, so
 //! tests can check that our metrics satisfy a dashboard.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use anyhow::Context as _;
 use serde_json::Value;
 
-pub use crate::promql::{names, Names};
+mod promql;
 
-/// A dashboard that could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("reading Grafana dashboard JSON: {0}")]
-pub struct DashboardError(#[from] serde_json::Error);
+pub use promql::{names, Names};
 
 /// One PromQL expression found in a dashboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +37,41 @@ impl Query {
 
 /// Every PromQL expression in a dashboard: panel targets' `expr` at any depth (rows nest
 /// panels), annotation `expr`s, and query variables' `query`/`definition`.
-pub fn queries(dashboard_json: &str) -> Result<Vec<Query>, DashboardError> {
-    let root: Value = serde_json::from_str(dashboard_json)?;
+pub fn queries(dashboard_json: &str) -> anyhow::Result<Vec<Query>> {
+    let root: Value =
+        serde_json::from_str(dashboard_json).context("reading Grafana dashboard JSON")?;
     let mut out = Vec::new();
     walk(&root, String::new(), &mut out);
     Ok(out)
+}
+
+/// What `queries` of dashboard `name` ask for that `series` (series name → label names, as
+/// Prometheus stores them) lacks: one line per query without a metric, per missing metric and
+/// per missing label, each starting `{name} {location}:`.
+pub fn problems(
+    name: &str,
+    queries: &[Query],
+    series: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for q in queries {
+        if q.metrics.is_empty() {
+            problems.push(format!("{name} {}: no metric in {}", q.location, q.expr));
+        }
+        for metric in &q.metrics {
+            let Some(labels) = series.get(metric) else {
+                problems.push(format!("{name} {}: metric {metric} missing", q.location));
+                continue;
+            };
+            for label in q.labels.iter().filter(|l| !labels.contains(*l)) {
+                problems.push(format!(
+                    "{name} {}: {metric} has no label {label}",
+                    q.location
+                ));
+            }
+        }
+    }
+    problems
 }
 
 fn walk(value: &Value, at: String, out: &mut Vec<Query>) {
@@ -135,6 +163,27 @@ mod tests {
         assert!(qs[1].labels.contains("x") && qs[1].labels.contains("y"));
         assert!(qs[3].metrics.contains("d") && qs[3].labels.contains("lbl"));
         assert!(qs[4].metrics.contains("e") && qs[4].labels.contains("l2"));
+    }
+
+    #[test]
+    fn problems_name_missing_metrics_and_labels() {
+        let qs = queries(
+            r#"{"panels": [{"targets": [
+              {"expr": "sum(rate(a_total{x=\"1\"}[5m])) by (y)"},
+              {"expr": "b"},
+              {"expr": "$var"}
+            ]}]}"#,
+        )
+        .expect("valid json");
+        let series = BTreeMap::from([("a_total".to_owned(), BTreeSet::from(["x".to_owned()]))]);
+        assert_eq!(
+            problems("d", &qs, &series),
+            [
+                "d /panels/0/targets/0/expr: a_total has no label y",
+                "d /panels/0/targets/1/expr: metric b missing",
+                "d /panels/0/targets/2/expr: no metric in $var",
+            ]
+        );
     }
 
     #[test]

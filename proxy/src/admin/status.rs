@@ -2,7 +2,7 @@
 //! current route table and certificate set plus the controller's warnings. Names, addresses
 //! and dates only; never key or certificate material.
 
-use gatehouse_metrics::status_view::{
+use super::status_view::{
     BackendView, CertificateView, EndpointView, HostView, InstanceView, ListenersView, PathView,
     StatusView, WarningView,
 };
