@@ -6,6 +6,7 @@ mod controller;
 mod demo;
 mod listeners;
 mod observability;
+mod tables;
 
 use std::sync::Arc;
 
@@ -101,10 +102,11 @@ fn run(mut cli: Cli) -> Result<()> {
     for inst in instances.iter() {
         server.add_service(class_service(&server, inst, threads, options.clone())?);
     }
-    let publisher = Publisher::new(instances.clone(), config).with_metrics(metrics.clone());
+    let publisher = Publisher::new(Arc::new(tables::Instances(instances.clone())), config)
+        .with_metrics(metrics.clone());
     let admin_app = AdminApp::new(instances.clone())
         .with_metrics(metrics.clone())
-        .with_warnings(publisher.warning_source());
+        .with_warnings(Arc::new(tables::ReportWarnings(publisher.report())));
     let mut admin = Service::new("admin".to_string(), admin_app);
     admin.add_tcp(&cli.admin);
     admin.threads = Some(1);

@@ -2,15 +2,14 @@
 //! table into its instance. Warnings are logged once per distinct problem; metrics (when
 //! given) follow every publish.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use gatehouse_proxy::admin::status_view::WarningView;
-use gatehouse_proxy::admin::WarningSource;
-use gatehouse_proxy::metrics::{CertExpiry, Metrics, ReadyEndpoints};
-use gatehouse_proxy::{IngressRef, InstanceSet};
+use gatehouse_certs::CertSet;
+use gatehouse_metrics::{CertExpiry, Metrics, ReadyEndpoints};
+use gatehouse_routes::{IngressRef, RouteTable};
 
 use crate::snapshot::Snapshot;
 use crate::translate::{translate, TranslateConfig, Translation, Warning};
@@ -20,8 +19,8 @@ use crate::translate::{translate, TranslateConfig, Translation, Warning};
 pub struct PublishReport {
     /// The translation's warnings.
     pub warnings: Vec<Warning>,
-    /// The warnings that concern each class: an Ingress's go to its class, warnings about
-    /// other objects (Secrets, IngressClasses) or unclassed Ingresses to every class.
+    /// The warnings that concern each class: those translation attributed to a class go to it,
+    /// the others (IngressClasses, the default certificate) to every class.
     pub by_class: BTreeMap<String, Vec<Warning>>,
     /// Objects per kind in the snapshot.
     pub object_counts: Vec<(&'static str, usize)>,
@@ -38,9 +37,17 @@ pub struct PublishOutcome {
     pub warnings: Vec<Warning>,
 }
 
+/// Where published tables and certificates go: the proxy's instances, connected by the binary,
+/// so the controller never depends on the proxy (nor compiles Pingora).
+pub trait TableSink: Send + Sync {
+    /// Swaps in `class`'s certificates, then its table; returns the table's generation, or
+    /// `None` when no instance serves `class`.
+    fn publish(&self, class: &str, table: RouteTable, certs: CertSet) -> Option<u64>;
+}
+
 /// Translates snapshots and publishes their tables.
 pub struct Publisher {
-    instances: Arc<InstanceSet>,
+    instances: Arc<dyn TableSink>,
     config: TranslateConfig,
     reported: BTreeSet<Warning>,
     last: Arc<ArcSwap<PublishReport>>,
@@ -48,8 +55,8 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// A publisher for `instances`.
-    pub fn new(instances: Arc<InstanceSet>, config: TranslateConfig) -> Self {
+    /// A publisher into `instances`.
+    pub fn new(instances: Arc<dyn TableSink>, config: TranslateConfig) -> Self {
         Self {
             instances,
             config,
@@ -70,29 +77,20 @@ impl Publisher {
         self.last.clone()
     }
 
-    /// The last report's warnings per class, for the status page.
-    pub fn warning_source(&self) -> Arc<dyn WarningSource> {
-        Arc::new(ReportWarnings(self.last.clone()))
-    }
-
     /// Translates `snapshot`, swaps every instance's table, and returns which Ingresses
     /// belong to which class (for status) and the warnings (for Events).
     pub fn publish(&mut self, snapshot: &Snapshot) -> PublishOutcome {
         let started = Instant::now();
         let translation = translate(snapshot, &self.config);
         let translate_time = started.elapsed();
-        let by_class = warnings_by_class(&translation.warnings, &translation.members);
+        let by_class = warnings_by_class(&translation.warnings, translation.tables.keys());
         if let Some(m) = &self.metrics {
             observe_translation(m, &translation, &by_class, snapshot);
         }
-        for (class, certs) in translation.certs {
-            if let Some(instance) = self.instances.get(&class) {
-                instance.publish_certs(certs);
-            }
-        }
+        let mut certs = translation.certs;
         for (class, table) in translation.tables {
-            if let Some(instance) = self.instances.get(&class) {
-                let generation = instance.publish(table);
+            let class_certs = certs.remove(&class).unwrap_or_default();
+            if let Some(generation) = self.instances.publish(&class, table, class_certs) {
                 if let Some(m) = &self.metrics {
                     m.table_swapped(&class, generation, translate_time);
                 }
@@ -117,40 +115,18 @@ impl Publisher {
     }
 }
 
-/// Attributes each warning to the classes it concerns (see [`PublishReport::by_class`]).
-fn warnings_by_class(
+/// Groups warnings by the class they concern (see [`PublishReport::by_class`]); a warning
+/// without a class goes to every class.
+fn warnings_by_class<'a>(
     warnings: &[Warning],
-    members: &BTreeMap<String, Vec<IngressRef>>,
+    classes: impl Iterator<Item = &'a String>,
 ) -> BTreeMap<String, Vec<Warning>> {
     let mut out: BTreeMap<String, Vec<Warning>> =
-        members.keys().map(|c| (c.clone(), Vec::new())).collect();
-    // Ingress (namespace, name) → its classes, so each warning is attributed in O(1) without
-    // building a key string per warning.
-    let mut class_of: HashMap<(&str, &str), Vec<&String>> = HashMap::new();
-    for (class, list) in members {
-        for ingress in list {
-            class_of
-                .entry((&ingress.namespace, &ingress.name))
-                .or_default()
-                .push(class);
-        }
-    }
+        classes.map(|c| (c.clone(), Vec::new())).collect();
     for w in warnings {
-        let owners = match w.object.kind {
-            "Ingress" => class_of
-                .get(&(w.object.namespace.as_str(), w.object.name.as_str()))
-                .map(Vec::as_slice)
-                .unwrap_or_default(),
-            _ => &[],
-        };
-        if owners.is_empty() {
-            for list in out.values_mut() {
-                list.push(w.clone());
-            }
-        } else {
-            for class in owners {
-                out.entry((*class).clone()).or_default().push(w.clone());
-            }
+        match &w.class {
+            Some(class) => out.entry(class.clone()).or_default().push(w.clone()),
+            None => out.values_mut().for_each(|list| list.push(w.clone())),
         }
     }
     out
@@ -223,53 +199,31 @@ fn observe_translation(
     }
 }
 
-/// [`WarningSource`] over the publisher's last report.
-struct ReportWarnings(Arc<ArcSwap<PublishReport>>);
-
-impl WarningSource for ReportWarnings {
-    fn warnings(&self, class: &str) -> Vec<WarningView> {
-        let report = self.0.load();
-        report
-            .by_class
-            .get(class)
-            .map(|list| {
-                list.iter()
-                    .map(|w| WarningView {
-                        object: w.object.to_string(),
-                        kind: w.kind.as_str().to_string(),
-                        message: w.message.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::translate::{ObjectRef, WarningKind};
 
     fn warning(kind: &'static str, name: &str) -> Warning {
-        Warning {
-            object: ObjectRef {
+        Warning::new(
+            ObjectRef {
                 kind,
                 namespace: "default".into(),
                 name: name.into(),
             },
-            kind: WarningKind::MissingService,
-            message: "m".into(),
-        }
+            WarningKind::MissingService,
+            "m".into(),
+        )
     }
 
     #[test]
-    fn ingress_warnings_go_to_their_class_others_to_all() {
-        let members = BTreeMap::from([
-            ("a".to_string(), vec![IngressRef::new("default", "one")]),
-            ("b".to_string(), vec![]),
-        ]);
-        let ws = [warning("Ingress", "one"), warning("Secret", "tls")];
-        let by = warnings_by_class(&ws, &members);
+    fn warnings_go_to_their_class_others_to_all() {
+        let classes = ["a".to_string(), "b".to_string()];
+        let ws = [
+            warning("Ingress", "one").in_class("a"),
+            warning("Secret", "tls"),
+        ];
+        let by = warnings_by_class(&ws, classes.iter());
         assert_eq!(by["a"].len(), 2);
         assert_eq!(by["b"], [ws[1].clone()]);
     }

@@ -268,9 +268,27 @@ pub async fn run(mut updates: UpdateReceiver, mut ctx: Context, config: Reconcil
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::publish::TableSink;
     use crate::snapshot::Snapshot;
     use crate::translate::{ClassConfig, TranslateConfig};
-    use gatehouse_proxy::{Instance, InstanceSet, ListenerSpec};
+    use gatehouse_certs::CertSet;
+    use gatehouse_routes::RouteTable;
+
+    /// Numbers publishes as the proxy's instances number table generations.
+    #[derive(Default)]
+    struct Generations(std::sync::atomic::AtomicU64);
+
+    impl Generations {
+        fn generation(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    impl TableSink for Generations {
+        fn publish(&self, _class: &str, _table: RouteTable, _certs: CertSet) -> Option<u64> {
+            Some(self.0.fetch_add(1, Ordering::SeqCst) + 1)
+        }
+    }
 
     /// Records when each coalesced change was seen and the value it carried.
     async fn coalesced(
@@ -324,9 +342,9 @@ mod tests {
         assert_eq!(last, Some(100), "the last value is reconciled: {seen:?}");
     }
 
-    fn context(class: &str) -> (Context, Arc<Instance>) {
-        let instance = Arc::new(Instance::new(class, ListenerSpec::default(), true));
-        let instances = Arc::new(InstanceSet::new(vec![instance.clone()]));
+    fn context(class: &str) -> (Context, Arc<Generations>) {
+        let instance = Arc::new(Generations::default());
+        let instances: Arc<dyn TableSink> = instance.clone();
         let config = TranslateConfig::new(vec![ClassConfig {
             name: class.into(),
             is_default: true,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_proxy::IngressRef;
+use gatehouse_routes::IngressRef;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};

@@ -12,7 +12,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use serde_json::json;
 
-use gatehouse_proxy::IngressRef;
+use gatehouse_routes::IngressRef;
 
 use crate::snapshot::{ingress_ref, namespace, Snapshot};
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gatehouse_certs::acme::{AcmeError, AcmeErrorKind, Backoff, Issuer};
 use gatehouse_certs::ChallengeStore;
-use gatehouse_proxy::IngressRef;
+use gatehouse_routes::IngressRef;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -53,12 +53,12 @@ pub trait AcmeObserver: Send + Sync {
 }
 
 /// Counts ACME orders and exposes next renewal times.
-pub struct AcmeMetrics(pub Arc<gatehouse_proxy::metrics::Metrics>);
+pub struct AcmeMetrics(pub Arc<gatehouse_metrics::Metrics>);
 
 impl AcmeObserver for AcmeMetrics {
     fn issued(&self, want: &AcmeWant, not_before: i64, not_after: i64) {
         self.0
-            .acme_order(gatehouse_proxy::metrics::AcmeOrderResult::Issued);
+            .acme_order(gatehouse_metrics::AcmeOrderResult::Issued);
         let at = renewal::renew_at(not_before, not_after);
         for name in &want.names {
             self.0.set_next_renewal(name, Some(at));
@@ -67,9 +67,9 @@ impl AcmeObserver for AcmeMetrics {
 
     fn failed(&self, _want: &AcmeWant, kind: AcmeErrorKind, _error: &str, _retry_in: Duration) {
         let result = if kind.is_invalid_order() {
-            gatehouse_proxy::metrics::AcmeOrderResult::Invalid
+            gatehouse_metrics::AcmeOrderResult::Invalid
         } else {
-            gatehouse_proxy::metrics::AcmeOrderResult::Error
+            gatehouse_metrics::AcmeOrderResult::Error
         };
         self.0.acme_order(result);
     }

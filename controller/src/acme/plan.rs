@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use gatehouse_certs::renewal;
-use gatehouse_proxy::IngressRef;
+use gatehouse_routes::normalized_host;
+use gatehouse_routes::IngressRef;
 
 use crate::snapshot::{ingress_ref, namespace, Snapshot};
 use crate::translate::annotations::IngressAnnotations;
@@ -97,18 +98,14 @@ pub fn plan(
             let mut names = BTreeSet::new();
             for host in entry.hosts.iter().flatten() {
                 if host.starts_with("*.") {
-                    warnings.push(Warning {
-                        object: ObjectRef {
-                            kind: "Ingress",
-                            namespace: ns.to_string(),
-                            name: ing.metadata.name.clone().unwrap_or_default(),
-                        },
-                        kind: WarningKind::TlsSecret,
-                        message: format!("ACME: {host} is a wildcard, which HTTP-01 cannot validate (use DNS-01 through cert-manager); skipped"),
-                    });
+                    warnings.push(Warning::new(
+                        ObjectRef::ingress(ing),
+                        WarningKind::TlsSecret,
+                        format!("ACME: {host} is a wildcard, which HTTP-01 cannot validate (use DNS-01 through cert-manager); skipped"),
+                    ));
                     continue;
                 }
-                names.insert(host.trim_end_matches('.').to_ascii_lowercase());
+                names.insert(normalized_host(host));
             }
             if names.is_empty() {
                 continue;

@@ -36,19 +36,19 @@ impl ClassResolver {
         for class in &config.classes {
             match by_name.get(class.name.as_str()) {
                 Some(obj) if controller_of(obj) != config.controller_name => {
-                    warnings.push(Warning {
-                        object: ObjectRef {
+                    warnings.push(Warning::new(
+                        ObjectRef {
                             kind: "IngressClass",
                             namespace: String::new(),
                             name: class.name.clone(),
                         },
-                        kind: WarningKind::ForeignIngressClass,
-                        message: format!(
+                        WarningKind::ForeignIngressClass,
+                        format!(
                             "belongs to controller {:?}, not {:?}; its Ingresses are left to that controller",
                             controller_of(obj),
                             config.controller_name
                         ),
-                    });
+                    ));
                 }
                 _ => ours.push(class.name.clone()),
             }

@@ -15,6 +15,8 @@ use crate::snapshot::namespace;
 
 /// What an Ingress's routes need to know about their class.
 pub struct IngressContext<'a> {
+    /// The class whose table the routes go into (warnings are attributed to it).
+    pub class: &'a str,
     /// Hosts with TLS anywhere in the class (normalised).
     pub tls_hosts: &'a std::collections::BTreeSet<String>,
     /// Whether the class has an HTTPS listener.
@@ -31,20 +33,12 @@ pub fn add_ingress<'a>(
 ) {
     let ns = namespace(&ing.metadata);
     let name = ing.metadata.name.as_deref().unwrap_or("");
-    let object = ObjectRef {
-        kind: "Ingress",
-        namespace: ns.to_string(),
-        name: name.to_string(),
-    };
+    let object = ObjectRef::ingress(ing);
     let ingress_ref = IngressRef::new(ns, name);
     let (notes, problems) = IngressAnnotations::parse(ing);
-    warnings.extend(problems);
+    warnings.extend(problems.into_iter().map(|w| w.in_class(ctx.class)));
     let mut warn = |kind, message: String| {
-        warnings.push(Warning {
-            object: object.clone(),
-            kind,
-            message,
-        })
+        warnings.push(Warning::new(object.clone(), kind, message).in_class(ctx.class))
     };
     let redirect_for = |host: &str| {
         ctx.has_https

@@ -123,10 +123,17 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
             .cloned()
             .unwrap_or_default();
         let default = default_cert.as_ref().map(|(c, s)| (c, s.as_str()));
-        let class_tls = tls::class_tls(&ingresses, &mut secrets, default, &mut warnings);
+        let class_tls = tls::class_tls(
+            &class.name,
+            &ingresses,
+            &mut secrets,
+            default,
+            &mut warnings,
+        );
         let mut builder = RouteTableBuilder::new();
         for ing in &ingresses {
             let ctx = ingress::IngressContext {
+                class: &class.name,
                 tls_hosts: &class_tls.hosts,
                 has_https: class.has_https,
             };
@@ -168,15 +175,15 @@ fn default_cert(
     if let Some((ns, name)) = &config.default_secret {
         match secrets.cert(ns, name) {
             Ok(cert) => return Some((cert, format!("{ns}/{name}"))),
-            Err(message) => warnings.push(Warning {
-                object: ObjectRef {
+            Err(message) => warnings.push(Warning::new(
+                ObjectRef {
                     kind: "Secret",
                     namespace: ns.clone(),
                     name: name.clone(),
                 },
-                kind: WarningKind::TlsSecret,
-                message: format!("default certificate: {message}; using the built-in one"),
-            }),
+                WarningKind::TlsSecret,
+                format!("default certificate: {message}; using the built-in one"),
+            )),
         }
     }
     config

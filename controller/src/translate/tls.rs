@@ -99,6 +99,7 @@ pub struct ClassTls {
 /// for a host keeps it). A Secret that is missing or unusable is a warning; its hosts fall
 /// back to the default certificate.
 pub fn class_tls(
+    class: &str,
     ingresses: &[&Ingress],
     secrets: &mut SecretIndex<'_>,
     default: Option<(&LoadedCert, &str)>,
@@ -127,15 +128,14 @@ pub fn class_tls(
                         builder.insert(&host, &cert, &format!("{ns}/{secret}"));
                     }
                 }
-                Err(message) => warnings.push(Warning {
-                    object: ObjectRef {
-                        kind: "Ingress",
-                        namespace: ns.to_string(),
-                        name: ing.metadata.name.clone().unwrap_or_default(),
-                    },
-                    kind: WarningKind::TlsSecret,
-                    message: format!("{message}; its hosts use the default certificate"),
-                }),
+                Err(message) => warnings.push(
+                    Warning::new(
+                        ObjectRef::ingress(ing),
+                        WarningKind::TlsSecret,
+                        format!("{message}; its hosts use the default certificate"),
+                    )
+                    .in_class(class),
+                ),
             }
         }
     }

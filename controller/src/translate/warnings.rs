@@ -13,6 +13,17 @@ pub struct ObjectRef {
     pub name: String,
 }
 
+impl ObjectRef {
+    /// The reference to an Ingress (namespace `default` when unset, as in manifests).
+    pub fn ingress(ing: &k8s_openapi::api::networking::v1::Ingress) -> Self {
+        Self {
+            kind: "Ingress",
+            namespace: crate::snapshot::namespace(&ing.metadata).to_string(),
+            name: ing.metadata.name.clone().unwrap_or_default(),
+        }
+    }
+}
+
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.namespace.is_empty() {
@@ -74,10 +85,31 @@ impl WarningKind {
 pub struct Warning {
     /// The object at fault.
     pub object: ObjectRef,
+    /// The class whose route table it concerns; `None` when it concerns every class (an
+    /// IngressClass, the default certificate).
+    pub class: Option<String>,
     /// The kind of problem.
     pub kind: WarningKind,
     /// Human-readable detail.
     pub message: String,
+}
+
+impl Warning {
+    /// A warning about `object` that concerns every class.
+    pub fn new(object: ObjectRef, kind: WarningKind, message: String) -> Self {
+        Self {
+            object,
+            class: None,
+            kind,
+            message,
+        }
+    }
+
+    /// The same warning, concerning only `class`.
+    pub fn in_class(mut self, class: &str) -> Self {
+        self.class = Some(class.to_string());
+        self
+    }
 }
 
 impl fmt::Display for Warning {

@@ -20,6 +20,18 @@ pub enum Support {
     Unsupported(&'static str),
 }
 
+impl Support {
+    /// What differs, why it is harmless, or what changes; `None` when fully supported.
+    pub fn explanation(self) -> Option<&'static str> {
+        match self {
+            Support::Supported => None,
+            Support::SupportedWithDifference(t) | Support::Ignored(t) | Support::Unsupported(t) => {
+                Some(t)
+            }
+        }
+    }
+}
+
 /// One ingress-nginx annotation (name without the `nginx.ingress.kubernetes.io/` prefix).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnnotationInfo {
@@ -290,15 +302,6 @@ mod tests {
         "whitelist-source-range",
     ];
 
-    fn text(support: Support) -> Option<&'static str> {
-        match support {
-            Support::Supported => None,
-            Support::SupportedWithDifference(t) | Support::Ignored(t) | Support::Unsupported(t) => {
-                Some(t)
-            }
-        }
-    }
-
     #[test]
     fn sorted_without_duplicates() {
         for pair in ANNOTATIONS.windows(2) {
@@ -437,7 +440,7 @@ mod tests {
     #[test]
     fn every_text_is_a_sentence() {
         for a in ANNOTATIONS {
-            if let Some(t) = text(a.support) {
+            if let Some(t) = Support::explanation(a.support) {
                 assert!(!t.trim().is_empty(), "{}", a.name);
                 assert!(t.ends_with('.'), "{}: {t}", a.name);
             }

@@ -349,15 +349,6 @@ mod tests {
         "whitelist-source-range",
     ];
 
-    fn text(support: Support) -> Option<&'static str> {
-        match support {
-            Support::Supported => None,
-            Support::SupportedWithDifference(t) | Support::Ignored(t) | Support::Unsupported(t) => {
-                Some(t)
-            }
-        }
-    }
-
     #[test]
     fn sorted_without_duplicates() {
         for pair in CONFIG_KEYS.windows(2) {
@@ -439,7 +430,7 @@ mod tests {
     #[test]
     fn every_text_is_a_sentence() {
         for k in CONFIG_KEYS {
-            if let Some(t) = text(k.support) {
+            if let Some(t) = Support::explanation(k.support) {
                 assert!(!t.trim().is_empty(), "{}", k.name);
                 assert!(t.ends_with('.'), "{}: {t}", k.name);
             }

@@ -19,7 +19,6 @@ use gatehouse_routes::RoutePolicy;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use super::{ObjectRef, Warning, WarningKind};
-use crate::snapshot::namespace;
 
 /// ingress-nginx's annotation prefix.
 pub const NGINX_PREFIX: &str = "nginx.ingress.kubernetes.io/";
@@ -75,11 +74,7 @@ impl IngressAnnotations {
     pub fn parse(ing: &Ingress) -> (Self, Vec<Warning>) {
         let mut reader = Reader {
             annotations: ing.metadata.annotations.as_ref(),
-            object: ObjectRef {
-                kind: "Ingress",
-                namespace: namespace(&ing.metadata).to_string(),
-                name: ing.metadata.name.clone().unwrap_or_default(),
-            },
+            object: ObjectRef::ingress(ing),
             warnings: Vec::new(),
         };
         let defaults = Self::default();
@@ -147,11 +142,11 @@ impl<'a> Reader<'a> {
     }
 
     fn warn(&mut self, message: String) {
-        self.warnings.push(Warning {
-            object: self.object.clone(),
-            kind: WarningKind::InvalidAnnotation,
+        self.warnings.push(Warning::new(
+            self.object.clone(),
+            WarningKind::InvalidAnnotation,
             message,
-        });
+        ));
     }
 }
 

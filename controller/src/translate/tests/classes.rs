@@ -68,10 +68,10 @@ fn ingresses_go_to_their_class() {
             "{class} {host}"
         );
     }
-    let refs = |names: &[&str]| -> Vec<gatehouse_proxy::IngressRef> {
+    let refs = |names: &[&str]| -> Vec<gatehouse_routes::IngressRef> {
         names
             .iter()
-            .map(|n| gatehouse_proxy::IngressRef::new("ns", n))
+            .map(|n| gatehouse_routes::IngressRef::new("ns", n))
             .collect()
     };
     assert_eq!(t.members["internal"], refs(&["int", "none"]));

@@ -49,6 +49,20 @@ pub fn ingress(
     )
 }
 
+/// `o` (an Ingress) with `annotations` as its only annotations.
+pub fn annotated(o: Object, annotations: &[(&str, &str)]) -> Object {
+    let Object::Ingress(mut i) = o else {
+        panic!("ingress expected")
+    };
+    std::sync::Arc::make_mut(&mut i).metadata.annotations = Some(
+        annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    Object::Ingress(i)
+}
+
 /// A Service with named ports `(name, port)`.
 pub fn service(ns: &str, name: &str, ports: &[(&str, i32)]) -> Object {
     let ports: Vec<Value> = ports

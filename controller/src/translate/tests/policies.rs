@@ -9,19 +9,6 @@ use serde_json::json;
 
 use super::*;
 
-fn annotated(o: Object, annotations: &[(&str, &str)]) -> Object {
-    let Object::Ingress(mut i) = o else {
-        panic!("ingress expected")
-    };
-    Arc::make_mut(&mut i).metadata.annotations = Some(
-        annotations
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    );
-    Object::Ingress(i)
-}
-
 fn with_default_backend(o: Object, service: &str) -> Object {
     let Object::Ingress(mut i) = o else {
         panic!("ingress expected")

@@ -48,7 +48,7 @@ fn rules_paths_and_default_backend() {
     let exact = t.tables["internal"]
         .lookup("a.example", "/exact")
         .expect("route");
-    assert_eq!(exact.path_type, gatehouse_proxy::PathType::Exact);
+    assert_eq!(exact.path_type, gatehouse_routes::PathType::Exact);
 }
 
 #[test]

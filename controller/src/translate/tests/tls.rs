@@ -15,19 +15,11 @@ fn tls_secret(ns: &str, name: &str, hosts: &[&str]) -> Object {
 }
 
 fn with_tls(o: Object, tls: Value, annotations: &[(&str, &str)]) -> Object {
-    let Object::Ingress(mut i) = o else {
+    let Object::Ingress(mut i) = annotated(o, annotations) else {
         panic!("ingress expected")
     };
     if let Some(spec) = Arc::make_mut(&mut i).spec.as_mut() {
         spec.tls = Some(serde_json::from_value(tls).expect("tls"));
-    }
-    if !annotations.is_empty() {
-        Arc::make_mut(&mut i).metadata.annotations = Some(
-            annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
     }
     Object::Ingress(i)
 }
