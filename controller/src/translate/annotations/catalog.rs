@@ -279,7 +279,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
 ];
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Every annotation the brief names as access control.
@@ -302,16 +302,32 @@ mod tests {
         "whitelist-source-range",
     ];
 
-    #[test]
-    fn sorted_without_duplicates() {
-        for pair in ANNOTATIONS.windows(2) {
+    /// Both tables: sorted (so `lookup`'s binary search holds), no duplicates, bare
+    /// lowercase keys.
+    pub(in crate::translate::annotations) fn assert_well_formed(names: &[&str]) {
+        for pair in names.windows(2) {
             assert!(
-                pair[0].name < pair[1].name,
+                pair[0] < pair[1],
                 "{} must come before {}",
-                pair[0].name,
-                pair[1].name
+                pair[0],
+                pair[1]
             );
         }
+        for name in names {
+            assert!(
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{name:?} is not a bare key"
+            );
+        }
+    }
+
+    #[test]
+    fn sorted_unique_bare_keys() {
+        let names: Vec<&str> = ANNOTATIONS.iter().map(|a| a.name).collect();
+        assert_well_formed(&names);
     }
 
     #[test]
@@ -319,20 +335,6 @@ mod tests {
         // ingress-nginx documents 140 keys (aliases and legacy names included); a truncated
         // table fails here.
         assert!(ANNOTATIONS.len() >= 135, "{} entries", ANNOTATIONS.len());
-    }
-
-    #[test]
-    fn names_are_bare_keys() {
-        for a in ANNOTATIONS {
-            assert!(!a.name.is_empty());
-            assert!(
-                a.name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
-                "{}",
-                a.name
-            );
-        }
     }
 
     #[test]
