@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::prom::{histogram_count, scrape, sum, value, Sample};
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
+use gatehouse_testkit::net::RefusingPort;
 use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec};
 use obs_support::{bin, scrape_counted};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -18,10 +19,19 @@ const NS: &str = "default";
 
 /// Routes: app.test → echo `app`; down.test → `down` (no ready endpoint); refused.test →
 /// `gone` (a ready endpoint where nothing listens).
-async fn setup(ip: &str) -> anyhow::Result<(Fixture, EchoBackend)> {
+/// A running gatehouse with three routes: `app.test` (an echo backend), `down.test` (no ready
+/// endpoint) and `refused.test` (an endpoint that refuses connections while the fixture lives).
+struct Setup {
+    fixture: Fixture,
+    echo: EchoBackend,
+    _refusing: RefusingPort,
+}
+
+async fn setup(ip: &str) -> anyhow::Result<Setup> {
     let (echo, app) = echo_service(NS, "app", ip).await?;
     let down = yaml::backend(NS, "down", free_addr(ip).port(), &[(ip, false)]);
-    let gone = yaml::backend(NS, "gone", free_addr(ip).port(), &[(ip, true)]);
+    let refusing = RefusingPort::open(ip);
+    let gone = yaml::backend(NS, "gone", refusing.addr.port(), &[(ip, true)]);
     let ingress = |name: &str, host: &str, service: &str| {
         Ingress::new(NS, name)
             .class(CLASS)
@@ -41,7 +51,11 @@ async fn setup(ip: &str) -> anyhow::Result<(Fixture, EchoBackend)> {
         ],
     )
     .await?;
-    Ok((fixture, echo))
+    Ok(Setup {
+        fixture,
+        echo,
+        _refusing: refusing,
+    })
 }
 
 fn route(ingress: &'static str) -> [(&'static str, &'static str); 4] {
@@ -56,7 +70,7 @@ fn route(ingress: &'static str) -> [(&'static str, &'static str); 4] {
 #[tokio::test]
 async fn request_counters_and_histograms_move_by_exactly_the_requests_sent() -> anyhow::Result<()> {
     const N: usize = 7;
-    let (fixture, echo) = setup("127.0.9.1").await?;
+    let Setup { fixture, echo, _refusing } = setup("127.0.9.1").await?;
     let before = scrape(fixture.admin).await?;
 
     for i in 0..N {
@@ -159,7 +173,7 @@ async fn request_counters_and_histograms_move_by_exactly_the_requests_sent() -> 
 
 #[tokio::test]
 async fn upstream_failures_are_counted_by_kind() -> anyhow::Result<()> {
-    let (fixture, _echo) = setup("127.0.9.2").await?;
+    let Setup { fixture, echo: _echo, _refusing } = setup("127.0.9.2").await?;
     let before = scrape(fixture.admin).await?;
     let reply = fixture.get(CLASS, "refused.test", "/").await?;
     assert_eq!(reply.status, 502, "{}", reply.summary());
@@ -188,7 +202,7 @@ async fn upstream_failures_are_counted_by_kind() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn open_connections_follow_a_keepalive_client() -> anyhow::Result<()> {
-    let (fixture, _echo) = setup("127.0.9.3").await?;
+    let Setup { fixture, echo: _echo, _refusing } = setup("127.0.9.3").await?;
     let open = |s: &[Sample]| {
         value(
             s,
@@ -261,7 +275,7 @@ async fn read_one_response(conn: &mut tokio::net::TcpStream) -> anyhow::Result<S
 
 #[tokio::test]
 async fn controller_gauges_describe_the_published_tables() -> anyhow::Result<()> {
-    let (fixture, _echo) = setup("127.0.9.4").await?;
+    let Setup { fixture, echo: _echo, _refusing } = setup("127.0.9.4").await?;
     let s = scrape(fixture.admin).await?;
     let class = [("class", CLASS)];
     assert!(value(&s, "gatehouse_route_table_generation", &class) >= 1.0);

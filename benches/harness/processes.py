@@ -101,6 +101,29 @@ def wait_for_ports(child: Child, ports: list[int], timeout: float = 20.0) -> Non
     raise StartError(f"{child.name} did not open ports {ports} within {timeout:.0f}s:\n{child.log_tail()}")
 
 
+def free_port_base(span: int = 100, tries: int = 200) -> int:
+    """A base port whose next `span` ports are all free on 127.0.0.1, so a run never collides
+    with a gatehouse, nginx or test already running on the machine."""
+    import random
+    import socket
+
+    for _ in range(tries):
+        base = random.randrange(20000, 60000 - span)
+        sockets = []
+        try:
+            for port in range(base, base + span):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise StartError(f"no block of {span} free loopback ports found in {tries} tries")
+
+
 def ensure_ports_free(ports: list[int]) -> None:
     """Fail early, naming the port, if another program already listens where we want to."""
     busy = [p for p in ports if port_open(p)]

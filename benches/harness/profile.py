@@ -15,7 +15,7 @@ from pathlib import Path
 from . import gatehouse, install, loadgen, peers
 from .certs import make_cert
 from .layout import CLIENT_CPU, PROXY_CPU, Ports
-from .processes import ensure_ports_free, start_pinned, wait_for_ports
+from .processes import ensure_ports_free, free_port_base, start_pinned, wait_for_ports
 
 DOCS = install.REPO / "docs" / "benchmarks"
 # A sample line of `perf report --stdio --no-children --sort dso,sym`: "  12.34%  libc.so.6  [.] memcpy".
@@ -75,13 +75,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--gatehouse", type=Path)
-    parser.add_argument("--port-base", type=int, default=18480)
+    parser.add_argument("--port-base", type=int, help="first of the loopback ports used (default: a free block)")
     parser.add_argument("--out", type=Path, default=DOCS / "profile.md")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {int(CLIENT_CPU)})
     install.ensure_tools(need_chart=False)
     binary = args.gatehouse or install.build_gatehouse("release")
-    ports = Ports(args.port_base)
+    ports = Ports(args.port_base or free_port_base())
     with tempfile.TemporaryDirectory(prefix="gatehouse-profile-") as tmp:
         workdir = Path(tmp)
         ensure_ports_free([ports.upstream_http, ports.upstream_https, ports.proxy_http(0), ports.proxy_admin(0)])

@@ -17,7 +17,7 @@ from . import churn, gatehouse, install, loadgen, peers, probe, report
 from .certs import make_cert
 from .layout import CLIENT_CPU, PROXY_CPU, SCENARIOS, TARGETS, Ports
 from .measure import measured_run
-from .processes import Child, StartError, ensure_ports_free, start_pinned, wait_for_ports
+from .processes import Child, StartError, ensure_ports_free, free_port_base, start_pinned, wait_for_ports
 
 REPO = install.REPO
 DOCS = REPO / "docs" / "benchmarks"
@@ -42,7 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma list of targets to run")
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS), help="comma list of scenarios")
     parser.add_argument("--no-churn", action="store_true", help="skip the churn stage")
-    parser.add_argument("--port-base", type=int, default=18080, help="first of the loopback ports used")
+    parser.add_argument("--port-base", type=int, help="first of the loopback ports used (default: a free block)")
     parser.add_argument("--gatehouse", type=Path, help="use this gatehouse binary instead of building one")
     parser.add_argument("--profile", choices=("release", "dev"), help="cargo profile (default release; quick dev)")
     parser.add_argument("--no-install", action="store_true", help="don't apt-get/pip anything")
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.profile == "dev" and binary is not None and args.gatehouse is None:
         notes.append("gatehouse is a debug build in this run (quick mode): its numbers are not comparable")
 
-    ports = Ports(args.port_base)
+    ports = Ports(args.port_base or free_port_base())
     children: dict[str, Child] = {}
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as tmp:
         workdir = Path(tmp)

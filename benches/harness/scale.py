@@ -16,7 +16,7 @@ from pathlib import Path
 from . import criterion, gatehouse, install, manifests, peers, probe
 from .certs import make_cert
 from .layout import CLIENT_CPU, PROXY_CPU, Ports
-from .processes import Child, StartError, ensure_ports_free, memory_kib, process_tree, start_pinned, wait_for_ports
+from .processes import Child, StartError, ensure_ports_free, free_port_base, memory_kib, process_tree, start_pinned, wait_for_ports
 
 DOCS = install.REPO / "docs" / "benchmarks"
 LOAD_TIMEOUT = 600.0
@@ -51,7 +51,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--sizes", help="comma list of Ingress counts (default 1000,10000,50000)")
     parser.add_argument("--changes", type=int, help="change-to-routed repetitions per size (default 10; quick 3)")
-    parser.add_argument("--port-base", type=int, default=18280)
+    parser.add_argument("--port-base", type=int, help="first of the loopback ports used (default: a free block)")
     parser.add_argument("--gatehouse", type=Path, help="use this binary instead of building one")
     parser.add_argument("--profile", choices=("release", "dev"))
     parser.add_argument("--no-criterion", action="store_true", help="don't run cargo bench (still collect old results)")
@@ -230,7 +230,7 @@ def main(argv: list[str]) -> int:
     except install.InstallError as err:
         log(f"[scale] FAILED: {err}")
         return 1
-    ports = Ports(args.port_base)
+    ports = Ports(args.port_base or free_port_base())
     results: list[SizeResult] = []
     with tempfile.TemporaryDirectory(prefix="gatehouse-scale-") as tmp:
         workdir = Path(tmp)

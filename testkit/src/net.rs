@@ -90,3 +90,36 @@ impl BlackHole {
         panic!("BlackHole: {addr} kept accepting connects after its queue should be full")
     }
 }
+
+/// A loopback address where connects are refused by construction: a socket bound to the port
+/// that never listens, held while this value lives, so no other listener can take the port (a
+/// port that was merely free a moment ago can be, and then the "refused" backend answers).
+pub struct RefusingPort {
+    /// Where connects are refused.
+    pub addr: SocketAddr,
+    _socket: socket2::Socket,
+}
+
+impl RefusingPort {
+    /// Reserves one on `ip` (e.g. "127.0.0.1"). Panics when it cannot bind: this is test setup.
+    pub fn open(ip: &str) -> RefusingPort {
+        use socket2::{Domain, Socket, Type};
+        let bind: SocketAddr = format!("{ip}:0")
+            .parse()
+            .unwrap_or_else(|e| panic!("RefusingPort: {ip:?} is not an IP address: {e}"));
+        let socket = Socket::new(Domain::for_address(bind), Type::STREAM, None)
+            .unwrap_or_else(|e| panic!("RefusingPort: socket: {e}"));
+        socket
+            .bind(&bind.into())
+            .unwrap_or_else(|e| panic!("RefusingPort: bind {bind}: {e}"));
+        let addr = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .unwrap_or_else(|| panic!("RefusingPort: no local address"));
+        RefusingPort {
+            addr,
+            _socket: socket,
+        }
+    }
+}
