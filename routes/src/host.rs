@@ -22,8 +22,15 @@ impl Default for HostBuf {
 /// Strips the port (also from `[v6]:port`) and one trailing dot, and lowercases the rest.
 /// Names too long to be DNS names are returned unchanged (they can match nothing anyway).
 pub fn normalize_host<'a>(host: &'a str, buf: &'a mut HostBuf) -> &'a str {
-    let host = strip_port(host);
-    let host = host.strip_suffix('.').unwrap_or(host);
+    let name = strip_port_and_dot(host);
+    // Stripping happens once: a name that a second pass would shorten again (`foo.com..`,
+    // `foo.com:80.`) is malformed and is kept whole, so normalising twice changes nothing
+    // and a stored name is found by its own spelling.
+    let host = if strip_port_and_dot(name) == name {
+        name
+    } else {
+        host
+    };
     if !host.bytes().any(|b| b.is_ascii_uppercase()) {
         return host;
     }
@@ -61,13 +68,21 @@ pub fn wildcard_parent(host: &str) -> Option<&str> {
     }
 }
 
+fn strip_port_and_dot(host: &str) -> &str {
+    let host = strip_port(host);
+    host.strip_suffix('.').unwrap_or(host)
+}
+
 fn strip_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         // IPv6 literal: keep the brackets' content.
         return rest.split_once(']').map_or(host, |(addr, _)| addr);
     }
     match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        // More than one colon without brackets is a bare IPv6 address, which has no port.
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
         _ => host,
     }
 }
@@ -84,7 +99,9 @@ mod tests {
             ("foo.com:8080", "foo.com"),
             ("foo.com.", "foo.com"),
             ("Foo.Com.:443", "foo.com"),
-            ("foo.com..", "foo.com."), // only one trailing dot is the root label
+            ("foo.com..", "foo.com.."), // malformed: kept whole (one dot is the root label)
+            ("foo.com:80.", "foo.com:80."),
+            ("::1", "::1"), // a bare IPv6 address has no port
             ("[::1]:8443", "::1"),
             ("[::1]", "::1"),
             ("foo.com:", "foo.com"), // an empty port is still a port separator

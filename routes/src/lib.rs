@@ -13,6 +13,7 @@ mod builder;
 pub mod host;
 mod path;
 mod policy;
+pub mod request_path;
 mod table;
 mod target;
 #[cfg(test)]
@@ -23,5 +24,6 @@ pub use builder::{Conflict, RouteTableBuilder};
 pub use host::{normalize_host, normalized_host, wildcard_parent, HostBuf};
 pub use path::HostRoutes;
 pub use policy::{HostPolicy, RoutePolicy};
+pub use request_path::{normalize_path, NormalPath, PathError};
 pub use table::{RouteMatch, RouteTable, TableInfo};
 pub use target::{IngressRef, PathType, RouteTarget};

@@ -11,6 +11,9 @@ pub struct RoutePolicy {
     pub redirect_https: bool,
     /// Upstream connect timeout (`proxy-connect-timeout`); `None` uses the proxy's default.
     pub connect_timeout: Option<Duration>,
+    /// Paths holding `%2F` / `%5C` are routed (`gatehouse.dev/allow-encoded-slashes`) instead
+    /// of refused with 400; APIs such as GitLab's put encoded slashes in paths.
+    pub allow_encoded_slashes: bool,
 }
 
 /// Behaviour of a whole host, for requests that no rule of that host matched.

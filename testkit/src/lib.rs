@@ -15,6 +15,7 @@ pub mod net;
 pub mod pebble;
 pub mod process;
 pub mod prom;
+pub mod raw_http;
 pub mod tls_client;
 pub mod tlsgen;
 pub mod yaml;

@@ -1,5 +1,5 @@
-//! The Pingora service of one ingress class: run the request steps (`steps/`: ACME answers,
-//! route match, redirects, …), pick an endpoint, forward with the usual proxy headers; in
+//! The Pingora service of one ingress class: run the request steps (`steps/`: path
+//! normalisation, ACME answers, route match, redirects, …), pick an endpoint, forward with the usual proxy headers; in
 //! `logging`, record the request in the metrics and the access log.
 
 mod connections;
@@ -79,6 +79,8 @@ pub struct RequestCtx {
     target: Option<Arc<RouteTarget>>,
     /// No rule of the request's host matched and that host redirects to HTTPS as a whole.
     host_redirects_https: bool,
+    /// The request path held an encoded slash (`%2F`, `%5C`), refused unless the route allows.
+    encoded_slash: bool,
     /// The endpoint chosen last (for retries and logging).
     peer: Option<SocketAddr>,
     /// An endpoint whose connect failed, to be avoided on retry.
@@ -108,6 +110,7 @@ impl RequestCtx {
             table: None,
             target: None,
             host_redirects_https: false,
+            encoded_slash: false,
             peer: None,
             failed: None,
             retries: 0,
@@ -228,7 +231,7 @@ impl ProxyHttp for ClassProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        match steps::run(self, session.req_header(), ctx) {
+        match steps::run(self, session.req_header_mut(), ctx) {
             std::ops::ControlFlow::Continue(()) => Ok(false),
             std::ops::ControlFlow::Break(answer) => {
                 let hsts = self.options.hsts.as_ref().filter(|_| ctx.tls);

@@ -36,6 +36,9 @@ pub const READ: &[&str] = &[FORCE_SSL_REDIRECT, PROXY_CONNECT_TIMEOUT, SSL_REDIR
 
 /// `"true"` asks gatehouse to issue the Ingress's certificates with ACME (gatehouse's own key).
 pub const ACME: &str = "gatehouse.dev/acme";
+/// `"true"` routes request paths holding `%2F` / `%5C` instead of refusing them (gatehouse's
+/// own key: ingress-nginx has no such switch and always lets them through).
+pub const ALLOW_ENCODED_SLASHES: &str = "gatehouse.dev/allow-encoded-slashes";
 /// The annotation that named an Ingress's class before `spec.ingressClassName`.
 pub const LEGACY_CLASS: &str = "kubernetes.io/ingress.class";
 /// The annotation that marks an IngressClass as the cluster's default.
@@ -55,6 +58,8 @@ pub struct IngressAnnotations {
     pub connect_timeout: Option<Duration>,
     /// ACME opt-in (`gatehouse.dev/acme`); `None` leaves it to `--acme-all`.
     pub acme: Option<bool>,
+    /// Paths with encoded slashes are routed, not refused (`gatehouse.dev/allow-encoded-slashes`).
+    pub allow_encoded_slashes: bool,
 }
 
 impl Default for IngressAnnotations {
@@ -64,6 +69,7 @@ impl Default for IngressAnnotations {
             force_ssl_redirect: false,
             connect_timeout: None,
             acme: None,
+            allow_encoded_slashes: false,
         }
     }
 }
@@ -89,6 +95,9 @@ impl IngressAnnotations {
                 values::parse_duration(v, MAX_CONNECT_TIMEOUT)
             }),
             acme: reader.exact(ACME, values::parse_bool),
+            allow_encoded_slashes: reader
+                .exact(ALLOW_ENCODED_SLASHES, values::parse_bool)
+                .unwrap_or(defaults.allow_encoded_slashes),
         };
         (parsed, reader.warnings)
     }
@@ -99,6 +108,7 @@ impl IngressAnnotations {
         RoutePolicy {
             redirect_https,
             connect_timeout: self.connect_timeout,
+            allow_encoded_slashes: self.allow_encoded_slashes,
         }
     }
 }

@@ -119,6 +119,25 @@ fn parses_each_key_under_both_prefixes() {
             1,
         ),
         (vec![(ACME.to_string(), "please")], default.clone(), 1),
+        (
+            vec![(ALLOW_ENCODED_SLASHES.to_string(), "true")],
+            IngressAnnotations {
+                allow_encoded_slashes: true,
+                ..default.clone()
+            },
+            0,
+        ),
+        (
+            vec![(ALLOW_ENCODED_SLASHES.to_string(), "sometimes")],
+            default.clone(),
+            1,
+        ),
+        // gatehouse's own key: ingress-nginx's prefix does not turn it on.
+        (
+            vec![(nginx("allow-encoded-slashes"), "true")],
+            default.clone(),
+            0,
+        ),
         // Keys gatehouse does not read change nothing here.
         (vec![(nginx("rewrite-target"), "/")], default.clone(), 0),
     ];
@@ -145,10 +164,14 @@ fn warnings_name_the_key_and_the_expected_form() {
 
 #[test]
 fn route_policy_carries_the_parsed_values() {
-    let (parsed, _) = IngressAnnotations::parse(&ingress(&[(&nginx(PROXY_CONNECT_TIMEOUT), "3")]));
+    let (parsed, _) = IngressAnnotations::parse(&ingress(&[
+        (&nginx(PROXY_CONNECT_TIMEOUT), "3"),
+        (ALLOW_ENCODED_SLASHES, "true"),
+    ]));
     let policy = parsed.route_policy(true);
     assert!(policy.redirect_https);
     assert_eq!(policy.connect_timeout, Some(Duration::from_secs(3)));
+    assert!(policy.allow_encoded_slashes);
     assert_eq!(
         IngressAnnotations::default().route_policy(false),
         RoutePolicy::default()

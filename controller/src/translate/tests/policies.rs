@@ -119,3 +119,42 @@ fn tls_hosts_redirect_as_a_whole() {
     let unmatched = table.find("secure.example", "/elsewhere");
     assert!(unmatched.fallback && unmatched.host.redirect_https);
 }
+
+#[test]
+fn allow_encoded_slashes_is_per_ingress_and_gatehouse_only() {
+    let objects = vec![
+        service("ns", "s", &[("http", 80)]),
+        annotated(
+            ingress(
+                "ns",
+                "gitlab",
+                Some("internal"),
+                &[("git.example", "/api", "Prefix", "s", json!(80))],
+            ),
+            &[("gatehouse.dev/allow-encoded-slashes", "true")],
+        ),
+        // ingress-nginx has no such key; under its prefix it turns nothing on.
+        annotated(
+            ingress(
+                "ns",
+                "web",
+                Some("internal"),
+                &[("git.example", "/", "Prefix", "s", json!(80))],
+            ),
+            &[("nginx.ingress.kubernetes.io/allow-encoded-slashes", "true")],
+        ),
+    ];
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    let table = &t.tables["internal"];
+    let allowed = |path: &str| {
+        table
+            .lookup("git.example", path)
+            .expect("route")
+            .policy
+            .allow_encoded_slashes
+    };
+    assert!(allowed("/api/v4/projects/group%2Fproject"));
+    assert!(!allowed("/"));
+    assert!(!allowed("/apiary"));
+    assert!(warning_list(&t).is_empty(), "{:?}", warning_list(&t));
+}

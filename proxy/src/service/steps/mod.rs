@@ -3,13 +3,17 @@
 //! the request continue or answers it now. Adding a step is one module and one line in
 //! [`run`]; no step knows about the others.
 //!
-//! Order matters and is decided here: ACME answers come first (they never reach a backend),
-//! then the route match, then the HTTPS redirect (it applies even where nothing matched), then
-//! the answers for requests that have nowhere to go.
+//! Order matters and is decided here: the path is normalised first (every later step, and
+//! the backend, sees the normal form), then ACME answers (they never reach a backend), then
+//! the route match and the refusal of encoded slashes the route does not allow, then the
+//! HTTPS redirect (it applies even where nothing matched), then the answers for requests that
+//! have nowhere to go.
 
 mod acme_answer;
+mod encoded_slashes;
 mod https_redirect;
 mod no_endpoint;
+mod normalize_path;
 mod not_found;
 mod route;
 
@@ -51,10 +55,12 @@ pub enum Answer {
 /// A step's decision: `Continue(())` or `Break(answer)`.
 pub type Flow = ControlFlow<Answer>;
 
-/// Runs the steps in order until one answers.
-pub fn run(proxy: &ClassProxy, req: &RequestHeader, ctx: &mut RequestCtx) -> Flow {
+/// Runs the steps in order until one answers; only path normalisation changes the request.
+pub fn run(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) -> Flow {
+    normalize_path::step(req, ctx)?;
     acme_answer::step(&proxy.options.challenges, req)?;
     route::step(&proxy.table, req, ctx)?;
+    encoded_slashes::step(ctx)?;
     https_redirect::step(req, ctx)?;
     not_found::step(ctx)?;
     no_endpoint::step(ctx)?;

@@ -1,0 +1,113 @@
+//! Requests written byte for byte: HTTP clients (reqwest included) normalise paths before
+//! sending, so tests of how gatehouse treats `//a`, `/./a` or `%2e%2e` write the request line
+//! themselves over a plain TCP connection.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::client::Reply;
+
+/// Bound on one raw request, so a hung server cannot hang a test.
+const RAW_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Sends `GET {target} HTTP/1.1` with `Host: {host}` exactly as given, on a fresh connection
+/// that is closed after the response, and reads the response whole.
+pub async fn get(addr: SocketAddr, host: &str, target: &str) -> anyhow::Result<Reply> {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tokio::time::timeout(RAW_TIMEOUT, exchange(addr, request.as_bytes()))
+        .await
+        .map_err(|_| anyhow!("raw GET {target} on {addr}: timed out after {RAW_TIMEOUT:?}"))?
+        .with_context(|| format!("raw GET {target} Host: {host} on {addr}"))
+}
+
+async fn exchange(addr: SocketAddr, request: &[u8]) -> anyhow::Result<Reply> {
+    let mut stream = TcpStream::connect(addr).await.context("connect")?;
+    stream.write_all(request).await.context("write request")?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .context("read response")?;
+    parse(&response)
+}
+
+/// Parses a whole HTTP/1.1 response (a `Content-Length`, chunked, or read-to-close body).
+fn parse(response: &[u8]) -> anyhow::Result<Reply> {
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| anyhow!("no end of head in {:?}", String::from_utf8_lossy(response)))?;
+    let head = std::str::from_utf8(&response[..head_end]).context("head is not UTF-8")?;
+    let body = &response[head_end + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?;
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| anyhow!("bad header line {line:?}"))?;
+        headers.append(
+            HeaderName::from_bytes(name.trim().as_bytes())?,
+            HeaderValue::from_str(value.trim())?,
+        );
+    }
+    let chunked = headers
+        .get("transfer-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
+    Ok(Reply::from_parts(status, headers, &body))
+}
+
+fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| anyhow!("chunk size line not terminated"))?;
+        let size_text = std::str::from_utf8(&body[..line_end])?;
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .with_context(|| format!("bad chunk size {size_text:?}"))?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if body.len() < size + 2 {
+            bail!("chunk of {size} bytes is truncated");
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_length_and_chunked_bodies() -> anyhow::Result<()> {
+        let plain = parse(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad")?;
+        assert_eq!((plain.status, plain.body.as_str()), (400, "bad"));
+        let chunked =
+            parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")?;
+        assert_eq!((chunked.status, chunked.body.as_str()), (200, "{}"));
+        assert!(chunked.json.is_some());
+        Ok(())
+    }
+}
