@@ -7,9 +7,9 @@ mod obs_support;
 
 use std::time::{Duration, Instant};
 
+use gatehouse_testkit::net::RefusingPort;
 use gatehouse_testkit::prom::{histogram_count, scrape, sum, value, Sample};
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
-use gatehouse_testkit::net::RefusingPort;
 use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec};
 use obs_support::{bin, scrape_counted};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -70,7 +70,11 @@ fn route(ingress: &'static str) -> [(&'static str, &'static str); 4] {
 #[tokio::test]
 async fn request_counters_and_histograms_move_by_exactly_the_requests_sent() -> anyhow::Result<()> {
     const N: usize = 7;
-    let Setup { fixture, echo, _refusing } = setup("127.0.9.1").await?;
+    let Setup {
+        fixture,
+        echo,
+        _refusing,
+    } = setup("127.0.9.1").await?;
     let before = scrape(fixture.admin).await?;
 
     for i in 0..N {
@@ -173,7 +177,11 @@ async fn request_counters_and_histograms_move_by_exactly_the_requests_sent() -> 
 
 #[tokio::test]
 async fn upstream_failures_are_counted_by_kind() -> anyhow::Result<()> {
-    let Setup { fixture, echo: _echo, _refusing } = setup("127.0.9.2").await?;
+    let Setup {
+        fixture,
+        echo: _echo,
+        _refusing,
+    } = setup("127.0.9.2").await?;
     let before = scrape(fixture.admin).await?;
     let reply = fixture.get(CLASS, "refused.test", "/").await?;
     assert_eq!(reply.status, 502, "{}", reply.summary());
@@ -202,7 +210,11 @@ async fn upstream_failures_are_counted_by_kind() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn open_connections_follow_a_keepalive_client() -> anyhow::Result<()> {
-    let Setup { fixture, echo: _echo, _refusing } = setup("127.0.9.3").await?;
+    let Setup {
+        fixture,
+        echo: _echo,
+        _refusing,
+    } = setup("127.0.9.3").await?;
     let open = |s: &[Sample]| {
         value(
             s,
@@ -275,7 +287,11 @@ async fn read_one_response(conn: &mut tokio::net::TcpStream) -> anyhow::Result<S
 
 #[tokio::test]
 async fn controller_gauges_describe_the_published_tables() -> anyhow::Result<()> {
-    let Setup { fixture, echo: _echo, _refusing } = setup("127.0.9.4").await?;
+    let Setup {
+        fixture,
+        echo: _echo,
+        _refusing,
+    } = setup("127.0.9.4").await?;
     let s = scrape(fixture.admin).await?;
     let class = [("class", CLASS)];
     assert!(value(&s, "gatehouse_route_table_generation", &class) >= 1.0);
