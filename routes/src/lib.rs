@@ -13,6 +13,7 @@ mod builder;
 pub mod host;
 mod path;
 mod policy;
+mod source;
 mod table;
 mod target;
 #[cfg(test)]
@@ -21,7 +22,10 @@ mod tests;
 pub use backend::{Backend, EndpointSet};
 pub use builder::{Conflict, RouteTableBuilder};
 pub use host::{normalize_host, normalized_host, wildcard_parent, HostBuf};
+/// One address range of a [`SourceRanges`] (re-exported so users need no `ipnet` of their own).
+pub use ipnet::IpNet;
 pub use path::HostRoutes;
 pub use policy::{HostPolicy, RoutePolicy};
+pub use source::SourceRanges;
 pub use table::{RouteMatch, RouteTable, TableInfo};
 pub use target::{IngressRef, PathType, RouteTarget};
