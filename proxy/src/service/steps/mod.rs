@@ -4,14 +4,19 @@
 //! [`run`]; no step knows about the others.
 //!
 //! Order matters and is decided here: ACME answers come first (they never reach a backend),
-//! then the route match, then the HTTPS redirect (it applies even where nothing matched), then
-//! the answers for requests that have nowhere to go.
+//! then the route match, then access control — a route refused for access control gatehouse
+//! cannot give (503), then the source allow/deny lists (403) — then the HTTPS redirect (it
+//! applies even where nothing matched), then the answers for requests that have nowhere to
+//! go. Access control comes before the redirect so that a refused route or client gets
+//! nothing but the refusal: not even a redirect that tells it the route exists with TLS.
 
 mod acme_answer;
 mod https_redirect;
 mod no_endpoint;
 mod not_found;
+mod refuse;
 mod route;
+mod source_range;
 
 use std::ops::ControlFlow;
 
@@ -55,8 +60,33 @@ pub type Flow = ControlFlow<Answer>;
 pub fn run(proxy: &ClassProxy, req: &RequestHeader, ctx: &mut RequestCtx) -> Flow {
     acme_answer::step(&proxy.options.challenges, req)?;
     route::step(&proxy.table, req, ctx)?;
+    refuse::step(ctx)?;
+    source_range::step(ctx)?;
     https_redirect::step(req, ctx)?;
     not_found::step(ctx)?;
     no_endpoint::step(ctx)?;
     ControlFlow::Continue(())
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::sync::Arc;
+
+    use gatehouse_routes::{Backend, EndpointSet, IngressRef, PathType, RoutePolicy, RouteTarget};
+
+    use crate::service::RequestCtx;
+
+    /// A request context that matched a route with `policy`.
+    pub fn ctx_with(policy: RoutePolicy) -> RequestCtx {
+        let mut ctx = RequestCtx::new(None);
+        ctx.target = Some(Arc::new(RouteTarget {
+            ingress: IngressRef::new("ns", "app"),
+            rule_host: "app.test".into(),
+            rule_path: "/".into(),
+            path_type: PathType::Prefix,
+            backend: Arc::new(Backend::new("ns", "s", "80", EndpointSet::default(), 0)),
+            policy: Arc::new(policy),
+        }));
+        ctx
+    }
 }
