@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use gatehouse_controller::translate::annotations::UnsupportedAnnotations;
 use gatehouse_controller::translate::DEFAULT_CONTROLLER_NAME;
 
 /// gatehouse: a Kubernetes ingress controller on Pingora.
@@ -39,6 +40,12 @@ pub struct Cli {
     /// IngressClasses whose spec.controller differs from this are left alone.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_CONTROLLER_NAME)]
     pub controller_name: String,
+
+    /// What an Ingress gets when an annotation asks for access control gatehouse does not
+    /// implement (auth-url, auth-type, auth-tls-*, satisfy, …): `fail-closed` answers 503 on
+    /// all its routes; `ignore` serves it without the check. Both warn.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = UnsupportedMode::FailClosed)]
+    pub unsupported_annotations: UnsupportedMode,
 
     /// Worker threads per instance (default: one per core).
     #[arg(long, value_name = "N")]
@@ -155,6 +162,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--unsupported-annotations` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnsupportedMode {
+    /// Every route of the Ingress answers 503 naming the annotation.
+    FailClosed,
+    /// The Ingress is served without the access control it asks for.
+    Ignore,
+}
+
+impl From<UnsupportedMode> for UnsupportedAnnotations {
+    fn from(mode: UnsupportedMode) -> Self {
+        match mode {
+            UnsupportedMode::FailClosed => UnsupportedAnnotations::FailClosed,
+            UnsupportedMode::Ignore => UnsupportedAnnotations::Ignore,
+        }
+    }
+}
+
 /// `--metrics-compat` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MetricsCompat {
@@ -243,6 +268,26 @@ fn check_addr(value: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsupported_annotations_flag() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["gatehouse", "--instance", "class=a,http=127.0.0.1:1"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+                .map(|c| UnsupportedAnnotations::from(c.unsupported_annotations))
+        };
+        assert_eq!(parse(&[]).ok(), Some(UnsupportedAnnotations::FailClosed));
+        assert_eq!(
+            parse(&["--unsupported-annotations=ignore"]).ok(),
+            Some(UnsupportedAnnotations::Ignore)
+        );
+        assert_eq!(
+            parse(&["--unsupported-annotations", "fail-closed"]).ok(),
+            Some(UnsupportedAnnotations::FailClosed)
+        );
+        assert!(parse(&["--unsupported-annotations=open"]).is_err());
+    }
 
     #[test]
     fn instance_specs() {

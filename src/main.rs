@@ -90,6 +90,7 @@ fn run(mut cli: Cli) -> Result<()> {
             .collect(),
         default_secret: default_secret(&cli)?,
         fallback_cert: Some(fallback_cert(&cli)?),
+        unsupported_annotations: cli.unsupported_annotations.into(),
     };
 
     let mut server = Server::new_with_opt_and_conf(None, server_conf(threads));

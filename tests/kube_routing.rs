@@ -220,3 +220,67 @@ async fn only_tls_secrets_are_ever_requested() -> anyhow::Result<()> {
     drop(gh);
     Ok(())
 }
+
+/// An Ingress asking for access control gatehouse does not implement answers 503, and the
+/// leader reports it as a Kubernetes Event whose note names the annotation.
+#[tokio::test]
+async fn unsupported_access_control_is_refused_and_reported_as_an_event() -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let a = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.5.3")).await?;
+    cluster.apply_yaml(&yaml::backend(
+        NS,
+        "svc-a",
+        a.addr().port(),
+        &[("127.0.5.3", true)],
+    ))?;
+    cluster.apply_yaml(&ingress("open", "internal", "open.example", "svc-a"))?;
+    cluster.apply_yaml(
+        &Ingress::new(NS, "guarded")
+            .class("internal")
+            .annotation(
+                "nginx.ingress.kubernetes.io/auth-url",
+                "https://auth.example/check",
+            )
+            .path(
+                "guarded.example",
+                "/",
+                PathType::Prefix,
+                "svc-a",
+                PortRef::Name("http".into()),
+            )
+            .yaml(),
+    )?;
+    let gh = Replica::start(&cluster, "r1", &[("internal", "default=true")], &[]).await?;
+    gh.wait_routed("internal", "open.example", Some("a"), WAIT)
+        .await?;
+    let reply = gh.get("internal", "guarded.example", "/").await?;
+    assert_eq!(reply.status, 503, "{}", reply.summary());
+    assert!(
+        reply.body.contains("nginx.ingress.kubernetes.io/auth-url"),
+        "{}",
+        reply.summary()
+    );
+
+    let event = || {
+        cluster
+            .api
+            .list("events.k8s.io", "v1", "events", Some(NS))
+            .into_iter()
+            .find(|e| {
+                e["regarding"]["name"] == "guarded" && e["reason"] == "UnsupportedAccessControl"
+            })
+    };
+    kube_support::eventually("the Event for the refused Ingress", WAIT, || {
+        event().is_some()
+    })
+    .await?;
+    let note = event()
+        .and_then(|e| e["note"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    assert!(
+        note.contains("nginx.ingress.kubernetes.io/auth-url") && note.contains("503"),
+        "the Event's note names the annotation and the outcome: {note}"
+    );
+    drop(a);
+    Ok(())
+}

@@ -14,6 +14,7 @@ pub mod host;
 mod path;
 mod policy;
 pub mod request_path;
+mod source;
 mod table;
 mod target;
 #[cfg(test)]
@@ -22,8 +23,11 @@ mod tests;
 pub use backend::{Backend, EndpointSet};
 pub use builder::{Conflict, RouteTableBuilder};
 pub use host::{normalize_host, normalized_host, wildcard_parent, HostBuf};
+/// One address range of a [`SourceRanges`] (re-exported so users need no `ipnet` of their own).
+pub use ipnet::IpNet;
 pub use path::HostRoutes;
 pub use policy::{HostPolicy, RoutePolicy};
 pub use request_path::{normalize_path, NormalPath, PathError};
+pub use source::SourceRanges;
 pub use table::{RouteMatch, RouteTable, TableInfo};
 pub use target::{IngressRef, PathType, RouteTarget};

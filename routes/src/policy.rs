@@ -1,7 +1,10 @@
 //! Typed per-route and per-host behaviour. Each field is read by one request step in the proxy;
 //! the controller's annotations module is the only place that fills them from Ingresses.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::source::SourceRanges;
 
 /// How requests on one route are handled. `Default` is gatehouse's behaviour with no
 /// annotations.
@@ -14,6 +17,14 @@ pub struct RoutePolicy {
     /// Paths holding `%2F` / `%5C` are routed (`gatehouse.dev/allow-encoded-slashes`) instead
     /// of refused with 400; APIs such as GitLab's put encoded slashes in paths.
     pub allow_encoded_slashes: bool,
+    /// Every request is refused with 503 and this reason: the Ingress asks for access control
+    /// gatehouse cannot give (or gives it an invalid value), and serving it open is never the
+    /// fallback.
+    pub refuse: Option<Arc<str>>,
+    /// Only clients in these ranges are served (`whitelist-source-range`); others get 403.
+    pub allow_sources: Option<SourceRanges>,
+    /// Clients in these ranges get 403 (`denylist-source-range`); it wins over the allow-list.
+    pub deny_sources: Option<SourceRanges>,
 }
 
 /// Behaviour of a whole host, for requests that no rule of that host matched.

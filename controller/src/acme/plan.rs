@@ -87,7 +87,10 @@ pub fn plan(
             continue;
         }
         // Invalid values were reported by translation; here they count as unset.
-        let opted_in = IngressAnnotations::parse(ing).0.acme.unwrap_or(acme_all);
+        let opted_in = IngressAnnotations::parse(ing, Default::default())
+            .0
+            .acme
+            .unwrap_or(acme_all);
         if !opted_in {
             continue;
         }

@@ -8,7 +8,7 @@ use gatehouse_routes::{
 };
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
-use super::annotations::IngressAnnotations;
+use super::annotations::{IngressAnnotations, UnsupportedAnnotations};
 use super::backends::BackendResolver;
 use super::{ObjectRef, Warning, WarningKind};
 use crate::snapshot::namespace;
@@ -21,6 +21,8 @@ pub struct IngressContext<'a> {
     pub tls_hosts: &'a std::collections::BTreeSet<String>,
     /// Whether the class has an HTTPS listener.
     pub has_https: bool,
+    /// What access control gatehouse cannot give does to the Ingress.
+    pub unsupported_annotations: UnsupportedAnnotations,
 }
 
 /// Adds every valid rule of `ing`; each invalid part becomes a warning and is skipped.
@@ -35,7 +37,7 @@ pub fn add_ingress<'a>(
     let name = ing.metadata.name.as_deref().unwrap_or("");
     let object = ObjectRef::ingress(ing);
     let ingress_ref = IngressRef::new(ns, name);
-    let (notes, problems) = IngressAnnotations::parse(ing);
+    let (notes, problems) = IngressAnnotations::parse(ing, ctx.unsupported_annotations);
     warnings.extend(problems.into_iter().map(|w| w.in_class(ctx.class)));
     let mut warn = |kind, message: String| {
         warnings.push(Warning::new(object.clone(), kind, message).in_class(ctx.class))

@@ -67,6 +67,9 @@ pub struct TranslateConfig {
     pub default_secret: Option<(String, String)>,
     /// Served when no default Secret is configured or usable (self-signed or from files).
     pub fallback_cert: Option<LoadedCert>,
+    /// `--unsupported-annotations`: what access control gatehouse cannot give does to an
+    /// Ingress (default: its routes answer 503).
+    pub unsupported_annotations: annotations::UnsupportedAnnotations,
 }
 
 impl TranslateConfig {
@@ -77,6 +80,7 @@ impl TranslateConfig {
             classes,
             default_secret: None,
             fallback_cert: None,
+            unsupported_annotations: annotations::UnsupportedAnnotations::FailClosed,
         }
     }
 }
@@ -136,6 +140,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
                 class: &class.name,
                 tls_hosts: &class_tls.hosts,
                 has_https: class.has_https,
+                unsupported_annotations: config.unsupported_annotations,
             };
             ingress::add_ingress(ing, &ctx, &mut builder, &mut backends, &mut warnings);
         }

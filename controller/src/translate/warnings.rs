@@ -57,8 +57,15 @@ pub enum WarningKind {
     ForeignIngressClass,
     /// A `spec.tls` Secret is missing or not usable.
     TlsSecret,
-    /// An annotation's value does not parse (its default applies).
+    /// An annotation's value does not parse (its default applies; for access control, the
+    /// Ingress is refused instead).
     InvalidAnnotation,
+    /// An annotation asks for access control gatehouse does not implement: the Ingress's
+    /// routes answer 503 (or, with `--unsupported-annotations=ignore`, serve without it).
+    UnsupportedAccessControl,
+    /// An annotation gatehouse does not read (unsupported, or unknown), which changes
+    /// behaviour but not who gets in.
+    UnsupportedAnnotation,
 }
 
 impl WarningKind {
@@ -76,6 +83,8 @@ impl WarningKind {
             WarningKind::ForeignIngressClass => "ForeignIngressClass",
             WarningKind::TlsSecret => "TlsSecret",
             WarningKind::InvalidAnnotation => "InvalidAnnotation",
+            WarningKind::UnsupportedAccessControl => "UnsupportedAccessControl",
+            WarningKind::UnsupportedAnnotation => "UnsupportedAnnotation",
         }
     }
 }

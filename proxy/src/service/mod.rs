@@ -10,7 +10,7 @@ mod respond;
 pub mod steps;
 
 use std::any::Any;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,10 @@ pub struct RequestCtx {
     retries: u32,
     /// The request arrived over TLS.
     tls: bool,
+    /// The client's address, set once per request: today the connection's peer (canonical:
+    /// an IPv4-mapped IPv6 peer is its IPv4 address). Source-range checks and the access log
+    /// read only this, so trusting proxies' forwarded headers later changes this one place.
+    client_ip: Option<IpAddr>,
     /// When the request head had been read.
     started: Instant,
     /// When the first upstream peer was chosen (start of upstream timing).
@@ -98,8 +102,8 @@ pub struct RequestCtx {
     /// The last upstream failure, also when a retry then succeeded.
     upstream_error: Option<UpstreamErrorKind>,
     request_id: RequestId,
-    /// Counts the request in `gatehouse_http_requests_in_flight` while it lives.
-    _in_flight: Option<InFlightRequest>,
+    /// Counts the request in `gatehouse_http_requests_in_flight` until it is logged.
+    in_flight: Option<InFlightRequest>,
     /// Counts the downstream connection as open (see [`connections`]).
     connection: Option<Arc<ConnectionGuard>>,
 }
@@ -115,6 +119,7 @@ impl RequestCtx {
             failed: None,
             retries: 0,
             tls: false,
+            client_ip: None,
             started: Instant::now(),
             upstream_started: None,
             upstream_connect: None,
@@ -122,7 +127,7 @@ impl RequestCtx {
             upstream_reused: None,
             upstream_error: None,
             request_id: RequestId::default(),
-            _in_flight: in_flight,
+            in_flight,
             connection: None,
         }
     }
@@ -131,6 +136,14 @@ impl RequestCtx {
     pub fn request_id(&self) -> &str {
         self.request_id.as_str()
     }
+}
+
+/// The connection's peer address, canonical (an IPv4-mapped IPv6 peer is its IPv4 address).
+fn peer_ip(session: &Session) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_canonical())
 }
 
 impl ClassProxy {
@@ -156,10 +169,8 @@ impl ClassProxy {
             upstream_connect: ctx.upstream_connect,
             upstream_header: ctx.upstream_header,
             upstream_addr: ctx.peer,
-            client_ip: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip()),
+            // Requests that failed before `early_request_filter` have no client_ip yet.
+            client_ip: ctx.client_ip.or_else(|| peer_ip(session)),
             request_id: ctx.request_id.as_str(),
             retries: ctx.retries,
             upstream_error: ctx
@@ -221,6 +232,7 @@ impl ProxyHttp for ClassProxy {
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        ctx.client_ip = peer_ip(session);
         ctx.request_id = RequestId::for_request(session.req_header());
         if ctx.connection.is_none() {
             if let Some(metrics) = &self.options.metrics {
@@ -341,6 +353,9 @@ impl ProxyHttp for ClassProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
+        // A finished request leaves the in-flight gauge before it is counted as done, so no
+        // scrape sees it both ways (the context itself is dropped a moment later).
+        ctx.in_flight = None;
         self.record(session, e, ctx);
     }
 

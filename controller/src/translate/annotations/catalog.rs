@@ -59,6 +59,19 @@ pub fn strip_prefix(key: &str) -> Option<&str> {
         .or_else(|| key.strip_prefix(GATEHOUSE_PREFIX))
 }
 
+/// True when an access-control annotation's value turns its check off (`enable-modsecurity:
+/// "false"`, `auth-tls-verify-client: off`): it then asks for nothing beyond what gatehouse
+/// does without it, so refusing the Ingress for it would only break it.
+pub fn asks_for_nothing(name: &str, value: &str) -> bool {
+    match name {
+        "enable-global-auth" | "enable-modsecurity" | "enable-owasp-core-rules" => {
+            super::values::parse_bool(value) == Ok(false)
+        }
+        "auth-tls-verify-client" => value.trim() == "off",
+        _ => false,
+    }
+}
+
 // Constructors keep each table row on one line; they are `const` so the table stays static data.
 
 const fn supported(name: &'static str) -> AnnotationInfo {
@@ -93,6 +106,15 @@ const fn unsupported(name: &'static str, what: &'static str) -> AnnotationInfo {
     }
 }
 
+/// A supported access-control annotation, with the difference described.
+const fn differs_access(name: &'static str, how: &'static str) -> AnnotationInfo {
+    AnnotationInfo {
+        name,
+        support: Support::SupportedWithDifference(how),
+        access_control: true,
+    }
+}
+
 /// An unsupported annotation whose absence can let through a request ingress-nginx refuses.
 const fn unsupported_access(name: &'static str, what: &'static str) -> AnnotationInfo {
     AnnotationInfo {
@@ -101,6 +123,11 @@ const fn unsupported_access(name: &'static str, what: &'static str) -> Annotatio
         access_control: true,
     }
 }
+
+// Until trusted proxies (and so the real client IP behind a load balancer) exist, the lists are
+// checked against the address of the TCP connection itself.
+const PEER_ADDRESS: &str =
+    "Checked against the connection's peer address until trusted proxies exist.";
 
 // Texts for annotations that only configure another, unsupported feature.
 const NO_AFFINITY: &str = "Has no effect: session affinity (`affinity`) is not supported.";
@@ -134,7 +161,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("affinity", "No session affinity: a client's requests are spread over all endpoints."),
     unsupported("affinity-canary-behavior", NO_AFFINITY),
     unsupported("affinity-mode", NO_AFFINITY),
-    unsupported_access("allowlist-source-range", "Requests from any address are let through; the allow-list is not checked."),
+    differs_access("allowlist-source-range", PEER_ADDRESS),
     unsupported("app-root", "Requests for `/` reach the backend instead of being redirected to the app root."),
     unsupported("auth-always-set-cookie", NO_AUTH_URL),
     unsupported("auth-cache-duration", NO_AUTH_URL),
@@ -184,7 +211,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("custom-headers", "The headers from that ConfigMap are not added to responses."),
     unsupported("custom-http-errors", "Error responses from the backend reach the client unchanged."),
     unsupported("default-backend", "When no endpoint is ready gatehouse answers 503 itself instead of using this Service."),
-    unsupported_access("denylist-source-range", "Requests from the denied addresses are let through."),
+    differs_access("denylist-source-range", PEER_ADDRESS),
     ignored("disable-proxy-intercept-errors", "gatehouse never intercepts backend errors, which is what this asks for."),
     unsupported("enable-access-log", "Requests are still logged; `--access-log off` turns the log off for every Ingress."),
     unsupported("enable-cors", "No CORS headers are added and preflight requests reach the backend."),
@@ -247,7 +274,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("proxy-ssl-verify-depth", NO_BACKEND_TLS),
     ignored("relative-redirects", "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect."),
     unsupported("rewrite-target", "Requests reach the backend with the original path."),
-    unsupported_access("satisfy", "Has no effect: neither authentication nor source-range checks are applied."),
+    unsupported_access("satisfy", "Authentication is not supported, so it cannot be combined with the source-range checks as asked."),
     unsupported("server-alias", "The extra host names get no routes, so requests for them are not served by this Ingress."),
     // Like configuration-snippet, a server snippet can refuse requests.
     unsupported_access("server-snippet", SNIPPET),
@@ -274,7 +301,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("upstream-vhost", "The backend receives the client's Host header."),
     ignored("use-port-in-redirects", "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect."),
     unsupported("use-regex", "Paths are matched as prefixes, not regular expressions."),
-    unsupported_access("whitelist-source-range", "Requests from any address are let through; the allow-list is not checked."),
+    differs_access("whitelist-source-range", PEER_ADDRESS),
     unsupported("x-forwarded-prefix", "No `X-Forwarded-Prefix` header is sent to the backend."),
 ];
 
@@ -381,9 +408,12 @@ pub(super) mod tests {
         assert_eq!(
             read,
             [
+                "allowlist-source-range",
+                "denylist-source-range",
                 "force-ssl-redirect",
                 "proxy-connect-timeout",
-                "ssl-redirect"
+                "ssl-redirect",
+                "whitelist-source-range",
             ]
         );
     }
@@ -428,6 +458,28 @@ pub(super) mod tests {
             "session-cookie-name",
         ] {
             assert!(lookup(name).is_some_and(|a| !a.access_control), "{name}");
+        }
+    }
+
+    #[test]
+    fn off_values_of_access_control_ask_for_nothing() {
+        // (name, value, asks for nothing)
+        let cases = [
+            ("enable-modsecurity", "false", true),
+            ("enable-modsecurity", " False ", true),
+            ("enable-modsecurity", "true", false),
+            ("enable-modsecurity", "maybe", false),
+            ("enable-global-auth", "0", true),
+            ("enable-owasp-core-rules", "false", true),
+            ("auth-tls-verify-client", "off", true),
+            ("auth-tls-verify-client", "on", false),
+            ("auth-tls-verify-client", "optional", false),
+            ("auth-url", "false", false),
+            ("auth-type", "off", false),
+            ("satisfy", "all", false),
+        ];
+        for (name, value, want) in cases {
+            assert_eq!(asks_for_nothing(name, value), want, "{name}: {value:?}");
         }
     }
 

@@ -2,7 +2,14 @@
 //! mapping of an Ingress's annotations onto its routes' [`RoutePolicy`]. Per-route annotations
 //! are read under ingress-nginx's `nginx.ingress.kubernetes.io/` prefix and under gatehouse's
 //! own `gatehouse.dev/` (same names; gatehouse's wins when both are set). An invalid value is a
-//! warning naming the Ingress and the key, and the default applies.
+//! warning naming the Ingress and the key, and the default applies — except for access control
+//! (the source-range lists), where an invalid value refuses the Ingress: access control never
+//! falls back to serving everyone.
+//!
+//! Every other annotation under either prefix is looked up in the [`catalog`]: access control
+//! gatehouse does not implement refuses the Ingress's routes (503, see
+//! [`UnsupportedAnnotations`]); anything else unsupported or unknown is one warning; keys the
+//! catalog calls harmless to ignore are passed over silently.
 //!
 //! A new per-route annotation is: a key in [`READ`], a field and its parse in
 //! [`IngressAnnotations::parse`], a field of [`RoutePolicy`] set in
@@ -13,9 +20,10 @@ pub mod configmap;
 pub mod values;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_routes::RoutePolicy;
+use gatehouse_routes::{RoutePolicy, SourceRanges};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use super::{ObjectRef, Warning, WarningKind};
@@ -31,14 +39,29 @@ pub const SSL_REDIRECT: &str = "ssl-redirect";
 pub const FORCE_SSL_REDIRECT: &str = "force-ssl-redirect";
 /// Upstream connect timeout: seconds, or a duration with a unit.
 pub const PROXY_CONNECT_TIMEOUT: &str = "proxy-connect-timeout";
+/// Only clients in these ranges are served (comma-separated CIDRs or addresses).
+pub const ALLOWLIST_SOURCE_RANGE: &str = "allowlist-source-range";
+/// ingress-nginx's older name for [`ALLOWLIST_SOURCE_RANGE`] (cert-manager still sets it).
+pub const WHITELIST_SOURCE_RANGE: &str = "whitelist-source-range";
+/// Clients in these ranges are refused (comma-separated CIDRs or addresses).
+pub const DENYLIST_SOURCE_RANGE: &str = "denylist-source-range";
 /// The per-route names read under both prefixes, sorted.
-pub const READ: &[&str] = &[FORCE_SSL_REDIRECT, PROXY_CONNECT_TIMEOUT, SSL_REDIRECT];
+pub const READ: &[&str] = &[
+    ALLOWLIST_SOURCE_RANGE,
+    DENYLIST_SOURCE_RANGE,
+    FORCE_SSL_REDIRECT,
+    PROXY_CONNECT_TIMEOUT,
+    SSL_REDIRECT,
+    WHITELIST_SOURCE_RANGE,
+];
 
 /// `"true"` asks gatehouse to issue the Ingress's certificates with ACME (gatehouse's own key).
 pub const ACME: &str = "gatehouse.dev/acme";
 /// `"true"` routes request paths holding `%2F` / `%5C` instead of refusing them (gatehouse's
 /// own key: ingress-nginx has no such switch and always lets them through).
 pub const ALLOW_ENCODED_SLASHES: &str = "gatehouse.dev/allow-encoded-slashes";
+/// The keys that exist only under gatehouse's prefix.
+pub const OWN: &[&str] = &[ACME, ALLOW_ENCODED_SLASHES];
 /// The annotation that named an Ingress's class before `spec.ingressClassName`.
 pub const LEGACY_CLASS: &str = "kubernetes.io/ingress.class";
 /// The annotation that marks an IngressClass as the cluster's default.
@@ -46,6 +69,17 @@ pub const DEFAULT_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
 
 /// The longest `proxy-connect-timeout` accepted (nginx caps connects at 75 s in practice).
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// What an Ingress gets when an annotation asks for access control gatehouse does not
+/// implement (`--unsupported-annotations`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnsupportedAnnotations {
+    /// Every route of the Ingress answers 503 naming the annotation (and a warning says so).
+    #[default]
+    FailClosed,
+    /// The Ingress is served without the check (and a warning says so).
+    Ignore,
+}
 
 /// What an Ingress's annotations ask for, typed. `Default` is no annotations at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +94,14 @@ pub struct IngressAnnotations {
     pub acme: Option<bool>,
     /// Paths with encoded slashes are routed, not refused (`gatehouse.dev/allow-encoded-slashes`).
     pub allow_encoded_slashes: bool,
+    /// Only these clients are served (`allowlist-source-range`, alias
+    /// `whitelist-source-range`).
+    pub allow_sources: Option<SourceRanges>,
+    /// These clients are refused (`denylist-source-range`).
+    pub deny_sources: Option<SourceRanges>,
+    /// Why every route of the Ingress answers 503: access control that is invalid, or that
+    /// gatehouse does not implement (unless ignored by flag). `None` serves.
+    pub refuse: Option<Arc<str>>,
 }
 
 impl Default for IngressAnnotations {
@@ -70,18 +112,23 @@ impl Default for IngressAnnotations {
             connect_timeout: None,
             acme: None,
             allow_encoded_slashes: false,
+            allow_sources: None,
+            deny_sources: None,
+            refuse: None,
         }
     }
 }
 
 impl IngressAnnotations {
     /// Parses the annotations of `ing`; every invalid value becomes a warning and keeps its
-    /// default.
-    pub fn parse(ing: &Ingress) -> (Self, Vec<Warning>) {
+    /// default, except that invalid access control refuses the Ingress. `unsupported` says
+    /// what access control gatehouse does not implement does to it.
+    pub fn parse(ing: &Ingress, unsupported: UnsupportedAnnotations) -> (Self, Vec<Warning>) {
         let mut reader = Reader {
             annotations: ing.metadata.annotations.as_ref(),
             object: ObjectRef::ingress(ing),
             warnings: Vec::new(),
+            refused: Vec::new(),
         };
         let defaults = Self::default();
         let parsed = Self {
@@ -98,8 +145,16 @@ impl IngressAnnotations {
             allow_encoded_slashes: reader
                 .exact(ALLOW_ENCODED_SLASHES, values::parse_bool)
                 .unwrap_or(defaults.allow_encoded_slashes),
+            allow_sources: reader.access(
+                &[ALLOWLIST_SOURCE_RANGE, WHITELIST_SOURCE_RANGE],
+                values::parse_source_ranges,
+            ),
+            deny_sources: reader.access(&[DENYLIST_SOURCE_RANGE], values::parse_source_ranges),
+            refuse: None,
         };
-        (parsed, reader.warnings)
+        reader.unread(unsupported);
+        let refuse = refusal(&reader.refused);
+        (Self { refuse, ..parsed }, reader.warnings)
     }
 
     /// The policy of one route of this Ingress; `redirect_https` is decided by translation
@@ -109,8 +164,38 @@ impl IngressAnnotations {
             redirect_https,
             connect_timeout: self.connect_timeout,
             allow_encoded_slashes: self.allow_encoded_slashes,
+            refuse: self.refuse.clone(),
+            allow_sources: self.allow_sources.clone(),
+            deny_sources: self.deny_sources.clone(),
         }
     }
+}
+
+/// The reason routes give when refused: the keys and what is wrong with each.
+fn refusal(refused: &[(String, Refused)]) -> Option<Arc<str>> {
+    if refused.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = refused
+        .iter()
+        .map(|(key, why)| match why {
+            Refused::Invalid => format!("{key} (invalid value)"),
+            Refused::Unsupported => format!("{key} (not supported)"),
+        })
+        .collect();
+    Some(Arc::from(format!(
+        "access control this Ingress asks for cannot be applied: {}",
+        list.join(", ")
+    )))
+}
+
+/// Why an access-control annotation refuses its Ingress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refused {
+    /// Its value does not parse.
+    Invalid,
+    /// gatehouse does not implement it.
+    Unsupported,
 }
 
 /// Reads annotation values and records a warning for each one that does not parse.
@@ -118,6 +203,8 @@ struct Reader<'a> {
     annotations: Option<&'a BTreeMap<String, String>>,
     object: ObjectRef,
     warnings: Vec<Warning>,
+    /// Access-control annotations that refuse the Ingress.
+    refused: Vec<(String, Refused)>,
 }
 
 impl<'a> Reader<'a> {
@@ -151,12 +238,101 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An access-control annotation: the first of `names` (aliases, in order of precedence)
+    /// that is set, each under gatehouse's prefix first, then ingress-nginx's. An invalid value
+    /// under any of these keys refuses the Ingress, whatever the others say: a list that was
+    /// meant to restrict must never be dropped.
+    fn access<T: PartialEq>(
+        &mut self,
+        names: &[&str],
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let mut chosen: Option<(String, T)> = None;
+        for name in names {
+            for prefix in [GATEHOUSE_PREFIX, NGINX_PREFIX] {
+                let key = format!("{prefix}{name}");
+                let Some(value) = self.annotations.and_then(|a| a.get(&key)) else {
+                    continue;
+                };
+                match parse(value) {
+                    Ok(v) => {
+                        if let Some((first, applied)) = &chosen {
+                            if v != *applied {
+                                let message =
+                                    format!("{key} and {first} disagree; {first} applies");
+                                self.warn(message);
+                            }
+                        } else {
+                            chosen = Some((key, v));
+                        }
+                    }
+                    Err(message) => {
+                        self.warn(format!(
+                            "annotation {key}: {message}; every route of this Ingress answers 503 until it is fixed (invalid access control is never ignored)"
+                        ));
+                        self.refused.push((key, Refused::Invalid));
+                    }
+                }
+            }
+        }
+        chosen.map(|(_, v)| v)
+    }
+
+    /// Every annotation under either prefix that nothing above read, classified by the
+    /// catalog: unsupported access control refuses the Ingress (unless `mode` ignores it),
+    /// other unsupported or unknown keys warn once, harmless ones pass silently.
+    fn unread(&mut self, mode: UnsupportedAnnotations) {
+        let Some(annotations) = self.annotations else {
+            return;
+        };
+        for (key, value) in annotations {
+            let Some(name) = catalog::strip_prefix(key) else {
+                continue;
+            };
+            if READ.contains(&name) || OWN.contains(&key.as_str()) {
+                continue;
+            }
+            let Some(info) = catalog::lookup(name) else {
+                self.push(
+                    WarningKind::UnsupportedAnnotation,
+                    format!("unknown annotation {key}: gatehouse does not read it"),
+                );
+                continue;
+            };
+            match info.support {
+                // Read above (a test holds the catalog's supported set equal to READ).
+                catalog::Support::Supported | catalog::Support::SupportedWithDifference(_) => {}
+                catalog::Support::Ignored(_) => {}
+                catalog::Support::Unsupported(_) if catalog::asks_for_nothing(name, value) => {}
+                catalog::Support::Unsupported(what) if info.access_control => {
+                    let message = match mode {
+                        UnsupportedAnnotations::FailClosed => {
+                            self.refused.push((key.clone(), Refused::Unsupported));
+                            format!(
+                                "annotation {key} asks for access control gatehouse does not implement, so every route of this Ingress answers 503 (with --unsupported-annotations=ignore it would be served, and then: {what})"
+                            )
+                        }
+                        UnsupportedAnnotations::Ignore => format!(
+                            "annotation {key} asks for access control gatehouse does not implement; served without it because of --unsupported-annotations=ignore: {what}"
+                        ),
+                    };
+                    self.push(WarningKind::UnsupportedAccessControl, message);
+                }
+                catalog::Support::Unsupported(what) => self.push(
+                    WarningKind::UnsupportedAnnotation,
+                    format!("annotation {key} is not supported: {what}"),
+                ),
+            }
+        }
+    }
+
     fn warn(&mut self, message: String) {
-        self.warnings.push(Warning::new(
-            self.object.clone(),
-            WarningKind::InvalidAnnotation,
-            message,
-        ));
+        self.push(WarningKind::InvalidAnnotation, message);
+    }
+
+    fn push(&mut self, kind: WarningKind, message: String) {
+        self.warnings
+            .push(Warning::new(self.object.clone(), kind, message));
     }
 }
 

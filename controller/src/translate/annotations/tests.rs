@@ -19,6 +19,11 @@ fn ingress(annotations: &[(&str, &str)]) -> Ingress {
     .expect("ingress fixture")
 }
 
+/// Parses with the default `--unsupported-annotations=fail-closed`.
+fn parse(annotations: &[(&str, &str)]) -> (IngressAnnotations, Vec<Warning>) {
+    IngressAnnotations::parse(&ingress(annotations), UnsupportedAnnotations::FailClosed)
+}
+
 fn nginx(name: &str) -> String {
     format!("{NGINX_PREFIX}{name}")
 }
@@ -132,18 +137,11 @@ fn parses_each_key_under_both_prefixes() {
             default.clone(),
             1,
         ),
-        // gatehouse's own key: ingress-nginx's prefix does not turn it on.
-        (
-            vec![(nginx("allow-encoded-slashes"), "true")],
-            default.clone(),
-            0,
-        ),
-        // Keys gatehouse does not read change nothing here.
-        (vec![(nginx("rewrite-target"), "/")], default.clone(), 0),
     ];
     for (annotations, want, n_warnings) in cases {
         let pairs: Vec<(&str, &str)> = annotations.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        let (got, warnings) = IngressAnnotations::parse(&ingress(&pairs));
+        let (got, warnings) =
+            IngressAnnotations::parse(&ingress(&pairs), UnsupportedAnnotations::FailClosed);
         assert_eq!(got, want, "{pairs:?}");
         assert_eq!(warnings.len(), n_warnings, "{pairs:?}: {warnings:?}");
         for w in &warnings {
@@ -156,7 +154,7 @@ fn parses_each_key_under_both_prefixes() {
 #[test]
 fn warnings_name_the_key_and_the_expected_form() {
     let key = nginx(PROXY_CONNECT_TIMEOUT);
-    let (_, warnings) = IngressAnnotations::parse(&ingress(&[(&key, "soon")]));
+    let (_, warnings) = parse(&[(&key, "soon")]);
     let message = &warnings[0].message;
     assert!(message.contains(&key), "{message}");
     assert!(message.contains("500ms"), "{message}");
@@ -164,10 +162,10 @@ fn warnings_name_the_key_and_the_expected_form() {
 
 #[test]
 fn route_policy_carries_the_parsed_values() {
-    let (parsed, _) = IngressAnnotations::parse(&ingress(&[
+    let (parsed, _) = parse(&[
         (&nginx(PROXY_CONNECT_TIMEOUT), "3"),
         (ALLOW_ENCODED_SLASHES, "true"),
-    ]));
+    ]);
     let policy = parsed.route_policy(true);
     assert!(policy.redirect_https);
     assert_eq!(policy.connect_timeout, Some(Duration::from_secs(3)));
@@ -224,4 +222,399 @@ fn the_catalog_marks_exactly_the_keys_the_parser_reads_as_supported() {
             );
         }
     }
+}
+
+fn ranges(list: &[&str]) -> Option<SourceRanges> {
+    SourceRanges::new(
+        list.iter()
+            .map(|s| s.parse::<gatehouse_routes::IpNet>().expect("cidr"))
+            .collect(),
+    )
+}
+
+#[test]
+fn source_range_values() {
+    // (value, the ranges it means; None: invalid)
+    let cases: &[(&str, Option<&[&str]>)] = &[
+        ("10.0.0.0/8", Some(&["10.0.0.0/8"])),
+        (
+            "10.0.0.0/8,192.168.0.0/16",
+            Some(&["10.0.0.0/8", "192.168.0.0/16"]),
+        ),
+        (
+            " 10.0.0.0/8 , 192.168.0.0/16 ",
+            Some(&["10.0.0.0/8", "192.168.0.0/16"]),
+        ),
+        // A bare address is that one address.
+        ("127.0.0.2", Some(&["127.0.0.2/32"])),
+        ("2001:db8::1", Some(&["2001:db8::1/128"])),
+        ("2001:db8::/32, ::1", Some(&["2001:db8::/32", "::1/128"])),
+        // cert-manager's HTTP-01 solver Ingress.
+        ("0.0.0.0/0,::/0", Some(&["0.0.0.0/0", "::/0"])),
+        // Host bits are cleared, as Go's ParseCIDR does; duplicates fold.
+        ("10.1.2.3/8", Some(&["10.0.0.0/8"])),
+        ("10.0.0.0/8,10.0.0.0/8", Some(&["10.0.0.0/8"])),
+        ("::ffff:10.0.0.1", Some(&["::ffff:10.0.0.1/128"])),
+        // Invalid: the whole value, never a part of it.
+        ("", None),
+        ("   ", None),
+        ("10.0.0.0/8,", None),
+        (",10.0.0.0/8", None),
+        ("10.0.0.0/8,,192.168.0.0/16", None),
+        ("10.0.0.0/33", None),
+        ("2001:db8::/129", None),
+        ("10.0.0.256", None),
+        ("10.0.0.0/8,nope", None),
+        ("example.com", None),
+        ("10.0.0.0 /8", None),
+        ("[::1]", None),
+        ("fe80::1%eth0", None),
+        ("10.0.0.0/8;192.168.0.0/16", None),
+        ("10.0.0.0/8 192.168.0.0/16", None),
+    ];
+    for (value, want) in cases {
+        let got = values::parse_source_ranges(value).ok();
+        assert_eq!(got, want.and_then(ranges), "{value:?}");
+    }
+    let err = values::parse_source_ranges("10.0.0.0/8,nope").expect_err("invalid");
+    assert!(
+        err.contains("\"nope\""),
+        "the message names the bad entry: {err}"
+    );
+}
+
+#[test]
+fn source_ranges_under_each_key_and_prefix() {
+    let allow = |list: &[&str]| IngressAnnotations {
+        allow_sources: ranges(list),
+        ..IngressAnnotations::default()
+    };
+    // (annotations, expected, number of warnings)
+    let cases: Vec<Case> = vec![
+        (
+            vec![(nginx(WHITELIST_SOURCE_RANGE), "10.0.0.0/8")],
+            allow(&["10.0.0.0/8"]),
+            0,
+        ),
+        (
+            vec![(nginx(ALLOWLIST_SOURCE_RANGE), "10.0.0.0/8")],
+            allow(&["10.0.0.0/8"]),
+            0,
+        ),
+        (
+            vec![(own(WHITELIST_SOURCE_RANGE), "10.0.0.0/8")],
+            allow(&["10.0.0.0/8"]),
+            0,
+        ),
+        (
+            vec![(nginx(DENYLIST_SOURCE_RANGE), "127.0.0.1")],
+            IngressAnnotations {
+                deny_sources: ranges(&["127.0.0.1/32"]),
+                ..IngressAnnotations::default()
+            },
+            0,
+        ),
+        (
+            vec![(nginx(WHITELIST_SOURCE_RANGE), "0.0.0.0/0,::/0")],
+            allow(&["0.0.0.0/0", "::/0"]),
+            0,
+        ),
+        // allowlist- is ingress-nginx's current name and wins over its old alias; gatehouse's
+        // prefix wins over ingress-nginx's. A disagreement is reported.
+        (
+            vec![
+                (nginx(WHITELIST_SOURCE_RANGE), "10.0.0.0/8"),
+                (nginx(ALLOWLIST_SOURCE_RANGE), "192.168.0.0/16"),
+            ],
+            allow(&["192.168.0.0/16"]),
+            1,
+        ),
+        (
+            vec![
+                (nginx(ALLOWLIST_SOURCE_RANGE), "10.0.0.0/8"),
+                (own(ALLOWLIST_SOURCE_RANGE), "192.168.0.0/16"),
+            ],
+            allow(&["192.168.0.0/16"]),
+            1,
+        ),
+        (
+            vec![
+                (nginx(WHITELIST_SOURCE_RANGE), "10.0.0.0/8"),
+                (nginx(ALLOWLIST_SOURCE_RANGE), " 10.0.0.0/8"),
+            ],
+            allow(&["10.0.0.0/8"]),
+            0,
+        ),
+    ];
+    for (annotations, want, n_warnings) in cases {
+        let pairs: Vec<(&str, &str)> = annotations.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let (got, warnings) = parse(&pairs);
+        assert_eq!(got, want, "{pairs:?}");
+        assert_eq!(warnings.len(), n_warnings, "{pairs:?}: {warnings:?}");
+    }
+}
+
+#[test]
+fn invalid_access_control_fails_closed_whatever_the_mode() {
+    let cases: &[&[(&str, &str)]] = &[
+        &[("nginx.ingress.kubernetes.io/whitelist-source-range", "")],
+        &[(
+            "nginx.ingress.kubernetes.io/whitelist-source-range",
+            "10.0.0.0/8,nope",
+        )],
+        &[(
+            "nginx.ingress.kubernetes.io/denylist-source-range",
+            "10.0.0.0/33",
+        )],
+        &[("gatehouse.dev/allowlist-source-range", "everyone")],
+        // A valid value under another key does not rescue an invalid one.
+        &[
+            ("nginx.ingress.kubernetes.io/whitelist-source-range", "nope"),
+            ("gatehouse.dev/whitelist-source-range", "10.0.0.0/8"),
+        ],
+    ];
+    for annotations in cases {
+        for mode in [
+            UnsupportedAnnotations::FailClosed,
+            UnsupportedAnnotations::Ignore,
+        ] {
+            let (got, warnings) = IngressAnnotations::parse(&ingress(annotations), mode);
+            let reason = got
+                .refuse
+                .as_deref()
+                .unwrap_or_else(|| panic!("{annotations:?} ({mode:?}) must refuse the Ingress"));
+            assert!(reason.contains("invalid value"), "{reason}");
+            let (bad, _) = annotations[0];
+            assert!(reason.contains(bad), "the reason names {bad}: {reason}");
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.kind == WarningKind::InvalidAnnotation && w.message.contains(bad)),
+                "{warnings:?}"
+            );
+            assert!(got.route_policy(false).refuse.is_some());
+        }
+    }
+}
+
+#[test]
+fn unread_annotations_are_classified() {
+    use UnsupportedAnnotations::{FailClosed, Ignore};
+    let nginx_key = |name: &str| format!("{NGINX_PREFIX}{name}");
+    // (annotation, value, mode, warning kind or none, refused)
+    let cases: Vec<(
+        String,
+        &str,
+        UnsupportedAnnotations,
+        Option<WarningKind>,
+        bool,
+    )> = vec![
+        // Unsupported access control: 503 by default, served with the flag; warned both ways.
+        (
+            nginx_key("auth-url"),
+            "https://auth.example/check",
+            FailClosed,
+            Some(WarningKind::UnsupportedAccessControl),
+            true,
+        ),
+        (
+            nginx_key("auth-url"),
+            "https://auth.example/check",
+            Ignore,
+            Some(WarningKind::UnsupportedAccessControl),
+            false,
+        ),
+        (
+            nginx_key("auth-type"),
+            "basic",
+            FailClosed,
+            Some(WarningKind::UnsupportedAccessControl),
+            true,
+        ),
+        (
+            nginx_key("auth-tls-verify-client"),
+            "on",
+            FailClosed,
+            Some(WarningKind::UnsupportedAccessControl),
+            true,
+        ),
+        (
+            nginx_key("satisfy"),
+            "any",
+            FailClosed,
+            Some(WarningKind::UnsupportedAccessControl),
+            true,
+        ),
+        (
+            nginx_key("configuration-snippet"),
+            "deny all;",
+            FailClosed,
+            Some(WarningKind::UnsupportedAccessControl),
+            true,
+        ),
+        (
+            own("auth-url"),
+            "https://auth.example/check",
+            FailClosed,
+            Some(WarningKind::UnsupportedAccessControl),
+            true,
+        ),
+        // Access control turned off asks for nothing.
+        (
+            nginx_key("auth-tls-verify-client"),
+            "off",
+            FailClosed,
+            None,
+            false,
+        ),
+        (
+            nginx_key("enable-modsecurity"),
+            "false",
+            FailClosed,
+            None,
+            false,
+        ),
+        (
+            nginx_key("enable-global-auth"),
+            "false",
+            FailClosed,
+            None,
+            false,
+        ),
+        (
+            nginx_key("enable-modsecurity"),
+            "true",
+            FailClosed,
+            Some(WarningKind::UnsupportedAccessControl),
+            true,
+        ),
+        // Unsupported, not access control: served, one warning.
+        (
+            nginx_key("rewrite-target"),
+            "/",
+            FailClosed,
+            Some(WarningKind::UnsupportedAnnotation),
+            false,
+        ),
+        (
+            nginx_key("auth-realm"),
+            "x",
+            FailClosed,
+            Some(WarningKind::UnsupportedAnnotation),
+            false,
+        ),
+        (
+            nginx_key("limit-rps"),
+            "10",
+            FailClosed,
+            Some(WarningKind::UnsupportedAnnotation),
+            false,
+        ),
+        // Harmless: nothing.
+        (nginx_key("proxy-buffering"), "off", FailClosed, None, false),
+        (
+            nginx_key("limit-whitelist"),
+            "10.0.0.0/8",
+            FailClosed,
+            None,
+            false,
+        ),
+        // Unknown keys under either prefix: one warning.
+        (
+            nginx_key("no-such-thing"),
+            "1",
+            FailClosed,
+            Some(WarningKind::UnsupportedAnnotation),
+            false,
+        ),
+        (
+            own("no-such-thing"),
+            "1",
+            FailClosed,
+            Some(WarningKind::UnsupportedAnnotation),
+            false,
+        ),
+        // Other prefixes are not ours.
+        (
+            "cert-manager.io/cluster-issuer".to_string(),
+            "le",
+            FailClosed,
+            None,
+            false,
+        ),
+        (
+            "kubernetes.io/ingress.class".to_string(),
+            "internal",
+            FailClosed,
+            None,
+            false,
+        ),
+        (ACME.to_string(), "true", FailClosed, None, false),
+    ];
+    for (key, value, mode, kind, refused) in cases {
+        let (got, warnings) = IngressAnnotations::parse(&ingress(&[(&key, value)]), mode);
+        let kinds: Vec<_> = warnings.iter().map(|w| w.kind).collect();
+        assert_eq!(
+            kinds,
+            kind.into_iter().collect::<Vec<_>>(),
+            "{key}: {value:?} {mode:?}"
+        );
+        for w in &warnings {
+            assert!(w.message.contains(&key), "the warning names {key}: {w}");
+            assert_eq!(w.object.to_string(), "Ingress ns/app");
+        }
+        assert_eq!(got.refuse.is_some(), refused, "{key}: {value:?} {mode:?}");
+        if let Some(reason) = &got.refuse {
+            assert!(
+                reason.contains(&key) && reason.contains("not supported"),
+                "{reason}"
+            );
+        }
+    }
+}
+
+#[test]
+fn warning_texts() {
+    let (_, w) = parse(&[(&nginx("rewrite-target"), "/")]);
+    assert_eq!(
+        w[0].message,
+        "annotation nginx.ingress.kubernetes.io/rewrite-target is not supported: Requests reach the backend with the original path."
+    );
+    let (_, w) = parse(&[(&nginx("rewrite-targt"), "/")]);
+    assert_eq!(
+        w[0].message,
+        "unknown annotation nginx.ingress.kubernetes.io/rewrite-targt: gatehouse does not read it"
+    );
+    let (_, w) = parse(&[(&nginx("auth-url"), "http://a")]);
+    assert!(w[0].message.contains("answers 503"), "{}", w[0].message);
+    let (_, w) = IngressAnnotations::parse(
+        &ingress(&[(&nginx("auth-url"), "http://a")]),
+        UnsupportedAnnotations::Ignore,
+    );
+    assert!(
+        w[0].message.contains("served without it")
+            && w[0].message.contains("external authentication"),
+        "{}",
+        w[0].message
+    );
+}
+
+#[test]
+fn one_refusal_names_every_annotation() {
+    let (got, warnings) = parse(&[
+        (&nginx("auth-url"), "http://a"),
+        (&nginx("auth-type"), "basic"),
+        (&nginx(DENYLIST_SOURCE_RANGE), "nope"),
+        (&nginx(WHITELIST_SOURCE_RANGE), "10.0.0.0/8"),
+    ]);
+    let reason = got.refuse.expect("refused");
+    for part in [
+        "nginx.ingress.kubernetes.io/auth-url (not supported)",
+        "nginx.ingress.kubernetes.io/auth-type (not supported)",
+        "nginx.ingress.kubernetes.io/denylist-source-range (invalid value)",
+    ] {
+        assert!(reason.contains(part), "{reason}");
+    }
+    assert!(!reason.contains("whitelist"), "{reason}");
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
 }

@@ -1,7 +1,10 @@
 //! Typed parsers for annotation (and flag) values. Each returns a message that says what was
 //! expected, so a warning can tell the user how to fix the value.
 
+use std::net::IpAddr;
 use std::time::Duration;
+
+use gatehouse_routes::{IpNet, SourceRanges};
 
 /// A boolean as ingress-nginx (Go's `strconv.ParseBool`) accepts it.
 pub fn parse_bool(value: &str) -> Result<bool, String> {
@@ -49,6 +52,36 @@ pub fn parse_duration(value: &str, max: Duration) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
+}
+
+/// A source-range list as ingress-nginx accepts it: comma-separated CIDRs, IPv4 or IPv6, with
+/// spaces around entries allowed; a bare address means that one address (/32 or /128). Host
+/// bits are allowed and cleared (`10.1.2.3/8` is `10.0.0.0/8`), as Go's `ParseCIDR` does. An
+/// empty entry, or any entry that is not an address or range, makes the whole value invalid:
+/// for an allow- or deny-list a partly understood value must not be applied in part.
+pub fn parse_source_ranges(value: &str) -> Result<SourceRanges, String> {
+    let mut nets = Vec::new();
+    for entry in value.split(',').map(str::trim) {
+        let net = if entry.contains('/') {
+            entry.parse::<IpNet>().ok()
+        } else {
+            entry.parse::<IpAddr>().ok().map(IpNet::from)
+        };
+        match net {
+            Some(net) => nets.push(net),
+            None if entry.is_empty() => {
+                return Err(format!(
+                    "{value:?} has an empty entry (expected comma-separated addresses or CIDRs like 10.0.0.0/8,2001:db8::/32)"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "{entry:?} is not an IP address or CIDR range (expected e.g. 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)"
+                ))
+            }
+        }
+    }
+    SourceRanges::new(nets).ok_or_else(|| format!("{value:?} names no address range"))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
+use crate::translate::annotations::UnsupportedAnnotations;
 
 fn with_default_backend(o: Object, service: &str) -> Object {
     let Object::Ingress(mut i) = o else {
@@ -156,5 +157,168 @@ fn allow_encoded_slashes_is_per_ingress_and_gatehouse_only() {
     assert!(allowed("/api/v4/projects/group%2Fproject"));
     assert!(!allowed("/"));
     assert!(!allowed("/apiary"));
-    assert!(warning_list(&t).is_empty(), "{:?}", warning_list(&t));
+    assert_eq!(
+        warning_list(&t),
+        vec![(WarningKind::UnsupportedAnnotation, "Ingress ns/web".to_string())],
+        "the key under ingress-nginx's prefix is unknown, and said to be"
+    );
+const AUTH_URL: &str = "nginx.ingress.kubernetes.io/auth-url";
+const ALLOW: &str = "nginx.ingress.kubernetes.io/whitelist-source-range";
+const DENY: &str = "nginx.ingress.kubernetes.io/denylist-source-range";
+
+/// Objects for the access-control tests: Service `s` and one Ingress per `(name, annotations)`,
+/// each on host `<name>.example` with paths `/` and `/api`, plus a default backend on the
+/// first.
+fn access_objects(ingresses: &[(&str, &[(&str, &str)])]) -> Vec<Object> {
+    let mut objects = vec![service("ns", "s", &[("http", 80)])];
+    for (i, (name, annotations)) in ingresses.iter().enumerate() {
+        let host = format!("{name}.example");
+        let ing = annotated(
+            ingress(
+                "ns",
+                name,
+                Some("internal"),
+                &[
+                    (&host, "/", "Prefix", "s", json!(80)),
+                    (&host, "/api", "Exact", "s", json!(80)),
+                ],
+            ),
+            annotations,
+        );
+        objects.push(if i == 0 {
+            with_default_backend(ing, "s")
+        } else {
+            ing
+        });
+    }
+    objects
+}
+
+#[test]
+fn unsupported_access_control_refuses_every_route_of_its_ingress() {
+    let objects = access_objects(&[
+        ("guarded", &[(AUTH_URL, "https://auth.example/check")]),
+        (
+            "rewritten",
+            &[("nginx.ingress.kubernetes.io/rewrite-target", "/")],
+        ),
+        ("plain", &[]),
+    ]);
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    let table = &t.tables["internal"];
+    let refuse = |host: &str, path: &str| {
+        table
+            .lookup(host, path)
+            .expect("route")
+            .policy
+            .refuse
+            .clone()
+    };
+    for (host, path) in [
+        ("guarded.example", "/"),
+        ("guarded.example", "/api"),
+        ("elsewhere.example", "/"), // the refused Ingress's default backend
+    ] {
+        let reason = refuse(host, path).unwrap_or_else(|| panic!("{host}{path} is refused"));
+        assert!(reason.contains(AUTH_URL), "{reason}");
+    }
+    assert_eq!(refuse("rewritten.example", "/"), None);
+    assert_eq!(refuse("plain.example", "/"), None);
+    assert_eq!(
+        warning_list(&t),
+        vec![
+            (
+                WarningKind::UnsupportedAccessControl,
+                "Ingress ns/guarded".to_string()
+            ),
+            (
+                WarningKind::UnsupportedAnnotation,
+                "Ingress ns/rewritten".to_string()
+            ),
+        ]
+    );
+    assert!(
+        t.warnings
+            .iter()
+            .all(|w| w.class.as_deref() == Some("internal")),
+        "warnings concern the Ingress's class: {:?}",
+        t.warnings
+    );
+}
+
+#[test]
+fn ignoring_unsupported_access_control_serves_and_still_warns() {
+    let objects = access_objects(&[("guarded", &[(AUTH_URL, "https://auth.example/check")])]);
+    let mut config = two_classes();
+    config.unsupported_annotations = UnsupportedAnnotations::Ignore;
+    let t = translate(&Snapshot::from_objects(objects), &config);
+    let route = t.tables["internal"]
+        .lookup("guarded.example", "/")
+        .expect("route");
+    assert_eq!(route.policy.refuse, None);
+    assert_eq!(
+        warning_list(&t),
+        vec![(
+            WarningKind::UnsupportedAccessControl,
+            "Ingress ns/guarded".to_string()
+        )]
+    );
+}
+
+#[test]
+fn source_ranges_reach_every_route_and_invalid_ones_refuse_whatever_the_flag() {
+    for mode in [
+        UnsupportedAnnotations::FailClosed,
+        UnsupportedAnnotations::Ignore,
+    ] {
+        let objects = access_objects(&[
+            (
+                "listed",
+                &[(ALLOW, "10.0.0.0/8, 2001:db8::/32"), (DENY, "10.9.0.0/16")],
+            ),
+            ("solver", &[(ALLOW, "0.0.0.0/0,::/0")]),
+            ("broken", &[(ALLOW, "10.0.0.0/8,intranet")]),
+        ]);
+        let mut config = two_classes();
+        config.unsupported_annotations = mode;
+        let t = translate(&Snapshot::from_objects(objects), &config);
+        let table = &t.tables["internal"];
+        let policy =
+            |host: &str, path: &str| table.lookup(host, path).expect("route").policy.clone();
+        for (host, path) in [
+            ("listed.example", "/"),
+            ("listed.example", "/api"),
+            ("elsewhere.example", "/"),
+        ] {
+            let p = policy(host, path);
+            assert_eq!(
+                p.allow_sources.as_ref().map(|r| r.to_string()).as_deref(),
+                Some("10.0.0.0/8,2001:db8::/32"),
+                "{host}{path}"
+            );
+            assert_eq!(
+                p.deny_sources.as_ref().map(|r| r.to_string()).as_deref(),
+                Some("10.9.0.0/16")
+            );
+            assert_eq!(p.refuse, None);
+        }
+        let solver = policy("solver.example", "/");
+        assert!(solver.refuse.is_none());
+        assert!(solver
+            .allow_sources
+            .as_ref()
+            .is_some_and(|r| r.contains("198.51.100.7".parse().expect("ip"))));
+        let broken = policy("broken.example", "/");
+        assert!(
+            broken.refuse.as_deref().is_some_and(|r| r.contains(ALLOW)),
+            "{mode:?}: an invalid allow-list refuses: {broken:?}"
+        );
+        assert_eq!(
+            warning_list(&t),
+            vec![(
+                WarningKind::InvalidAnnotation,
+                "Ingress ns/broken".to_string()
+            )]
+        );
+    }
 }

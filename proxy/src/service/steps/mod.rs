@@ -5,9 +5,12 @@
 //!
 //! Order matters and is decided here: the path is normalised first (every later step, and
 //! the backend, sees the normal form), then ACME answers (they never reach a backend), then
-//! the route match and the refusal of encoded slashes the route does not allow, then the
-//! HTTPS redirect (it applies even where nothing matched), then the answers for requests that
-//! have nowhere to go.
+//! the route match, then access control — a route refused for access control gatehouse
+//! cannot give (503), the source allow/deny lists (403) — then the refusal of encoded slashes
+//! the route does not allow, then the HTTPS redirect (it applies even where nothing matched),
+//! then the answers for requests that have nowhere to go. Access control comes before the
+//! redirect so that a refused route or client gets nothing but the refusal: not even a
+//! redirect that tells it the route exists with TLS.
 
 mod acme_answer;
 mod encoded_slashes;
@@ -15,7 +18,9 @@ mod https_redirect;
 mod no_endpoint;
 mod normalize_path;
 mod not_found;
+mod refuse;
 mod route;
+mod source_range;
 
 use std::ops::ControlFlow;
 
@@ -60,9 +65,34 @@ pub fn run(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) ->
     normalize_path::step(req, ctx)?;
     acme_answer::step(&proxy.options.challenges, req)?;
     route::step(&proxy.table, req, ctx)?;
+    refuse::step(ctx)?;
+    source_range::step(ctx)?;
     encoded_slashes::step(ctx)?;
     https_redirect::step(req, ctx)?;
     not_found::step(ctx)?;
     no_endpoint::step(ctx)?;
     ControlFlow::Continue(())
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::sync::Arc;
+
+    use gatehouse_routes::{Backend, EndpointSet, IngressRef, PathType, RoutePolicy, RouteTarget};
+
+    use crate::service::RequestCtx;
+
+    /// A request context that matched a route with `policy`.
+    pub fn ctx_with(policy: RoutePolicy) -> RequestCtx {
+        let mut ctx = RequestCtx::new(None);
+        ctx.target = Some(Arc::new(RouteTarget {
+            ingress: IngressRef::new("ns", "app"),
+            rule_host: "app.test".into(),
+            rule_path: "/".into(),
+            path_type: PathType::Prefix,
+            backend: Arc::new(Backend::new("ns", "s", "80", EndpointSet::default(), 0)),
+            policy: Arc::new(policy),
+        }));
+        ctx
+    }
 }
