@@ -159,9 +159,14 @@ fn allow_encoded_slashes_is_per_ingress_and_gatehouse_only() {
     assert!(!allowed("/apiary"));
     assert_eq!(
         warning_list(&t),
-        vec![(WarningKind::UnsupportedAnnotation, "Ingress ns/web".to_string())],
+        vec![(
+            WarningKind::UnsupportedAnnotation,
+            "Ingress ns/web".to_string()
+        )],
         "the key under ingress-nginx's prefix is unknown, and said to be"
     );
+}
+
 const AUTH_URL: &str = "nginx.ingress.kubernetes.io/auth-url";
 const ALLOW: &str = "nginx.ingress.kubernetes.io/whitelist-source-range";
 const DENY: &str = "nginx.ingress.kubernetes.io/denylist-source-range";
