@@ -60,13 +60,17 @@ async fn stable_route(ip: &str) -> anyhow::Result<(Cluster, EchoBackend, Replica
 #[tokio::test]
 async fn api_server_outage_keeps_serving_and_catches_up() -> anyhow::Result<()> {
     let (cluster, _echo, gh) = stable_route("127.0.7.1").await?;
+    // An Ingress that will be deleted while gatehouse cannot see the API server.
+    cluster.apply_yaml(&ingress("leaving", "leaving.example"))?;
+    gh.wait_routed("internal", "leaving.example", Some("a"), WAIT)
+        .await?;
 
     let (stop, ok, bad, handle) = traffic(gh.http["internal"], "stable.example");
     cluster.api.stop().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Changes made while gatehouse cannot see the API server.
     cluster.apply_yaml(&ingress("during", "during.example"))?;
-    cluster.delete_ingress(NS, "stable-gone");
+    cluster.delete_ingress(NS, "leaving");
     let (status, _) = gatehouse_testkit::admin::readyz(gh.admin).await?;
     assert_eq!(status, 200, "stays ready on its last good tables");
     assert_eq!(
@@ -74,10 +78,18 @@ async fn api_server_outage_keeps_serving_and_catches_up() -> anyhow::Result<()> 
         404,
         "not seen yet"
     );
+    assert_eq!(
+        gh.get("internal", "leaving.example", "/").await?.status,
+        200,
+        "the deletion is not seen yet either: the last good table keeps serving"
+    );
 
     cluster.api.restart().await?;
     let caught_up = gh
         .wait_routed("internal", "during.example", Some("a"), WAIT)
+        .await?;
+    // The deletion made during the outage is caught up too.
+    gh.wait_routed("internal", "leaving.example", None, WAIT)
         .await?;
     stop.store(true, Ordering::SeqCst);
     handle.await?;
@@ -94,8 +106,15 @@ async fn watch_expiry_410_relists_without_dropping_routes() -> anyhow::Result<()
 
     let (stop, ok, bad, handle) = traffic(gh.http["internal"], "stable.example");
     let lists_before = list_count(&cluster);
+    let mut expired_watches = 0;
     for round in 0..3 {
-        cluster.api.compact();
+        // Wait until gatehouse watches again (after the previous round's relist), so every
+        // compaction really hits its open watches with an ERROR 410.
+        let watching = Instant::now();
+        while open_watches(&cluster) < KINDS_WATCHED && watching.elapsed() < WAIT {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        expired_watches += cluster.api.compact();
         cluster.apply_yaml(&ingress(
             &format!("after-{round}"),
             &format!("after{round}.example"),
@@ -111,18 +130,25 @@ async fn watch_expiry_410_relists_without_dropping_routes() -> anyhow::Result<()
     stop.store(true, Ordering::SeqCst);
     handle.await?;
     let relists = list_count(&cluster) - lists_before;
-    let gone = cluster
-        .api
-        .requests()
-        .iter()
-        .filter(|r| r.status == 410)
-        .count();
     let (ok, bad) = (ok.load(Ordering::SeqCst), bad.load(Ordering::SeqCst));
-    eprintln!("410: {relists} relists, {gone} 410 answers, {ok} requests ok, {bad} failed");
+    eprintln!(
+        "410: {expired_watches} watches expired, {relists} relists, {ok} requests ok, {bad} failed"
+    );
+    assert!(
+        expired_watches >= 3 * KINDS_WATCHED,
+        "each compaction sent ERROR 410 to every open watch ({expired_watches})"
+    );
     assert!(relists >= 3, "every compaction forces a relist ({relists})");
     assert!(ok > 0);
     assert_eq!(bad, 0, "no route dropped across relists");
     Ok(())
+}
+
+/// The kinds a replica always watches: IngressClass, Ingress, Service, EndpointSlice, Secret.
+const KINDS_WATCHED: usize = 5;
+
+fn open_watches(cluster: &Cluster) -> usize {
+    cluster.api.open_watches()
 }
 
 fn list_count(cluster: &Cluster) -> usize {

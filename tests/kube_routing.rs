@@ -85,6 +85,26 @@ async fn changes_in_the_api_propagate_to_routing() -> anyhow::Result<()> {
 
     // Delete: the Service goes away → still 503 (route kept, warned); the Ingress goes away → 404.
     cluster.api.delete("", "v1", "services", Some(NS), "svc-a");
+    // Seen once the status page reports the missing Service.
+    let waiting = Instant::now();
+    loop {
+        let (_, routes) = gatehouse_testkit::admin::get(gh.admin, "/routes.json").await?;
+        if routes.contains("MissingService") {
+            break;
+        }
+        anyhow::ensure!(
+            waiting.elapsed() < WAIT,
+            "the Service deletion was never reported: {routes}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reply = gh.get("internal", "two.example", "/").await?;
+    assert_eq!(
+        reply.status,
+        503,
+        "a route whose Service is gone stays and answers 503: {}",
+        reply.summary()
+    );
     let started = Instant::now();
     cluster.delete_ingress(NS, "two");
     gh.wait_routed("internal", "two.example", None, WAIT)

@@ -1,10 +1,8 @@
 //! With `--metrics-compat ingress-nginx`, every metric and label queried by the two community
-//! ingress-nginx dashboards (shared/fixtures/ingress-nginx-dashboards) is in the real binary's
+//! ingress-nginx dashboards (testkit/fixtures/ingress-nginx-dashboards) is in the real binary's
 //! /metrics after real traffic, once Prometheus's target labels are applied.
 
 mod obs_support;
-
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use gatehouse_testkit::prom::{as_scraped, value};
@@ -12,19 +10,10 @@ use gatehouse_testkit::yaml::{Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, Fixture, InstanceSpec};
 use obs_support::{bin, dashboard_problems, scrape_counted};
 
-const DASHBOARDS: [&str; 2] = ["nginx.json", "request-handling-performance.json"];
+const DASHBOARDS: [&str; 2] = gatehouse_testkit::dashboards::INGRESS_NGINX_DASHBOARDS;
 
 fn fixture_file(name: &str) -> anyhow::Result<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/ingress-nginx-dashboards");
-    let path = dir.join(name);
-    std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading dashboard fixture {}: the ingress-nginx dashboards are expected in \
-             shared/fixtures/ beside the repository (../shared relative to its root)",
-            path.display()
-        )
-    })
+    gatehouse_testkit::dashboards::ingress_nginx_dashboard(name)
 }
 
 async fn start(compat: bool) -> anyhow::Result<(Fixture, gatehouse_testkit::EchoBackend)> {

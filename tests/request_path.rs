@@ -49,6 +49,11 @@ async fn forwarded_headers_and_host_are_set() -> anyhow::Result<()> {
         .get(format!("http://{listener}/headers?a=b"))
         .header("host", "Echo.Test:8443")
         .header("x-end-to-end", "kept")
+        // Spoofed forwarding headers: no proxy is trusted, so each is replaced, not appended to.
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("x-real-ip", "203.0.113.7")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "evil.example")
         .send()
         .await?;
     let reply = Reply::read(response).await?;

@@ -26,6 +26,11 @@ const TEST_BUDGET: Duration = Duration::from_secs(120);
 
 fn skip() -> bool {
     if std::env::var_os("GATEHOUSE_SKIP_PEBBLE").is_some() {
+        // CI must exercise real ACME: a skip there would pass without testing anything.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "GATEHOUSE_SKIP_PEBBLE is set but CI is too: CI runs these tests against Pebble"
+        );
         println!("skipped: GATEHOUSE_SKIP_PEBBLE is set");
         return true;
     }

@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{app_request, scrape, unmatched_request};
@@ -18,19 +17,7 @@ use gatehouse_testkit::dashboards::{self, queries};
 use gatehouse_testkit::prom::as_scraped;
 
 fn fixture(name: &str) -> String {
-    let dir = std::env::var_os("GATEHOUSE_DASHBOARD_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/fixtures/ingress-nginx-dashboards")
-        });
-    let path = dir.join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "reading dashboard fixture {} ({e}); set GATEHOUSE_DASHBOARD_FIXTURES to its folder",
-            path.display()
-        )
-    })
+    gatehouse_testkit::dashboards::ingress_nginx_dashboard(name).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Series name → label names as stored by Prometheus after scraping our output.

@@ -224,8 +224,9 @@ impl TestApiServer {
 
     /// Drops all history: requests for older resourceVersions get 410 Gone, and every open
     /// watch receives an ERROR event with a 410 Status and is closed.
-    pub fn compact(&self) {
-        self.shared.store.lock().compact();
+    /// Returns how many open watches received the ERROR 410.
+    pub fn compact(&self) -> usize {
+        self.shared.store.lock().compact()
     }
 
     /// Ends every open watch stream cleanly, as a server-side watch timeout would.

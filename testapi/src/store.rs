@@ -175,14 +175,17 @@ impl State {
         Ok((at, objects.into_values().cloned().collect()))
     }
 
-    /// Drops all retained history: older resourceVersions now get 410, open watches get an ERROR 410.
-    pub fn compact(&mut self) {
+    /// Drops all retained history: older resourceVersions now get 410, open watches get an ERROR
+    /// 410. Returns how many open watches were sent that ERROR event.
+    pub fn compact(&mut self) -> usize {
         self.history.clear();
         self.floor = self.rv;
         let status = crate::watch::expired_status(self.floor);
+        let expired = self.watchers.len();
         for watcher in self.watchers.drain(..) {
             watcher.send_error(&status);
         }
+        expired
     }
 }
 
