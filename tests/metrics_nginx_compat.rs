@@ -4,7 +4,6 @@
 
 mod obs_support;
 
-use anyhow::Context as _;
 use gatehouse_testkit::prom::{as_scraped, value};
 use gatehouse_testkit::yaml::{Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, Fixture, InstanceSpec};
