@@ -128,6 +128,20 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
+/// The ingress-nginx community dashboards kept in the repository (`testkit/fixtures/`), by
+/// file name (`nginx.json`, `request-handling-performance.json`): the tests need no checkout
+/// beside the repository.
+pub fn ingress_nginx_dashboard(name: &str) -> anyhow::Result<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/ingress-nginx-dashboards")
+        .join(name);
+    std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("reading dashboard fixture {}: {e}", path.display()))
+}
+
+/// File names of the ingress-nginx dashboards in [`ingress_nginx_dashboard`].
+pub const INGRESS_NGINX_DASHBOARDS: [&str; 2] = ["nginx.json", "request-handling-performance.json"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,17 +205,3 @@ mod tests {
         assert!(queries("{not json").is_err());
     }
 }
-
-/// The ingress-nginx community dashboards kept in the repository (`testkit/fixtures/`), by
-/// file name (`nginx.json`, `request-handling-performance.json`): the tests need no checkout
-/// beside the repository.
-pub fn ingress_nginx_dashboard(name: &str) -> anyhow::Result<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/ingress-nginx-dashboards")
-        .join(name);
-    std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("reading dashboard fixture {}: {e}", path.display()))
-}
-
-/// File names of the ingress-nginx dashboards in [`ingress_nginx_dashboard`].
-pub const INGRESS_NGINX_DASHBOARDS: [&str; 2] = ["nginx.json", "request-handling-performance.json"];
