@@ -54,24 +54,11 @@ impl BlackHole {
     /// Opens one on `ip` (e.g. "127.0.0.1"). Panics when the kernel does not drop SYNs to a full
     /// accept queue (then the tests that need one cannot run: this is test setup).
     pub fn open(ip: &str) -> BlackHole {
-        use socket2::{Domain, Socket, Type};
         use std::time::Duration;
-        let bind: SocketAddr = format!("{ip}:0")
-            .parse()
-            .unwrap_or_else(|e| panic!("BlackHole: {ip:?} is not an IP address: {e}"));
-        let listener = Socket::new(Domain::for_address(bind), Type::STREAM, None)
-            .unwrap_or_else(|e| panic!("BlackHole: socket: {e}"));
-        listener
-            .bind(&bind.into())
-            .unwrap_or_else(|e| panic!("BlackHole: bind {bind}: {e}"));
+        let (listener, addr) = bound_socket(ip, "BlackHole");
         listener
             .listen(0)
             .unwrap_or_else(|e| panic!("BlackHole: listen: {e}"));
-        let addr = listener
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .unwrap_or_else(|| panic!("BlackHole: no local address"));
         // Fill the accept queue until a connect attempt times out: that proves connects hang.
         let mut fillers = Vec::new();
         for _ in 0..8 {
@@ -103,23 +90,30 @@ pub struct RefusingPort {
 impl RefusingPort {
     /// Reserves one on `ip` (e.g. "127.0.0.1"). Panics when it cannot bind: this is test setup.
     pub fn open(ip: &str) -> RefusingPort {
-        use socket2::{Domain, Socket, Type};
-        let bind: SocketAddr = format!("{ip}:0")
-            .parse()
-            .unwrap_or_else(|e| panic!("RefusingPort: {ip:?} is not an IP address: {e}"));
-        let socket = Socket::new(Domain::for_address(bind), Type::STREAM, None)
-            .unwrap_or_else(|e| panic!("RefusingPort: socket: {e}"));
-        socket
-            .bind(&bind.into())
-            .unwrap_or_else(|e| panic!("RefusingPort: bind {bind}: {e}"));
-        let addr = socket
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .unwrap_or_else(|| panic!("RefusingPort: no local address"));
+        let (socket, addr) = bound_socket(ip, "RefusingPort");
         RefusingPort {
             addr,
             _socket: socket,
         }
     }
+}
+
+/// A TCP socket bound to a free port on `ip`, not listening yet (`what` names the caller in
+/// panics: this is test setup).
+fn bound_socket(ip: &str, what: &str) -> (socket2::Socket, SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let bind: SocketAddr = format!("{ip}:0")
+        .parse()
+        .unwrap_or_else(|e| panic!("{what}: {ip:?} is not an IP address: {e}"));
+    let socket = Socket::new(Domain::for_address(bind), Type::STREAM, None)
+        .unwrap_or_else(|e| panic!("{what}: socket: {e}"));
+    socket
+        .bind(&bind.into())
+        .unwrap_or_else(|e| panic!("{what}: bind {bind}: {e}"));
+    let addr = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or_else(|| panic!("{what}: no local address"));
+    (socket, addr)
 }
