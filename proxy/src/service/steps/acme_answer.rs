@@ -56,9 +56,9 @@ mod tests {
         ];
         for (path, want) in cases {
             let got = match step(&challenges, &request(path)) {
-                ControlFlow::Break(Answer::Body { status: 200, body, .. }) => {
-                    Some(String::from_utf8_lossy(&body).into_owned())
-                }
+                ControlFlow::Break(Answer::Body {
+                    status: 200, body, ..
+                }) => Some(String::from_utf8_lossy(&body).into_owned()),
                 ControlFlow::Break(other) => panic!("{path}: unexpected answer {other:?}"),
                 ControlFlow::Continue(()) => None,
             };
