@@ -441,7 +441,8 @@ mod tests {
     /// (hosts the Ingress lists, hosts it owns) → the names ordered and whether it is warned.
     #[test]
     fn orders_only_hosts_the_ingress_owns() {
-        let cases: [(&[&str], &[&str], &[&str], bool); 5] = [
+        type Hosts = &'static [&'static str];
+        let cases: [(Hosts, Hosts, Hosts, bool); 5] = [
             (&["a.example"], &["a.example"], &["a.example"], false),
             // Another Ingress (here in another namespace) owns the host: nothing ordered.
             (&["taken.example"], &[], &[], true),
