@@ -7,7 +7,9 @@ mod acme_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use acme_support::{client_trusting, nearly_expired, secret_yaml, wait_verified};
+use acme_support::{
+    client_trusting, foreign_secret_yaml, nearly_expired, secret_yaml, wait_verified,
+};
 use gatehouse_testkit::pebble::Pebble;
 use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec};
 
@@ -224,6 +226,45 @@ async fn a_failing_validation_backs_off_and_keeps_the_old_certificate() -> anyho
     assert_eq!(reply.status(), 200);
     let kept = std::fs::read_to_string(s.state.path().join("secrets/default--app-tls.yaml"))?;
     assert!(kept.contains(old_leaf.cert_pem.lines().nth(1).unwrap_or_default()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_secret_gatehouse_did_not_create_is_never_overwritten() -> anyhow::Result<()> {
+    let http = free_addr("127.0.0.1");
+    let pebble = Pebble::start(http.port()).await?;
+    let (_, old_leaf) = nearly_expired(HOST)?;
+    let s = start(
+        &pebble,
+        http,
+        Some(foreign_secret_yaml("app-tls", &old_leaf)),
+    )
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s
+        .fixture
+        .gatehouse
+        .stderr_text()
+        .contains("gatehouse did not create it")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no warning about the foreign Secret:\n{}",
+            s.fixture.gatehouse.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A few check intervals (1 s) later: still no order, the file is untouched.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stderr = s.fixture.gatehouse.stderr_text();
+    assert!(!stderr.contains("ordering certificate"), "{stderr}");
+    assert_eq!(
+        stderr.matches("gatehouse did not create it").count(),
+        1,
+        "warned once: {stderr}"
+    );
+    let kept = std::fs::read_to_string(s.state.path().join("secrets/default--app-tls.yaml"))?;
+    assert_eq!(kept, foreign_secret_yaml("app-tls", &old_leaf));
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! Plain HTTP → HTTPS redirects (ssl-redirect, force-ssl-redirect, instances without HTTPS)
-//! and the ACME HTTP-01 path that gatehouse answers itself.
+//! and the ACME HTTP-01 path, which is never redirected and routes to cert-manager's solver.
 
 mod tls_support;
 
@@ -165,40 +165,116 @@ async fn instance_without_https_never_redirects() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// cert-manager's HTTP-01 solver Ingress for `secure.test`: an Exact path for one token,
+/// admitting every source, backed by the solver Service.
+fn solver_ingress(token: &str) -> String {
+    Ingress::new(NS, "cm-acme-http-solver-abcde")
+        .class(CLASS)
+        .annotation(
+            "nginx.ingress.kubernetes.io/whitelist-source-range",
+            "0.0.0.0/0,::/0",
+        )
+        .path(
+            "secure.test",
+            &format!("/.well-known/acme-challenge/{token}"),
+            PathType::Exact,
+            "solver",
+            "http",
+        )
+        .yaml()
+}
+
+/// Challenge requests for tokens gatehouse does not hold are routed like any request and never
+/// redirected, so cert-manager's solver receives the CA's plain-HTTP validation even on a host
+/// with TLS; unrouted ones get the ordinary 404. (gatehouse's own tokens are answered before
+/// routing: `tests/acme_manifests.rs`, where the host's "/" route would otherwise take them.)
 #[tokio::test]
-async fn acme_challenge_path_is_answered_by_gatehouse() -> anyhow::Result<()> {
+async fn acme_challenge_path_routes_to_its_solver_unredirected() -> anyhow::Result<()> {
     let instance = https_instance(CLASS, "127.0.0.1");
     let http = instance.http;
     let https = https_of(&instance);
-    let (_fixture, echo) = start("127.0.10.3", instance).await?;
+    let ca = TestCa::new("redirect test ca")?;
+    let (echo, svc) = echo_service(NS, "echo", "127.0.10.3").await?;
+    let (solver, solver_svc) = echo_service(NS, "solver", "127.0.10.4").await?;
+    let mut files = manifests(&ca, svc)?;
+    files.push((
+        "solver.yaml",
+        documents(&[solver_svc, solver_ingress("tok")]),
+    ));
+    let _fixture = Fixture::start(tls_support::bin(), vec![instance], &files).await?;
     let client = no_redirect_client()?;
 
-    // open.test has both a Prefix "/" route and an Exact route on the challenge path;
-    // secure.test would otherwise be redirected to HTTPS.
-    for host in ["open.test", "secure.test", "forced.test", "unrouted.test"] {
-        for path in [
+    let cases = [
+        // (host, path, backend) — the query never changes the decision.
+        (
+            "secure.test",
+            "/.well-known/acme-challenge/tok",
+            Some("solver"),
+        ),
+        (
+            "secure.test",
+            "/.well-known/acme-challenge/tok?x=1",
+            Some("solver"),
+        ),
+        // A TLS host's own "/" route takes other tokens, unredirected.
+        (
+            "secure.test",
+            "/.well-known/acme-challenge/other",
+            Some("echo"),
+        ),
+        // An Exact route on the challenge path, and a forced redirect, alike.
+        ("open.test", "/.well-known/acme-challenge/abc", Some("echo")),
+        (
+            "forced.test",
             "/.well-known/acme-challenge/abc",
-            "/.well-known/acme-challenge/abc?x=1",
-        ] {
-            let reply = http_get(&client, http, host, path).await?;
-            assert_eq!(reply.status, 404, "{host}{path}: {}", reply.summary());
-            assert_eq!(reply.backend(), None, "{host}{path}: not from a backend");
+            Some("echo"),
+        ),
+        // Nothing routes the host: the normal 404 of an unmatched route.
+        ("unrouted.test", "/.well-known/acme-challenge/abc", None),
+    ];
+    for (host, path, backend) in cases {
+        let reply = http_get(&client, http, host, path).await?;
+        let want = if backend.is_some() { 200 } else { 404 };
+        assert_eq!(reply.status, want, "{host}{path}: {}", reply.summary());
+        assert_eq!(reply.backend().as_deref(), backend, "{host}{path}");
+        assert_eq!(
+            header(&reply, "location"),
+            None,
+            "{host}{path}: no redirect"
+        );
+        if backend.is_some() {
+            let uri = reply.echoed("uri").unwrap_or_default();
             assert_eq!(
-                header(&reply, "location"),
-                None,
-                "{host}{path}: no redirect"
+                uri, path,
+                "{host}{path}: the backend sees the request as sent"
+            );
+            assert_eq!(
+                reply.echoed_header("x-forwarded-proto").as_deref(),
+                Some("http")
             );
         }
     }
-    let (_, reply) = probe_get(https, "secure.test", "/.well-known/acme-challenge/abc").await?;
-    assert_eq!(reply.status, 404, "over HTTPS: {}", reply.summary());
-    assert_eq!(reply.backend(), None);
-    assert_eq!(echo.hits(), 0, "the challenge path never reaches a backend");
+    assert_eq!(solver.hits(), 2, "the solver got exactly its token");
+    assert_eq!(echo.hits(), 3);
+    let reply = http_get(
+        &client,
+        http,
+        "unrouted.test",
+        "/.well-known/acme-challenge/abc",
+    )
+    .await?;
+    assert!(
+        reply.summary().contains("no route for this host and path"),
+        "{}",
+        reply.summary()
+    );
 
-    // Neighbouring paths are routed normally.
-    let reply = http_get(&client, http, "open.test", "/.well-known/other").await?;
-    assert_eq!(reply.status, 200, "{}", reply.summary());
-    assert_eq!(echo.hits(), 1);
+    // Over HTTPS the solver route is served too; other paths of the TLS host still redirect.
+    let (_, reply) = probe_get(https, "secure.test", "/.well-known/acme-challenge/tok").await?;
+    assert_eq!(reply.status, 200, "over HTTPS: {}", reply.summary());
+    assert_eq!(reply.backend().as_deref(), Some("solver"));
+    let reply = http_get(&client, http, "secure.test", "/.well-known/other").await?;
+    assert_eq!(reply.status, 308, "{}", reply.summary());
     Ok(())
 }
 
@@ -236,6 +312,17 @@ async fn whole_tls_host_redirects_and_own_answers_carry_hsts() -> anyhow::Result
         header(&reply, "location").as_deref(),
         Some("https://partial.test/nothing?q=1")
     );
+    // The whole-host redirect spares the ACME challenge path: an unknown token on a TLS host
+    // without a solver route gets the normal 404 over plain HTTP.
+    let reply = http_get(
+        &client,
+        http,
+        "partial.test",
+        "/.well-known/acme-challenge/t",
+    )
+    .await?;
+    assert_eq!(reply.status, 404, "{}", reply.summary());
+    assert_eq!(header(&reply, "location"), None);
 
     let (_, reply) = probe_get(https, "partial.test", "/nothing").await?;
     assert_eq!(reply.status, 404, "{}", reply.summary());

@@ -12,7 +12,7 @@ use gatehouse_metrics::{CertExpiry, Metrics, ReadyEndpoints};
 use gatehouse_routes::{IngressRef, RouteTable};
 
 use crate::snapshot::Snapshot;
-use crate::translate::{translate, TranslateConfig, Translation, Warning};
+use crate::translate::{translate, HostOwners, TranslateConfig, Translation, Warning};
 
 /// What the last publish produced, for the admin pages.
 #[derive(Debug, Default, Clone)]
@@ -33,6 +33,8 @@ pub struct PublishReport {
 pub struct PublishOutcome {
     /// Ingresses per class.
     pub members: BTreeMap<String, Vec<IngressRef>>,
+    /// Per class, the Ingress that owns each host (what built-in ACME may order for).
+    pub host_owners: BTreeMap<String, HostOwners>,
     /// Problems found.
     pub warnings: Vec<Warning>,
 }
@@ -110,6 +112,7 @@ impl Publisher {
         }));
         PublishOutcome {
             members: translation.members,
+            host_owners: translation.host_owners,
             warnings: translation.warnings,
         }
     }

@@ -182,6 +182,7 @@ pub fn publish(ctx: &mut Context, update: Arc<SourceUpdate>) -> Reconciled {
         feed.send_replace(Some(Arc::new(Published {
             snapshot: update.snapshot.clone(),
             members: outcome.members.clone(),
+            host_owners: outcome.host_owners.clone(),
         })));
     }
     Reconciled { update, outcome }

@@ -68,8 +68,20 @@ pub fn nearly_expired(host: &str) -> anyhow::Result<(TestCa, gatehouse_testkit::
     Ok((ca, leaf))
 }
 
-/// A TLS Secret manifest in namespace `default`.
+/// A TLS Secret manifest in namespace `default`, marked as gatehouse's (as gatehouse writes
+/// it): built-in ACME renews only Secrets that carry the mark.
 pub fn secret_yaml(name: &str, leaf: &gatehouse_testkit::tlsgen::Leaf) -> String {
+    let yaml = gatehouse_testkit::yaml::tls_secret("default", name, &leaf.chain_pem, &leaf.key_pem);
+    let mut doc: serde_json::Value = match serde_yaml::from_str(&yaml) {
+        Ok(doc) => doc,
+        Err(e) => panic!("tls_secret YAML: {e}"),
+    };
+    doc["metadata"]["labels"] = serde_json::json!({"app.kubernetes.io/managed-by": "gatehouse"});
+    gatehouse_testkit::yaml::to_yaml(&doc)
+}
+
+/// The same Secret without gatehouse's mark: one the user (or cert-manager) created.
+pub fn foreign_secret_yaml(name: &str, leaf: &gatehouse_testkit::tlsgen::Leaf) -> String {
     gatehouse_testkit::yaml::tls_secret("default", name, &leaf.chain_pem, &leaf.key_pem)
 }
 

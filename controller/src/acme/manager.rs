@@ -2,7 +2,7 @@
 //! plans the certificates to order, orders them one by one, and stores what it gets. Failures
 //! back off exponentially with jitter per Secret and never touch a still-valid certificate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,6 +18,7 @@ use gatehouse_certs::renewal;
 use super::plan::{plan, AcmeWant, Managed, Plan};
 use super::sink::CertSink;
 use crate::snapshot::Snapshot;
+use crate::translate::{HostOwners, Warning};
 
 /// What the reconciler hands to the ACME loop after each publish.
 #[derive(Debug, Default)]
@@ -26,6 +27,8 @@ pub struct Published {
     pub snapshot: Arc<Snapshot>,
     /// Ingresses per class of ours.
     pub members: BTreeMap<String, Vec<IngressRef>>,
+    /// Per class, the Ingress that owns each host: certificates are ordered only for these.
+    pub host_owners: BTreeMap<String, HostOwners>,
 }
 
 /// The sending side the reconciler publishes into.
@@ -95,6 +98,8 @@ pub struct AcmeManager {
     ari_checked: HashMap<(String, String), Instant>,
     /// The server answered that it has no Renewal Info.
     ari_unsupported: bool,
+    /// The plan's warnings logged so far: each is logged once, not every round.
+    reported: BTreeSet<Warning>,
 }
 
 /// How often a certificate's ACME Renewal Info is fetched again.
@@ -120,6 +125,7 @@ impl AcmeManager {
             stored: HashMap::new(),
             ari_checked: HashMap::new(),
             ari_unsupported: false,
+            reported: BTreeSet::new(),
         }
     }
 
@@ -161,13 +167,17 @@ impl AcmeManager {
         } = plan(
             &published.snapshot,
             &published.members,
+            &published.host_owners,
             self.settings.acme_all,
             now,
         );
         wants.extend(self.renewal_info_wants(managed, now).await);
-        for w in warnings {
-            tracing::debug!(object = %w.object, "{}", w.message);
+        // Refused hosts and foreign Secrets are the user's to fix: warn, once per problem.
+        let current: BTreeSet<Warning> = warnings.into_iter().collect();
+        for w in current.difference(&self.reported) {
+            tracing::warn!(object = %w.object, kind = w.kind.as_str(), "{}", w.message);
         }
+        self.reported = current;
         let wanted: Vec<(String, String)> = wants
             .iter()
             .map(|w| (w.namespace.clone(), w.secret.clone()))

@@ -1,6 +1,11 @@
 //! Which certificates gatehouse must order: for every Ingress of our classes that opts in, each
 //! `spec.tls` entry's Secret must exist, parse, cover the entry's hosts and not be due for
 //! renewal (two thirds of its lifetime). Pure: snapshot and time in, wants out.
+//!
+//! Two ownership rules keep ACME from being a way to take what is not yours: a host is ordered
+//! only for the Ingress that owns it in its class's route table (`host_owners`, from
+//! translation), and a Secret that exists without gatehouse's mark ([`MANAGED_BY_LABEL`]) is
+//! never ordered for (it may be user-provided or cert-manager's), only reported.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -8,13 +13,22 @@ use gatehouse_certs::renewal;
 use gatehouse_routes::normalized_host;
 use gatehouse_routes::IngressRef;
 
+use k8s_openapi::api::core::v1::Secret;
+
 use crate::snapshot::{ingress_ref, namespace, Snapshot};
 use crate::translate::annotations::IngressAnnotations;
 use crate::translate::tls::secret_cert;
-use crate::translate::{ObjectRef, Warning, WarningKind};
+use crate::translate::{HostOwners, ObjectRef, Warning, WarningKind};
 
 /// `"true"` on an Ingress asks gatehouse to issue its certificates with ACME.
 pub use crate::translate::annotations::ACME as ACME_ANNOTATION;
+
+/// The label gatehouse puts on every Secret it writes (both sinks); only Secrets carrying it
+/// are ever overwritten.
+pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "gatehouse");
+
+/// cert-manager's annotation on the Secrets it manages, named in the warning.
+const CERT_MANAGER_ANNOTATION: &str = "cert-manager.io/certificate-name";
 
 /// Why a certificate must be ordered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,10 +79,12 @@ pub struct Plan {
     pub warnings: Vec<Warning>,
 }
 
-/// Plans orders for the Ingresses of our classes (`members`) at time `now` (unix seconds).
+/// Plans orders for the Ingresses of our classes (`members`) at time `now` (unix seconds),
+/// for the hosts each owns (`host_owners`, per class: host → owning Ingress).
 pub fn plan(
     snapshot: &Snapshot,
     members: &BTreeMap<String, Vec<IngressRef>>,
+    host_owners: &BTreeMap<String, HostOwners>,
     acme_all: bool,
     now: i64,
 ) -> Plan {
@@ -78,6 +94,21 @@ pub fn plan(
         .flatten()
         .map(|r| (&*r.namespace, &*r.name))
         .collect();
+    // (namespace, name, host) an Ingress owns in any class; the owner of each host otherwise.
+    let owned: HashSet<(&str, &str, &str)> = host_owners
+        .values()
+        .flatten()
+        .map(|(host, r)| (&*r.namespace, &*r.name, host.as_str()))
+        .collect();
+    let owner_of = |host: &str| {
+        host_owners
+            .values()
+            .find_map(|owners| owners.get(host))
+            .map_or_else(
+                || "no Ingress of ours routes it".to_owned(),
+                |r| format!("it is routed by Ingress {r}"),
+            )
+    };
     // (namespace, secret) → (names, ingress); the oldest-listed Ingress names the Secret's owner.
     let mut wanted: BTreeMap<(String, String), (BTreeSet<String>, IngressRef)> = BTreeMap::new();
     let mut warnings = Vec::new();
@@ -108,7 +139,17 @@ pub fn plan(
                     ));
                     continue;
                 }
-                names.insert(normalized_host(host));
+                let host = normalized_host(host);
+                let name = ing.metadata.name.as_deref().unwrap_or("");
+                if !owned.contains(&(ns, name, host.as_str())) {
+                    warnings.push(Warning::new(
+                        ObjectRef::ingress(ing),
+                        WarningKind::TlsSecret,
+                        format!("ACME: no certificate ordered for {host}: this Ingress has no route that wins it ({}); only the Ingress that owns a host gets its certificate", owner_of(&host)),
+                    ));
+                    continue;
+                }
+                names.insert(host);
             }
             if names.is_empty() {
                 continue;
@@ -129,6 +170,15 @@ pub fn plan(
             .secrets
             .iter()
             .find(|s| namespace(&s.metadata) == ns && s.metadata.name.as_deref() == Some(&secret));
+        if let Some(foreign) = existing.filter(|s| !managed_by_gatehouse(s)) {
+            let whose = if has_annotation(foreign, CERT_MANAGER_ANNOTATION) {
+                "it is managed by cert-manager"
+            } else {
+                "gatehouse did not create it"
+            };
+            warnings_for_secret(&mut out.warnings, &ns, &secret, &ingress, whose);
+            continue;
+        }
         let reason = match existing.map(|s| secret_cert(s)) {
             None => Some(WantReason::Missing),
             Some(Err(e)) => Some(WantReason::Unusable(e)),
@@ -163,7 +213,45 @@ pub fn plan(
     out
 }
 
-fn tls_field(secret: &k8s_openapi::api::core::v1::Secret, name: &str) -> Option<Vec<u8>> {
+/// True when the Secret carries gatehouse's mark ([`MANAGED_BY_LABEL`]).
+fn managed_by_gatehouse(secret: &Secret) -> bool {
+    let (key, value) = MANAGED_BY_LABEL;
+    secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .is_some_and(|v| v == value)
+}
+
+fn has_annotation(secret: &Secret, key: &str) -> bool {
+    secret
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(key))
+}
+
+/// Reports a Secret ACME leaves alone, on the Ingress that asked for it.
+fn warnings_for_secret(
+    warnings: &mut Vec<Warning>,
+    ns: &str,
+    secret: &str,
+    ingress: &IngressRef,
+    whose: &str,
+) {
+    warnings.push(Warning::new(
+        ObjectRef {
+            kind: "Ingress",
+            namespace: ingress.namespace.to_string(),
+            name: ingress.name.to_string(),
+        },
+        WarningKind::TlsSecret,
+        format!("ACME: Secret {ns}/{secret} exists and {whose}; it is left alone and no certificate is ordered for it (delete it, or name another secretName, to let gatehouse issue one)"),
+    ));
+}
+
+fn tls_field(secret: &Secret, name: &str) -> Option<Vec<u8>> {
     secret
         .data
         .as_ref()
@@ -187,7 +275,16 @@ mod tests {
     use serde_json::json;
 
     fn ingress(name: &str, acme: Option<&str>, tls: serde_json::Value) -> std::sync::Arc<Ingress> {
-        let mut meta = json!({"namespace": "ns", "name": name});
+        ingress_in("ns", name, acme, tls)
+    }
+
+    fn ingress_in(
+        ns: &str,
+        name: &str,
+        acme: Option<&str>,
+        tls: serde_json::Value,
+    ) -> std::sync::Arc<Ingress> {
+        let mut meta = json!({"namespace": ns, "name": name});
         if let Some(v) = acme {
             meta["annotations"] = json!({ACME_ANNOTATION: v});
         }
@@ -205,11 +302,32 @@ mod tests {
         let leaf = tlsgen::self_signed(&LeafSpec::new(hosts).validity(validity.0, validity.1))
             .expect("certificate");
         std::sync::Arc::new(
-            serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": name},
+            serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": name,
+                "labels": {MANAGED_BY_LABEL.0: MANAGED_BY_LABEL.1}},
             "type": "kubernetes.io/tls",
             "stringData": {"tls.crt": leaf.chain_pem, "tls.key": leaf.key_pem}}))
             .expect("secret"),
         )
+    }
+
+    /// The same Secret without gatehouse's mark, with `annotations`.
+    fn foreign(
+        secret: std::sync::Arc<Secret>,
+        annotations: serde_json::Value,
+    ) -> std::sync::Arc<Secret> {
+        let mut secret = Secret::clone(&secret);
+        secret.metadata.labels = None;
+        secret.metadata.annotations = serde_json::from_value(annotations).expect("annotations");
+        std::sync::Arc::new(secret)
+    }
+
+    /// Class "internal" in which each `(namespace, name, host)` Ingress owns its host.
+    fn owners(list: &[(&str, &str, &str)]) -> BTreeMap<String, HostOwners> {
+        let hosts = list
+            .iter()
+            .map(|(ns, name, host)| (host.to_string(), IngressRef::new(ns, name)))
+            .collect();
+        BTreeMap::from([("internal".to_string(), hosts)])
     }
 
     /// 2026-06-01 00:00:00 UTC.
@@ -271,11 +389,19 @@ mod tests {
                 .map(|n| IngressRef::new("ns", n))
                 .collect(),
         )]);
+        let host_owners = owners(&[
+            ("ns", "missing", "a.example"),
+            ("ns", "valid", "b.example"),
+            ("ns", "due", "c.example"),
+            ("ns", "renamed", "d.example"),
+            ("ns", "renamed", "e.example"),
+            ("ns", "optout", "f.example"),
+        ]);
         let Plan {
             wants,
             managed,
             warnings,
-        } = plan(&snapshot, &members, false, NOW);
+        } = plan(&snapshot, &members, &host_owners, false, NOW);
         let got: Vec<(&str, WantReason, Vec<String>)> = wants
             .iter()
             .map(|w| (w.secret.as_str(), w.reason.clone(), w.names.clone()))
@@ -308,7 +434,153 @@ mod tests {
             .chain_pem
             .starts_with(b"-----BEGIN CERTIFICATE-----"));
         // --acme-all opts in Ingresses without the annotation.
-        let all = plan(&snapshot, &members, true, NOW);
+        let all = plan(&snapshot, &members, &host_owners, true, NOW);
         assert!(all.wants.iter().any(|w| w.secret == "f-tls"));
+    }
+
+    /// (hosts the Ingress lists, hosts it owns) → the names ordered and whether it is warned.
+    #[test]
+    fn orders_only_hosts_the_ingress_owns() {
+        type Hosts = &'static [&'static str];
+        let cases: [(Hosts, Hosts, Hosts, bool); 5] = [
+            (&["a.example"], &["a.example"], &["a.example"], false),
+            // Another Ingress (here in another namespace) owns the host: nothing ordered.
+            (&["taken.example"], &[], &[], true),
+            // Of two hosts only the owned one is ordered; the other is reported.
+            (
+                &["a.example", "taken.example"],
+                &["a.example"],
+                &["a.example"],
+                true,
+            ),
+            // A host no route of ours serves is not ordered either.
+            (&["unrouted.example"], &[], &[], true),
+            // Names compare normalised, as the route table stores them.
+            (&["A.Example."], &["a.example"], &["a.example"], false),
+        ];
+        for (listed, owned, want, warned) in cases {
+            let snapshot = Snapshot {
+                ingresses: vec![
+                    ingress_in(
+                        "team",
+                        "app",
+                        Some("true"),
+                        json!([{"hosts": listed, "secretName": "app-tls"}]),
+                    ),
+                    ingress_in("victim", "site", Some("true"), json!([])),
+                ],
+                ..Snapshot::default()
+            };
+            let members = BTreeMap::from([(
+                "internal".to_string(),
+                vec![
+                    IngressRef::new("team", "app"),
+                    IngressRef::new("victim", "site"),
+                ],
+            )]);
+            let mut owned_list: Vec<(&str, &str, &str)> =
+                owned.iter().map(|h| ("team", "app", *h)).collect();
+            owned_list.push(("victim", "site", "taken.example"));
+            let out = plan(&snapshot, &members, &owners(&owned_list), false, NOW);
+            let names: Vec<&str> = out
+                .wants
+                .iter()
+                .flat_map(|w| w.names.iter().map(String::as_str))
+                .collect();
+            assert_eq!(names, want, "{listed:?}");
+            assert_eq!(
+                !out.warnings.is_empty(),
+                warned,
+                "{listed:?}: {:?}",
+                out.warnings
+            );
+            if listed.contains(&"taken.example") {
+                assert!(
+                    out.warnings.iter().any(|w| w.object.name == "app"
+                        && w.message.contains("taken.example")
+                        && w.message.contains("victim/site")),
+                    "{:?}",
+                    out.warnings
+                );
+            }
+        }
+    }
+
+    /// Secret in the snapshot → what the plan does with it (`--acme-all` on).
+    #[test]
+    fn never_orders_over_a_secret_gatehouse_did_not_create() {
+        let mine = secret("app-tls", &["a.example"], ((2026, 3, 1), (2026, 7, 1)));
+        let valid = secret("app-tls", &["a.example"], ((2026, 1, 1), (2027, 1, 1)));
+        let cm =
+            json!({"cert-manager.io/certificate-name": "app", "cert-manager.io/issuer-name": "le"});
+        let cases = [
+            // (Secret, ordered, managed, warning contains)
+            (None, true, false, None),
+            (Some(mine.clone()), true, false, None),
+            (Some(valid.clone()), false, true, None),
+            (
+                Some(foreign(mine.clone(), json!({}))),
+                false,
+                false,
+                Some("gatehouse did not create it"),
+            ),
+            (
+                Some(foreign(valid.clone(), json!({}))),
+                false,
+                false,
+                Some("gatehouse did not create it"),
+            ),
+            (
+                Some(foreign(mine, cm.clone())),
+                false,
+                false,
+                Some("managed by cert-manager"),
+            ),
+            (
+                Some(foreign(valid, cm)),
+                false,
+                false,
+                Some("managed by cert-manager"),
+            ),
+        ];
+        for (i, (existing, ordered, managed, warning)) in cases.into_iter().enumerate() {
+            let snapshot = Snapshot {
+                ingresses: vec![ingress(
+                    "app",
+                    None,
+                    json!([{"hosts": ["a.example"], "secretName": "app-tls"}]),
+                )],
+                secrets: existing.into_iter().collect(),
+                ..Snapshot::default()
+            };
+            let members =
+                BTreeMap::from([("internal".to_string(), vec![IngressRef::new("ns", "app")])]);
+            let out = plan(
+                &snapshot,
+                &members,
+                &owners(&[("ns", "app", "a.example")]),
+                true,
+                NOW,
+            );
+            assert_eq!(!out.wants.is_empty(), ordered, "case {i}");
+            assert_eq!(
+                !out.managed.is_empty(),
+                managed,
+                "case {i}: ARI never renews a foreign Secret"
+            );
+            match warning {
+                None => assert!(out.warnings.is_empty(), "case {i}: {:?}", out.warnings),
+                Some(text) => {
+                    assert_eq!(out.warnings.len(), 1, "case {i}");
+                    let w = &out.warnings[0];
+                    assert_eq!((w.object.kind, w.object.name.as_str()), ("Ingress", "app"));
+                    assert!(
+                        w.message.contains(text) && w.message.contains("ns/app-tls"),
+                        "case {i}: {}",
+                        w.message
+                    );
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use serde_json::json;
 
+use super::plan::MANAGED_BY_LABEL;
+
 /// Stores issued certificates.
 #[async_trait::async_trait]
 pub trait CertSink: Send + Sync {
@@ -17,7 +19,10 @@ pub trait CertSink: Send + Sync {
     async fn store(&self, namespace: &str, name: &str, cert: &IssuedCert) -> Result<(), String>;
 }
 
+/// The Secret gatehouse writes, with its mark ([`MANAGED_BY_LABEL`]): the planner overwrites
+/// only Secrets that carry it.
 fn secret_json(namespace: &str, name: &str, cert: &IssuedCert) -> serde_json::Value {
+    let (label, value) = MANAGED_BY_LABEL;
     json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -25,7 +30,7 @@ fn secret_json(namespace: &str, name: &str, cert: &IssuedCert) -> serde_json::Va
         "metadata": {
             "namespace": namespace,
             "name": name,
-            "labels": {"app.kubernetes.io/managed-by": "gatehouse"},
+            "labels": {label: value},
         },
         "stringData": {"tls.crt": cert.chain_pem, "tls.key": cert.key_pem},
     })

@@ -96,7 +96,14 @@ pub struct Translation {
     pub warnings: Vec<Warning>,
     /// Ingresses that belong to each class.
     pub members: BTreeMap<String, Vec<IngressRef>>,
+    /// Per class, which Ingress owns each host of its route table (see [`HostOwners`]).
+    pub host_owners: BTreeMap<String, HostOwners>,
 }
+
+/// Host (normalised, as in the route table) → the Ingress that owns it in one class: the
+/// oldest Ingress with a route on that host. Built ACME orders certificates only for hosts an
+/// Ingress owns, so an Ingress elsewhere that lists the same host cannot obtain its certificate.
+pub type HostOwners = BTreeMap<String, IngressRef>;
 
 /// Translates a snapshot into one route table and certificate set per configured class.
 pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
@@ -144,20 +151,42 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
             };
             ingress::add_ingress(ing, &ctx, &mut builder, &mut backends, &mut warnings);
         }
-        out.members.insert(
-            class.name.clone(),
-            ingresses
-                .iter()
-                .map(|i| snapshot::ingress_ref(&i.metadata))
-                .collect(),
-        );
-        out.tables.insert(class.name.clone(), builder.build());
+        let members: Vec<IngressRef> = ingresses
+            .iter()
+            .map(|i| snapshot::ingress_ref(&i.metadata))
+            .collect();
+        let table = builder.build();
+        out.host_owners
+            .insert(class.name.clone(), host_owners(&table, &members));
+        out.members.insert(class.name.clone(), members);
+        out.tables.insert(class.name.clone(), table);
         out.certs.insert(class.name.clone(), class_tls.certs);
     }
     warnings.sort();
     warnings.dedup();
     out.warnings = warnings;
     out
+}
+
+/// The oldest Ingress (first in `members`, which is oldest first) with a route on each host of
+/// `table`; host-less rules (`*`) are owned by no one.
+fn host_owners(table: &RouteTable, members: &[IngressRef]) -> HostOwners {
+    let rank: std::collections::HashMap<&IngressRef, usize> =
+        members.iter().enumerate().map(|(i, r)| (r, i)).collect();
+    let mut owners: BTreeMap<String, (usize, IngressRef)> = BTreeMap::new();
+    for (host, target) in table.routes() {
+        if host == "*" {
+            continue;
+        }
+        let this = rank.get(&target.ingress).copied().unwrap_or(usize::MAX);
+        match owners.get(&host) {
+            Some((best, _)) if *best <= this => {}
+            _ => {
+                owners.insert(host, (this, target.ingress.clone()));
+            }
+        }
+    }
+    owners.into_iter().map(|(h, (_, r))| (h, r)).collect()
 }
 
 /// Oldest first: creation time, then namespace/name (borrowed: sorting allocates nothing).

@@ -135,3 +135,64 @@ fn bad_rules_are_skipped_and_good_ones_kept() {
         ]
     );
 }
+
+/// Each host is owned by the oldest Ingress with a route on it, also when a newer one in
+/// another namespace adds paths of its own; a host whose only rule lost a conflict, and
+/// host-less rules, are not owned by the loser.
+#[test]
+fn each_host_is_owned_by_the_oldest_ingress_routing_it() {
+    let mut older = ingress(
+        "site",
+        "web",
+        Some("internal"),
+        &[
+            ("shop.example", "/", "Prefix", "s", json!(80)),
+            ("", "/", "Prefix", "s", json!(80)),
+        ],
+    );
+    let mut newer = ingress(
+        "other",
+        "grab",
+        Some("internal"),
+        &[
+            ("shop.example", "/grab", "Prefix", "s", json!(80)),
+            ("own.example", "/", "Prefix", "s", json!(80)),
+        ],
+    );
+    for (o, ts) in [
+        (&mut older, "2026-01-01T00:00:00Z"),
+        (&mut newer, "2026-02-01T00:00:00Z"),
+    ] {
+        if let Object::Ingress(i) = o {
+            Arc::make_mut(i).metadata.creation_timestamp =
+                Some(serde_json::from_value(json!(ts)).expect("time"));
+        }
+    }
+    let t = translate(
+        &Snapshot::from_objects([
+            service("site", "s", &[("http", 80)]),
+            service("other", "s", &[("http", 80)]),
+            newer,
+            older,
+        ]),
+        &two_classes(),
+    );
+    // The newer Ingress does win its own path on the contested host…
+    assert_eq!(
+        route(&t, "internal", "shop.example", "/grab").as_deref(),
+        Some("grab")
+    );
+    // …but the host belongs to the oldest.
+    let owners: Vec<(&str, String)> = t.host_owners["internal"]
+        .iter()
+        .map(|(h, r)| (h.as_str(), r.to_string()))
+        .collect();
+    assert_eq!(
+        owners,
+        vec![
+            ("own.example", "other/grab".to_string()),
+            ("shop.example", "site/web".to_string()),
+        ]
+    );
+    assert!(t.host_owners["external"].is_empty());
+}

@@ -4,11 +4,13 @@
 //! [`run`]; no step knows about the others.
 //!
 //! Order matters and is decided here: the path is normalised first (every later step, and
-//! the backend, sees the normal form), then ACME answers (they never reach a backend), then
+//! the backend, sees the normal form), then gatehouse's own ACME answers (only for tokens it
+//! holds; other challenge requests route normally, so cert-manager's solver gets them), then
 //! the route match, then access control — a route refused for access control gatehouse
 //! cannot give (503), the source allow/deny lists (403) — then the refusal of encoded slashes
 //! the route does not allow, then the HTTPS redirect (it applies even where nothing matched),
-//! then the answers for requests that have nowhere to go. Access control comes before the
+//! then the answers for requests that have nowhere to go. The redirect never applies to the
+//! ACME challenge path, so a CA's plain-HTTP validation reaches its solver on a TLS host. Access control comes before the
 //! redirect so that a refused route or client gets nothing but the refusal: not even a
 //! redirect that tells it the route exists with TLS.
 
