@@ -10,7 +10,9 @@ use futures::{SinkExt as _, StreamExt as _};
 use gatehouse_testkit::client::client_builder;
 use gatehouse_testkit::tokio_tungstenite;
 use gatehouse_testkit::yaml::{Ingress, PathType};
-use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec, Reply};
+use gatehouse_testkit::{
+    echo_service, free_addr, raw_http, EchoBackend, Fixture, InstanceSpec, Reply,
+};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -72,9 +74,9 @@ async fn forwarded_headers_and_host_are_set() -> anyhow::Result<()> {
         Some("Echo.Test:8443")
     );
     assert_eq!(
-        header("x-forwarded-port"),
-        Some(listener.port().to_string()),
-        "X-Forwarded-Port is the listener port"
+        header("x-forwarded-port").as_deref(),
+        Some("8443"),
+        "X-Forwarded-Port is the port the client used (its Host's), not the listener's"
     );
     assert_eq!(header("x-end-to-end").as_deref(), Some("kept"));
     assert_eq!(reply.echoed("uri").as_deref(), Some("/headers?a=b"));
@@ -251,5 +253,107 @@ async fn large_post_bodies_arrive_whole() -> anyhow::Result<()> {
     let reply = Reply::read(streamed).await?;
     assert_eq!(reply.status, 200, "{}", reply.summary());
     assert_eq!(reply.body_len(), Some(SIZE as u64));
+    Ok(())
+}
+
+/// What a `Connection` header names is hop-by-hop, except what it must never remove: the Host,
+/// the body's framing and gatehouse's own headers. Only WebSocket upgrades are forwarded; a
+/// Host that cannot name a host is refused; X-Forwarded-Port is the client's port.
+#[tokio::test]
+async fn header_hygiene() -> anyhow::Result<()> {
+    let (fixture, echo) = setup("127.0.5.9").await?;
+    let listener = fixture.http(CLASS);
+    let raw = |request: String| async move { raw_http::send(listener, request.as_bytes()).await };
+
+    // Naming Host or a forwarding header in Connection is an attempt to strip it on the way:
+    // refused with 400 (Pingora's own check, as Envoy does), and the backend sees nothing.
+    let hits = echo.hits();
+    for nominated in [
+        "host",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+    ] {
+        let reply = raw(format!(
+            "GET /c HTTP/1.1\r\nHost: {HOST}\r\nConnection: close, {nominated}\r\n\r\n"
+        ))
+        .await?;
+        assert_eq!(
+            reply.status,
+            400,
+            "Connection: {nominated}: {}",
+            reply.summary()
+        );
+    }
+    assert_eq!(echo.hits(), hits, "no refused request reached the backend");
+    let reply = raw(format!(
+        "GET /c HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+    ))
+    .await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(
+        reply.echoed_header("x-forwarded-port").as_deref(),
+        Some("80")
+    );
+
+    // Naming Content-Length must not strip it and turn the body chunked.
+    let reply = raw(format!(
+        "POST /cl HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 5\r\n\
+         Connection: close, keep-alive, content-length, x-request-id\r\n\r\nhello"
+    ))
+    .await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(reply.echoed_header("content-length").as_deref(), Some("5"));
+    assert_eq!(
+        reply.echoed_header("transfer-encoding"),
+        None,
+        "not re-chunked"
+    );
+    let body_len = reply
+        .json
+        .as_ref()
+        .and_then(|j| j.get("body_len"))
+        .and_then(|v| v.as_u64());
+    assert_eq!(body_len, Some(5), "the backend got the whole body");
+    assert!(
+        reply.echoed_header("x-request-id").is_some(),
+        "gatehouse's own header kept"
+    );
+
+    // An upgrade other than WebSocket stays between the client and gatehouse.
+    let reply = raw(format!(
+        "GET /u HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\
+         Connection: close, Upgrade, HTTP2-Settings\r\n\r\n"
+    ))
+    .await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(reply.echoed_header("upgrade"), None, "{}", reply.body);
+    assert_eq!(
+        reply.echoed_header("http2-settings"),
+        None,
+        "{}",
+        reply.body
+    );
+
+    // Hosts that cannot name a host are refused before routing; the backend never sees them.
+    let hits = echo.hits();
+    for host in [
+        "caf\u{e9}.test",
+        "a b.test",
+        "evil.test/x",
+        "user@evil.test",
+    ] {
+        let reply = raw(format!(
+            "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        ))
+        .await?;
+        assert_eq!(reply.status, 400, "Host {host:?}: {}", reply.summary());
+    }
+    let reply = raw(format!(
+        "GET / HTTP/1.1\r\nHost: {HOST}\r\nHost: other.test\r\nConnection: close\r\n\r\n"
+    ))
+    .await?;
+    assert_eq!(reply.status, 400, "two Host headers: {}", reply.summary());
+    assert_eq!(echo.hits(), hits, "no refused request reached the backend");
     Ok(())
 }

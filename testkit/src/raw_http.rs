@@ -25,6 +25,20 @@ pub async fn get(addr: SocketAddr, host: &str, target: &str) -> anyhow::Result<R
         .with_context(|| format!("raw GET {target} Host: {host} on {addr}"))
 }
 
+/// Sends `request` (a whole HTTP/1.1 request, written as given) on a fresh connection and reads
+/// the response until the server closes it; the request should say `Connection: close`.
+pub async fn send(addr: SocketAddr, request: &[u8]) -> anyhow::Result<Reply> {
+    tokio::time::timeout(RAW_TIMEOUT, exchange(addr, request))
+        .await
+        .map_err(|_| anyhow!("raw request on {addr}: timed out after {RAW_TIMEOUT:?}"))?
+        .with_context(|| {
+            format!(
+                "raw request on {addr}: {}",
+                String::from_utf8_lossy(request)
+            )
+        })
+}
+
 async fn exchange(addr: SocketAddr, request: &[u8]) -> anyhow::Result<Reply> {
     let mut stream = TcpStream::connect(addr).await.context("connect")?;
     stream.write_all(request).await.context("write request")?;

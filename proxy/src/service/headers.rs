@@ -8,6 +8,20 @@ use pingora::prelude::*;
 
 const KEEP_ALIVE: &str = "keep-alive";
 const PROXY_CONNECTION: &str = "proxy-connection";
+/// Headers a `Connection` header can never remove: the target and the message framing (a
+/// body sent with Content-Length must not turn chunked), and the forwarding headers gatehouse
+/// sets itself. Naming them there is a client's attempt to strip them, not a hop-by-hop hint.
+const NEVER_HOP_BY_HOP: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-request-id",
+];
 
 /// The Host the client asked for: the Host header, else the URI's authority (HTTP/2).
 pub fn request_host(req: &RequestHeader) -> &str {
@@ -31,10 +45,6 @@ pub fn prepare_upstream_request(session: &Session, req: &mut RequestHeader) -> R
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip().to_string());
-    let local_port = session
-        .server_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.port());
     let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
 
     // Client-supplied forwarding headers are not trusted yet: they are replaced, not appended.
@@ -46,25 +56,62 @@ pub fn prepare_upstream_request(session: &Session, req: &mut RequestHeader) -> R
     if !host.is_empty() {
         req.insert_header("x-forwarded-host", host.as_str())?;
     }
-    if let Some(port) = local_port {
-        req.insert_header("x-forwarded-port", port)?;
-    }
+    // The port the client used, not the listener's (8443 behind a Service on 443): apps build
+    // their own URLs from it.
+    req.insert_header("x-forwarded-port", client_port(&host, tls))?;
     Ok(())
 }
 
+/// The port in the client's Host (or authority), else the scheme's default.
+fn client_port(host: &str, tls: bool) -> u16 {
+    let after_name = match host.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or("", |(_, tail)| tail),
+        None => host,
+    };
+    after_name
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or(if tls { 443 } else { 80 })
+}
+
+/// True when a Host value can name a host: visible ASCII without the characters that would
+/// make it a path, a user or a second authority (gatehouse routes on it, and so do backends).
+pub fn is_valid_host(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':' | b'[' | b']'))
+}
+
+/// The header names a `Connection` value lists as hop-by-hop, less the ones it may not remove.
 fn connection_tokens(value: Option<&HeaderValue>) -> Vec<HeaderName> {
     value
         .and_then(|v| v.to_str().ok())
         .map(|v| {
             v.split(',')
                 .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+                .filter(|name| !NEVER_HOP_BY_HOP.contains(&name.as_str()))
                 .collect()
         })
         .unwrap_or_default()
 }
 
+/// True when the request asks to upgrade to WebSocket, the only upgrade gatehouse forwards.
+fn is_websocket_upgrade(req: &RequestHeader) -> bool {
+    req.headers
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
+}
+
 fn strip_request_hop_by_hop(req: &mut RequestHeader) {
-    let upgrade = req.headers.contains_key(UPGRADE);
+    let upgrade = is_websocket_upgrade(req);
+    if !upgrade {
+        // Any other upgrade (h2c, TLS) is between the client and gatehouse, not the backend.
+        req.remove_header(&UPGRADE);
+    }
     for name in connection_tokens(req.headers.get(CONNECTION)) {
         // An upgrade (WebSocket) keeps its Upgrade header: Pingora tunnels it end to end.
         if upgrade && name == UPGRADE {
@@ -108,4 +155,76 @@ pub fn https_location(req: &RequestHeader) -> String {
     };
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
     format!("https://{host}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("POST", b"/", None).expect("request");
+        for (name, value) in headers {
+            req.append_header(name.to_string(), *value).expect("header");
+        }
+        req
+    }
+
+    #[test]
+    fn connection_cannot_strip_framing_target_or_forwarding_headers() {
+        let mut req = request(&[
+            ("host", "a.test"),
+            ("content-length", "5"),
+            ("x-request-id", "abc"),
+            ("x-drop", "1"),
+            (
+                "connection",
+                "keep-alive, host, content-length, x-request-id, x-drop",
+            ),
+        ]);
+        strip_request_hop_by_hop(&mut req);
+        for kept in ["host", "content-length", "x-request-id"] {
+            assert!(req.headers.contains_key(kept), "{kept} was stripped");
+        }
+        for gone in ["x-drop", "connection"] {
+            assert!(!req.headers.contains_key(gone), "{gone} was forwarded");
+        }
+    }
+
+    #[test]
+    fn only_websocket_upgrades_are_forwarded() {
+        let mut ws = request(&[("upgrade", "websocket"), ("connection", "Upgrade")]);
+        strip_request_hop_by_hop(&mut ws);
+        assert!(ws.headers.contains_key(UPGRADE) && ws.headers.contains_key(CONNECTION));
+        let mut h2c = request(&[
+            ("upgrade", "h2c"),
+            ("connection", "Upgrade, HTTP2-Settings"),
+        ]);
+        strip_request_hop_by_hop(&mut h2c);
+        assert!(!h2c.headers.contains_key(UPGRADE) && !h2c.headers.contains_key(CONNECTION));
+    }
+
+    #[test]
+    fn forwarded_port_is_the_clients() {
+        let cases = [
+            ("a.test", false, 80),
+            ("a.test", true, 443),
+            ("a.test:8443", false, 8443),
+            ("[::1]:9000", true, 9000),
+            ("[::1]", true, 443),
+            ("a.test:x", false, 80),
+        ];
+        for (host, tls, want) in cases {
+            assert_eq!(client_port(host, tls), want, "{host} tls={tls}");
+        }
+    }
+
+    #[test]
+    fn host_values() {
+        for ok in ["a.test", "A-b_c.test:8080", "[::1]:80", ""] {
+            assert!(is_valid_host(ok.as_bytes()), "{ok:?}");
+        }
+        for bad in ["a test", "a/b", "a@b", "caf\u{e9}.test", "a\\b", "a\tb"] {
+            assert!(!is_valid_host(bad.as_bytes()), "{bad:?}");
+        }
+    }
 }

@@ -4,17 +4,20 @@
 //! [`run`]; no step knows about the others.
 //!
 //! Order matters and is decided here: the path is normalised first (every later step, and
-//! the backend, sees the normal form), then gatehouse's own ACME answers (only for tokens it
-//! holds; other challenge requests route normally, so cert-manager's solver gets them), then
-//! the route match, then access control — a route refused for access control gatehouse
-//! cannot give (503), the source allow/deny lists (403) — then the refusal of encoded slashes
-//! the route does not allow, then the HTTPS redirect (it applies even where nothing matched),
-//! then the answers for requests that have nowhere to go. The redirect never applies to the
-//! ACME challenge path, so a CA's plain-HTTP validation reaches its solver on a TLS host. Access control comes before the
-//! redirect so that a refused route or client gets nothing but the refusal: not even a
-//! redirect that tells it the route exists with TLS.
+//! the backend, sees the normal form), a Host that cannot name a host is refused, `Connection`
+//! loses nominations of the body's framing and gatehouse's own headers, then
+//! gatehouse's own ACME answers (only for tokens it holds; other challenge requests route
+//! normally, so cert-manager's solver gets them), then the route match, then access control —
+//! a route refused for access control gatehouse cannot give (503), the source allow/deny lists
+//! (403) — then the refusal of encoded slashes the route does not allow, then the HTTPS
+//! redirect (it applies even where nothing matched, never to the ACME challenge path, so a
+//! CA's plain-HTTP validation reaches its solver on a TLS host), then the answers for requests
+//! that have nowhere to go. Access control comes before the redirect so that a refused route
+//! or client gets nothing but the refusal: not even a redirect that tells it the route exists
+//! with TLS.
 
 mod acme_answer;
+mod connection_header;
 mod encoded_slashes;
 mod https_redirect;
 mod no_endpoint;
@@ -23,6 +26,7 @@ mod not_found;
 mod refuse;
 mod route;
 mod source_range;
+mod valid_host;
 
 use std::ops::ControlFlow;
 
@@ -65,6 +69,8 @@ pub type Flow = ControlFlow<Answer>;
 /// Runs the steps in order until one answers; only path normalisation changes the request.
 pub fn run(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) -> Flow {
     normalize_path::step(req, ctx)?;
+    valid_host::step(req)?;
+    connection_header::step(req)?;
     acme_answer::step(&proxy.options.challenges, req)?;
     route::step(&proxy.table, req, ctx)?;
     refuse::step(ctx)?;
