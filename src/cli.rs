@@ -47,6 +47,17 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "MODE", default_value_t = UnsupportedMode::FailClosed)]
     pub unsupported_annotations: UnsupportedMode,
 
+    /// On SIGTERM, /readyz answers 503 at once and the listeners keep serving this long (so the
+    /// pod's removal from its Service's endpoints reaches every node) before they close.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_delay: std::time::Duration,
+
+    /// After the listeners close, requests in flight get this long to finish before the process
+    /// exits (it waits the whole time; Kubernetes' terminationGracePeriodSeconds must exceed
+    /// --shutdown-delay plus this).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+
     /// Worker threads per instance (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -246,6 +257,15 @@ pub fn parse_instance(spec: &str) -> Result<InstanceArg, String> {
         ));
     }
     Ok(arg)
+}
+
+/// A duration flag: seconds (`30`) or a number with a unit (`500ms`, `5s`, `1m`, `1h`), up to
+/// an hour, parsed as annotations are.
+pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
+    gatehouse_controller::translate::annotations::values::parse_duration(
+        value,
+        std::time::Duration::from_secs(3600),
+    )
 }
 
 /// Checks `NAMESPACE/NAME`.

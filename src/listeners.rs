@@ -69,8 +69,9 @@ pub(crate) fn instance(arg: &InstanceArg) -> Instance {
     )
 }
 
-/// Pingora server settings: worker threads and per-process runtime paths.
-pub(crate) fn server_conf(threads: usize) -> ServerConf {
+/// Pingora server settings: worker threads, per-process runtime paths, and how long requests in
+/// flight may finish after the listeners close (`grace`, whole seconds, rounded up).
+pub(crate) fn server_conf(threads: usize, grace: std::time::Duration) -> ServerConf {
     let run_dir = std::env::temp_dir();
     let pid = std::process::id();
     ServerConf {
@@ -84,8 +85,9 @@ pub(crate) fn server_conf(threads: usize) -> ServerConf {
             .join(format!("gatehouse-{pid}.sock"))
             .display()
             .to_string(),
-        grace_period_seconds: Some(1),
-        graceful_shutdown_timeout_seconds: Some(5),
+        grace_period_seconds: Some(grace.as_secs() + u64::from(grace.subsec_nanos() > 0)),
+        // What is still running after the grace period is cut off after one more second.
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     }
 }

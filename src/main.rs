@@ -4,6 +4,7 @@ mod acme;
 mod cli;
 mod controller;
 mod demo;
+mod drain;
 mod listeners;
 mod observability;
 mod tables;
@@ -93,7 +94,7 @@ fn run(mut cli: Cli) -> Result<()> {
         unsupported_annotations: cli.unsupported_annotations.into(),
     };
 
-    let mut server = Server::new_with_opt_and_conf(None, server_conf(threads));
+    let mut server = Server::new_with_opt_and_conf(None, server_conf(threads, cli.shutdown_grace));
     server.bootstrap();
     let challenges = MemoryChallenges::new();
     let metrics = observability::metrics(&cli)?;
@@ -134,7 +135,13 @@ fn run(mut cli: Cli) -> Result<()> {
         tracing::info!(class = %inst.class, http = ?inst.listeners.http, https = ?inst.listeners.https, default = inst.is_default, "instance");
     }
     tracing::info!(admin = %cli.admin, "gatehouse starting");
-    server.run_forever();
+    server.run(pingora::server::RunArgs {
+        shutdown_signal: Box::new(drain::DrainingShutdown {
+            instances,
+            delay: cli.shutdown_delay,
+        }),
+    });
+    std::process::exit(0)
 }
 
 fn apply_demo_defaults(cli: &mut Cli) -> Result<()> {

@@ -150,12 +150,27 @@ fn accepts_connections(addr: &str) -> bool {
 #[derive(Debug, Default)]
 pub struct InstanceSet {
     instances: Vec<Arc<Instance>>,
+    /// The process is shutting down: not ready, whatever else holds.
+    draining: AtomicBool,
 }
 
 impl InstanceSet {
     /// Wraps the configured instances.
     pub fn new(instances: Vec<Arc<Instance>>) -> Self {
-        Self { instances }
+        Self {
+            instances,
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// From now on the process reports not ready (it is draining before shutdown).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// True once [`InstanceSet::start_draining`] was called.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     /// Iterates over the instances in configuration order.
@@ -171,9 +186,11 @@ impl InstanceSet {
     /// Ready once every instance has had its first table published and accepts connections
     /// on all its listeners.
     pub fn ready(&self) -> bool {
-        self.instances
-            .iter()
-            .all(|i| i.generation() > 0 && i.accepting())
+        !self.draining()
+            && self
+                .instances
+                .iter()
+                .all(|i| i.generation() > 0 && i.accepting())
     }
 }
 
@@ -209,6 +226,8 @@ mod tests {
             set.ready(),
             "once accepting, readiness does not probe again"
         );
+        set.start_draining();
+        assert!(!set.ready(), "a draining process is not ready");
         Ok(())
     }
 

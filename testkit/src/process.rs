@@ -130,6 +130,17 @@ impl Gatehouse {
         lock(&self.stdout).clone()
     }
 
+    /// Sends SIGTERM (as Kubernetes does to stop a pod), through the system's `kill` command.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let pid = lock(&self.child).id();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .map_err(|e| anyhow::anyhow!("running kill -TERM {pid}: {e}"))?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid}: {status}");
+        Ok(())
+    }
+
     /// Returns `Some(exit status)` if the process has exited.
     pub fn exited(&self) -> Option<std::process::ExitStatus> {
         lock(&self.child).try_wait().ok().flatten()

@@ -86,7 +86,12 @@ impl AdminApp {
                 )
             })
             .collect();
-        let body = json!({ "ready": ready, "instances": instances }).to_string();
+        let body = json!({
+            "ready": ready,
+            "draining": self.instances.draining(),
+            "instances": instances,
+        })
+        .to_string();
         let status = if ready {
             StatusCode::OK
         } else {
