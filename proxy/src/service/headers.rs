@@ -1,27 +1,17 @@
 //! Request and response header handling: forwarded headers and hop-by-hop removal (RFC 9110
 //! section 7.6.1).
 
-use http::header::{HeaderName, CONNECTION, HOST, TE, UPGRADE};
+use http::header::{HeaderName, CONNECTION, HOST};
 use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 
 const KEEP_ALIVE: &str = "keep-alive";
 const PROXY_CONNECTION: &str = "proxy-connection";
-/// Headers a `Connection` header can never remove: the target and the message framing (a
-/// body sent with Content-Length must not turn chunked), and the forwarding headers gatehouse
-/// sets itself. Naming them there is a client's attempt to strip them, not a hop-by-hop hint.
-const NEVER_HOP_BY_HOP: &[&str] = &[
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-proto",
-    "x-real-ip",
-    "x-request-id",
-];
+/// Headers an upstream response's `Connection` header can never remove: the response's framing
+/// and the request id gatehouse passes through. (Requests are guarded by the
+/// `connection_header` step and Pingora's sanitiser.)
+const NEVER_HOP_BY_HOP: &[&str] = &["content-length", "transfer-encoding", "x-request-id"];
 
 /// The Host the client asked for: the Host header, else the URI's authority (HTTP/2).
 pub fn request_host(req: &RequestHeader) -> &str {
@@ -32,14 +22,16 @@ pub fn request_host(req: &RequestHeader) -> &str {
         .unwrap_or("")
 }
 
-/// Sets Host (if HTTP/2 left it in the authority), the X-Forwarded-* and X-Real-IP headers, and
-/// drops hop-by-hop headers.
+/// Sets Host (if HTTP/2 left it in the authority) and the X-Forwarded-* and X-Real-IP headers
+/// (Pingora has already dropped the hop-by-hop ones).
 pub fn prepare_upstream_request(session: &Session, req: &mut RequestHeader) -> Result<()> {
     let host = request_host(req).to_owned();
     if req.headers.get(HOST).is_none() && !host.is_empty() {
         req.insert_header(HOST, host.as_str())?;
     }
-    strip_request_hop_by_hop(req);
+    // Hop-by-hop headers, Connection nominations and non-WebSocket upgrades were already
+    // removed by Pingora's upstream-request sanitiser (HttpUpstreamRequestPolicy::standard)
+    // before this filter runs; doing it again here would only cost time.
 
     let client_ip = session
         .client_addr()
@@ -82,7 +74,8 @@ pub fn is_valid_host(value: &[u8]) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':' | b'[' | b']'))
 }
 
-/// The header names a `Connection` value lists as hop-by-hop, less the ones it may not remove.
+/// The header names a response's `Connection` value lists as hop-by-hop, less the ones it may
+/// not remove.
 fn connection_tokens(value: Option<&HeaderValue>) -> Vec<HeaderName> {
     value
         .and_then(|v| v.to_str().ok())
@@ -93,45 +86,6 @@ fn connection_tokens(value: Option<&HeaderValue>) -> Vec<HeaderName> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// True when the request asks to upgrade to WebSocket, the only upgrade gatehouse forwards.
-fn is_websocket_upgrade(req: &RequestHeader) -> bool {
-    req.headers
-        .get(UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
-        })
-}
-
-fn strip_request_hop_by_hop(req: &mut RequestHeader) {
-    let upgrade = is_websocket_upgrade(req);
-    if !upgrade {
-        // Any other upgrade (h2c, TLS) is between the client and gatehouse, not the backend.
-        req.remove_header(&UPGRADE);
-    }
-    for name in connection_tokens(req.headers.get(CONNECTION)) {
-        // An upgrade (WebSocket) keeps its Upgrade header: Pingora tunnels it end to end.
-        if upgrade && name == UPGRADE {
-            continue;
-        }
-        req.remove_header(&name);
-    }
-    if !upgrade {
-        req.remove_header(&CONNECTION);
-    }
-    req.remove_header(KEEP_ALIVE);
-    req.remove_header(PROXY_CONNECTION);
-    let te_trailers = req
-        .headers
-        .get(TE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("trailers"));
-    if !te_trailers {
-        req.remove_header(&TE);
-    }
 }
 
 /// Drops hop-by-hop headers from an upstream response (kept on a 101 switch).
@@ -161,46 +115,19 @@ pub fn https_location(req: &RequestHeader) -> String {
 mod tests {
     use super::*;
 
-    fn request(headers: &[(&str, &str)]) -> RequestHeader {
-        let mut req = RequestHeader::build("POST", b"/", None).expect("request");
-        for (name, value) in headers {
-            req.append_header(name.to_string(), *value).expect("header");
-        }
-        req
-    }
-
     #[test]
-    fn connection_cannot_strip_framing_target_or_forwarding_headers() {
-        let mut req = request(&[
-            ("host", "a.test"),
+    fn a_response_connection_header_cannot_strip_framing() {
+        let mut resp = ResponseHeader::build(200, None).expect("response");
+        for (name, value) in [
             ("content-length", "5"),
-            ("x-request-id", "abc"),
             ("x-drop", "1"),
-            (
-                "connection",
-                "keep-alive, host, content-length, x-request-id, x-drop",
-            ),
-        ]);
-        strip_request_hop_by_hop(&mut req);
-        for kept in ["host", "content-length", "x-request-id"] {
-            assert!(req.headers.contains_key(kept), "{kept} was stripped");
+            ("connection", "keep-alive, content-length, x-drop"),
+        ] {
+            resp.append_header(name, value).expect("header");
         }
-        for gone in ["x-drop", "connection"] {
-            assert!(!req.headers.contains_key(gone), "{gone} was forwarded");
-        }
-    }
-
-    #[test]
-    fn only_websocket_upgrades_are_forwarded() {
-        let mut ws = request(&[("upgrade", "websocket"), ("connection", "Upgrade")]);
-        strip_request_hop_by_hop(&mut ws);
-        assert!(ws.headers.contains_key(UPGRADE) && ws.headers.contains_key(CONNECTION));
-        let mut h2c = request(&[
-            ("upgrade", "h2c"),
-            ("connection", "Upgrade, HTTP2-Settings"),
-        ]);
-        strip_request_hop_by_hop(&mut h2c);
-        assert!(!h2c.headers.contains_key(UPGRADE) && !h2c.headers.contains_key(CONNECTION));
+        strip_response_hop_by_hop(&mut resp);
+        assert!(resp.headers.contains_key("content-length"));
+        assert!(!resp.headers.contains_key("x-drop"));
     }
 
     #[test]
