@@ -96,6 +96,8 @@ pub struct ReconcileConfig {
     /// How often the leader re-checks status and Events without a change (e.g. after taking
     /// over from another replica).
     pub status_resync: Duration,
+    /// Longest time status and Event writes may take before the loop goes back to publishing.
+    pub write_timeout: Duration,
 }
 
 impl ReconcileConfig {
@@ -104,9 +106,13 @@ impl ReconcileConfig {
         Self {
             hold_off,
             status_resync: STATUS_RESYNC,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 }
+
+/// How long one reconcile's status and Event writes may take (see [`ReconcileConfig`]).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the leader re-checks status even without changes (e.g. after taking over).
 pub const STATUS_RESYNC: Duration = Duration::from_secs(2);
@@ -247,8 +253,15 @@ pub async fn run(mut updates: UpdateReceiver, mut ctx: Context, config: Reconcil
     let Some(first) = first else { return };
     let mut current = publish(&mut ctx, first);
     loop {
-        if let Err(e) = reconcile(&mut ctx, &current).await {
-            tracing::debug!(error = e.metric_label(), "{e}");
+        // Status and Event writes must never hold back the next publish: a hung API call is
+        // cut off and retried on the next reconcile.
+        match tokio::time::timeout(config.write_timeout, reconcile(&mut ctx, &current)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = e.metric_label(), "{e}"),
+            Err(_) => tracing::warn!(
+                timeout = ?config.write_timeout,
+                "status and Event writes did not finish in time; publishing goes on and they are retried"
+            ),
         }
         let resync = ctx.writes_to_cluster();
         tokio::select! {
