@@ -97,13 +97,11 @@ async fn only_the_leader_orders_and_either_replica_answers_the_challenge() -> an
     );
 
     // Both replicas serve the issued certificate (it came back through their watches).
-    for (name, https, stderr) in [
-        ("leader", a_https, a.gh.stderr_text()),
-        ("follower", b_https, b.gh.stderr_text()),
-    ] {
+    for (name, https, gh) in [("leader", a_https, &a.gh), ("follower", b_https, &b.gh)] {
         let client = client_trusting(&roots, HOST, https)?;
+        // The log as it is when the wait gives up, not as it was before.
         wait_verified(&client, HOST, https.port(), Duration::from_secs(30), || {
-            stderr.clone()
+            gh.stderr_text()
         })
         .await
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
