@@ -23,6 +23,16 @@ fn with_default_backend(o: Object, service: &str) -> Object {
     Object::Ingress(i)
 }
 
+/// An Ingress `ns/plain` on `plain.example` with no annotations: the control in each table.
+fn plain_ingress() -> Object {
+    ingress(
+        "ns",
+        "plain",
+        Some("internal"),
+        &[("plain.example", "/", "Prefix", "s", json!(80))],
+    )
+}
+
 const TIMEOUT: &str = "nginx.ingress.kubernetes.io/proxy-connect-timeout";
 
 #[test]
@@ -53,12 +63,7 @@ fn connect_timeout_reaches_every_route_of_its_ingress() {
             ),
             &[(TIMEOUT, "later")],
         ),
-        ingress(
-            "ns",
-            "plain",
-            Some("internal"),
-            &[("plain.example", "/", "Prefix", "s", json!(80))],
-        ),
+        plain_ingress(),
     ];
     let t = translate(&Snapshot::from_objects(objects), &two_classes());
     let table = &t.tables["internal"];
@@ -104,12 +109,7 @@ fn tls_hosts_redirect_as_a_whole() {
                 "rules": [{"host": "secure.example", "http": {"paths": [{"path": "/app", "pathType": "Prefix",
                     "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}),
         ),
-        ingress(
-            "ns",
-            "plain",
-            Some("internal"),
-            &[("plain.example", "/", "Prefix", "s", json!(80))],
-        ),
+        plain_ingress(),
     ];
     let t = translate(&Snapshot::from_objects(objects), &two_classes());
     let table = &t.tables["internal"];
