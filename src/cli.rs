@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use gatehouse_controller::translate::annotations::UnsupportedAnnotations;
 use gatehouse_controller::translate::DEFAULT_CONTROLLER_NAME;
 
@@ -16,7 +16,8 @@ pub struct Cli {
     pub manifests: Option<PathBuf>,
 
     /// An instance serving one ingress class:
-    /// `class=NAME,http=ADDR[,https=ADDR][,default=true]`. Repeatable.
+    /// `class=NAME,http=ADDR[,https=ADDR][,default=true][,SETTING=VALUE…]`, where SETTING is
+    /// any of the limit flags below (`keep-alive=1h`), for this instance only. Repeatable.
     #[arg(long = "instance", value_name = "SPEC", value_parser = parse_instance)]
     pub instances: Vec<InstanceArg>,
 
@@ -162,6 +163,41 @@ pub struct Cli {
     /// internal (http 127.0.0.1:8080, https 127.0.0.1:8443, default) and external (127.0.0.1:8081) unless given.
     #[arg(long)]
     pub demo: bool,
+
+    /// Parse every flag, print the effective configuration (each instance with its limits) as
+    /// JSON, and exit: 0 if it is valid.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// The limit flags given (`--keep-alive` …; see `limits::SETTINGS`), in order.
+    #[arg(skip)]
+    pub limits: Vec<(String, String)>,
+}
+
+/// The command line with the limit flags of `limits::SETTINGS` added.
+pub fn command() -> clap::Command {
+    Cli::command().args(crate::limits::args())
+}
+
+/// Parses the command line (limit flags included), exiting with clap's message on an error.
+pub fn parse() -> Cli {
+    parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+}
+
+/// Parses `args` (limit flags included).
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    for setting in crate::limits::SETTINGS {
+        if let Some(value) = matches.get_one::<String>(setting.key) {
+            cli.limits.push((setting.key.to_string(), value.clone()));
+        }
+    }
+    Ok(cli)
 }
 
 /// `--log-format` values.
@@ -213,6 +249,8 @@ pub struct InstanceArg {
     pub publish_service: Option<String>,
     /// Status addresses given directly.
     pub publish_addresses: Vec<String>,
+    /// Limits for this instance only (`keep-alive=1h`), over the global flags.
+    pub limits: Vec<(String, String)>,
 }
 
 /// Parses `class=NAME,http=ADDR[,https=ADDR][,default=true]`.
@@ -224,6 +262,7 @@ pub fn parse_instance(spec: &str) -> Result<InstanceArg, String> {
         default: false,
         publish_service: None,
         publish_addresses: Vec::new(),
+        limits: Vec::new(),
     };
     for part in spec.split(',').filter(|p| !p.is_empty()) {
         let (key, value) = part
@@ -240,9 +279,13 @@ pub fn parse_instance(spec: &str) -> Result<InstanceArg, String> {
             }
             "publish-service" => arg.publish_service = Some(check_ns_name(value)?),
             "publish-address" => arg.publish_addresses.push(value.to_string()),
+            other if crate::limits::setting(other).is_some() => {
+                crate::limits::apply(&mut crate::limits::defaults(), other, value)?;
+                arg.limits.push((other.to_string(), value.to_string()));
+            }
             other => {
                 return Err(format!(
-                    "unknown key {other:?} (expected class, http, https, default, publish-service, publish-address)"
+                    "unknown key {other:?} (expected class, http, https, default, publish-service, publish-address, or a limit like keep-alive)"
                 ))
             }
         }
@@ -290,12 +333,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn limit_flags() {
+        let cli = parse_from([
+            "gatehouse",
+            "--instance",
+            "class=a,http=127.0.0.1:1",
+            "--keep-alive",
+            "30s",
+            "--large-client-header-buffers=4 16k",
+        ])
+        .expect("valid");
+        assert_eq!(
+            cli.limits,
+            [
+                ("keep-alive".to_string(), "30s".to_string()),
+                (
+                    "large-client-header-buffers".to_string(),
+                    "4 16k".to_string()
+                )
+            ]
+        );
+        assert!(parse_from(["gatehouse", "--keep-alive", "soon"]).is_err());
+        assert!(parse_from(["gatehouse", "--proxy-body-size", "1t"]).is_err());
+    }
+
+    #[test]
     fn unsupported_annotations_flag() {
         let parse = |extra: &[&str]| {
             let mut args = vec!["gatehouse", "--instance", "class=a,http=127.0.0.1:1"];
             args.extend_from_slice(extra);
-            Cli::try_parse_from(args)
-                .map(|c| UnsupportedAnnotations::from(c.unsupported_annotations))
+            parse_from(args).map(|c| UnsupportedAnnotations::from(c.unsupported_annotations))
         };
         assert_eq!(parse(&[]).ok(), Some(UnsupportedAnnotations::FailClosed));
         assert_eq!(
@@ -322,8 +389,19 @@ mod tests {
                 default: true,
                 publish_service: None,
                 publish_addresses: vec![],
+                limits: vec![],
             }
         );
+        let own = parse_instance("class=e,http=1.2.3.4:5,keep-alive=1h,proxy-body-size=8m")
+            .expect("valid");
+        assert_eq!(
+            own.limits,
+            [
+                ("keep-alive".to_string(), "1h".to_string()),
+                ("proxy-body-size".to_string(), "8m".to_string())
+            ]
+        );
+        assert!(parse_instance("class=e,http=1.2.3.4:5,keep-alive=soon").is_err());
         let p = parse_instance("class=e,http=1.2.3.4:5,publish-service=gh/lb,publish-address=a.example,publish-address=10.0.0.1").expect("valid");
         assert_eq!(p.publish_service.as_deref(), Some("gh/lb"));
         assert_eq!(p.publish_addresses, ["a.example", "10.0.0.1"]);

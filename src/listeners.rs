@@ -6,12 +6,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use gatehouse_certs::default_cert::self_signed;
 use gatehouse_certs::{parse_tls_pair, CertResolver, LoadedCert, MemoryChallenges};
-use gatehouse_proxy::{ClassProxy, Instance, ListenerSpec, ProxyOptions};
-use pingora::apps::HttpServerOptions;
+use gatehouse_proxy::{ClassApp, ClassProxy, Instance, Limits, ListenerSpec, ProxyOptions};
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::ListenerConfig;
 use pingora::prelude::*;
-use pingora::proxy::ProxyServiceBuilder;
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
+use pingora::services::listening::Service;
 
 use crate::cli::{self, Cli, InstanceArg};
 
@@ -92,29 +93,40 @@ pub(crate) fn server_conf(threads: usize, grace: std::time::Duration) -> ServerC
     }
 }
 
-/// The Pingora service of one instance, with its HTTP and HTTPS listeners.
+/// Pingora's per-connection read buffer defaults to 64 KiB, allocated at accept and held for
+/// the connection's life: most of the memory of an idle or half-open connection. gatehouse
+/// reads the head into the session's own buffer and bodies into theirs, so it reads unbuffered.
+fn buffers() -> L4BufferSettings {
+    L4BufferSettings::new(0, 1460)
+}
+
+/// The Pingora service of one instance, with its HTTP and HTTPS listeners, behind the
+/// connection guard that applies the instance's `limits`.
 pub(crate) fn class_service(
     server: &Server,
     inst: &Arc<Instance>,
     threads: usize,
     options: ProxyOptions,
-) -> Result<impl pingora::services::ServiceWithDependents + 'static> {
-    let proxy = ClassProxy::new(inst.class.clone(), inst.table().clone(), options);
-    let mut options = HttpServerOptions::default();
-    options.h2c = true;
-    let mut service = ProxyServiceBuilder::new(&server.configuration, proxy)
-        .name(format!("gatehouse-{}", inst.class))
-        .server_options(options)
-        .build();
+    limits: Arc<Limits>,
+) -> Result<Service<ClassApp>> {
+    let metrics = options.metrics.clone();
+    let proxy = ClassProxy::new(
+        inst.class.clone(),
+        inst.table().clone(),
+        options,
+        limits.clone(),
+    );
+    let app = ClassApp::new(&server.configuration, proxy, limits, metrics);
+    let mut service = Service::new(format!("gatehouse-{}", inst.class), app);
     if let Some(addr) = &inst.listeners.http {
-        service.add_tcp(addr);
+        service.add_listener(ListenerConfig::tcp(addr).l4_buffer(buffers()));
     }
     if let Some(addr) = &inst.listeners.https {
         // The resolver reads the instance's swappable certificate set on every handshake.
         let mut tls = TlsSettings::intermediate("", "").context("TLS settings")?;
         tls.set_cert_resolver(Arc::new(CertResolver::new(inst.certs().clone())));
         tls.enable_h2();
-        service.add_tls_with_settings(addr, None, tls);
+        service.add_listener(ListenerConfig::tcp(addr).tls(tls).l4_buffer(buffers()));
     }
     service.threads = Some(threads);
     Ok(service)

@@ -5,6 +5,7 @@ mod cli;
 mod controller;
 mod demo;
 mod drain;
+mod limits;
 mod listeners;
 mod observability;
 mod tables;
@@ -12,7 +13,6 @@ mod tables;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use gatehouse_certs::MemoryChallenges;
 use gatehouse_controller::publish::Publisher;
 use gatehouse_controller::{ClassConfig, TranslateConfig};
@@ -34,7 +34,7 @@ use listeners::{
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     init_logging(cli.log_format);
     if let Err(e) = run(cli) {
         tracing::error!("{e:#}");
@@ -67,6 +67,21 @@ fn run(mut cli: Cli) -> Result<()> {
     }
     if cli.instances.is_empty() {
         bail!("no instance: give at least one --instance class=NAME,http=ADDR");
+    }
+    let limits = cli
+        .instances
+        .iter()
+        .map(|i| {
+            limits::effective(&cli.limits, &i.limits)
+                .map(Arc::new)
+                .map_err(|e| anyhow::anyhow!("instance {}: {e}", i.class))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if cli.check_config {
+        fallback_cert(&cli)?;
+        default_secret(&cli)?;
+        println!("{}", effective_config(&cli, &limits));
+        return Ok(());
     }
     let threads = cli
         .threads
@@ -101,8 +116,14 @@ fn run(mut cli: Cli) -> Result<()> {
     let mut options = proxy_options(&cli, &challenges)?;
     options.metrics = Some(metrics.clone());
     options.access_log = observability::access_log(cli.access_log);
-    for inst in instances.iter() {
-        server.add_service(class_service(&server, inst, threads, options.clone())?);
+    for (inst, limits) in instances.iter().zip(&limits) {
+        server.add_service(class_service(
+            &server,
+            inst,
+            threads,
+            options.clone(),
+            limits.clone(),
+        )?);
     }
     let publisher = Publisher::new(Arc::new(tables::Instances(instances.clone())), config)
         .with_metrics(metrics.clone());
@@ -144,8 +165,50 @@ fn run(mut cli: Cli) -> Result<()> {
     std::process::exit(0)
 }
 
+/// `--check-config`'s output: the instances with their effective limits, and the process-wide
+/// settings that shape serving.
+fn effective_config(cli: &Cli, limits: &[Arc<gatehouse_proxy::Limits>]) -> String {
+    use clap::ValueEnum;
+    use gatehouse_controller::translate::annotations::values::format_duration;
+    let instances: Vec<serde_json::Value> = cli
+        .instances
+        .iter()
+        .zip(limits)
+        .map(|(i, l)| {
+            serde_json::json!({
+                "class": i.class,
+                "http": i.http,
+                "https": i.https,
+                "default": i.default,
+                "publish-service": i.publish_service,
+                "publish-addresses": i.publish_addresses,
+                "limits": limits::describe(l),
+            })
+        })
+        .collect();
+    let config = serde_json::json!({
+        "instances": instances,
+        "admin": cli.admin,
+        "source": match &cli.manifests {
+            Some(dir) => format!("manifests:{}", dir.display()),
+            None if cli.demo => "demo (embedded manifests)".to_string(),
+            None => "kubernetes".to_string(),
+        },
+        "controller-name": cli.controller_name,
+        "unsupported-annotations": cli
+            .unsupported_annotations
+            .to_possible_value()
+            .map(|v| v.get_name().to_string()),
+        "shutdown-delay": format_duration(cli.shutdown_delay),
+        "shutdown-grace": format_duration(cli.shutdown_grace),
+        "threads": cli.threads,
+        "acme-directory": cli.acme_directory,
+    });
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}
+
 fn apply_demo_defaults(cli: &mut Cli) -> Result<()> {
-    if cli.manifests.is_none() {
+    if cli.manifests.is_none() && !cli.check_config {
         let dir = demo::write_manifests().context("writing the demo manifests")?;
         tracing::info!(dir = %dir.display(), "demo manifests written; edit them and watch the routes change");
         cli.manifests = Some(dir);

@@ -26,15 +26,22 @@ fn bin() -> &'static Path {
 
 /// One echo service routed at `echo.test/`.
 async fn setup(ip: &str) -> anyhow::Result<(Fixture, EchoBackend)> {
+    setup_with_args(ip, &[]).await
+}
+
+/// The same, with extra gatehouse flags.
+async fn setup_with_args(ip: &str, args: &[&str]) -> anyhow::Result<(Fixture, EchoBackend)> {
     let (echo, svc) = echo_service(NS, "echo", ip).await?;
     let route = Ingress::new(NS, "echo")
         .class(CLASS)
         .path(HOST, "/", PathType::Prefix, "echo", "http")
         .yaml();
-    let fixture = Fixture::start(
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let fixture = Fixture::start_with_args(
         bin(),
         vec![InstanceSpec::http(CLASS, free_addr("127.0.0.1"))],
         &[("svc.yaml", svc), ("route.yaml", route)],
+        &args,
     )
     .await?;
     Ok((fixture, echo))
@@ -224,7 +231,8 @@ async fn streamed_response_arrives_chunk_by_chunk() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn large_post_bodies_arrive_whole() -> anyhow::Result<()> {
-    let (fixture, _echo) = setup("127.0.5.6").await?;
+    // Over the 1m default body limit, so the limit is raised as an operator would.
+    let (fixture, _echo) = setup_with_args("127.0.5.6", &["--proxy-body-size=16m"]).await?;
     let url = format!("http://{}/upload", fixture.http(CLASS));
     const SIZE: usize = 8 * 1024 * 1024;
 

@@ -12,7 +12,7 @@ use crate::error::{MetricsError, Result};
 use crate::nginx_compat::NginxCompat;
 use crate::options::{AcmeOrderResult, CertExpiry, MetricsOptions, ReadyEndpoints};
 use crate::process_stats;
-use crate::record::RequestRecord;
+use crate::record::{ConnectionRefusal, RequestRecord};
 use crate::registrar::Registrar;
 use crate::request_metrics::RequestMetrics;
 
@@ -87,6 +87,11 @@ impl Metrics {
         if let Some(nginx) = &self.nginx {
             nginx.connection_opened(class);
         }
+    }
+
+    /// A downstream connection to instance `class` was closed by a limit.
+    pub fn connection_refused(&self, class: &str, reason: ConnectionRefusal) {
+        self.requests.connection_refused(class, reason);
     }
 
     /// A downstream connection to instance `class` closed.

@@ -3,6 +3,34 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+/// Why gatehouse closed a client connection itself (a bounded label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionRefusal {
+    /// The instance already had `--max-connections` open.
+    MaxConnections,
+    /// The request head did not arrive within `--client-header-timeout`.
+    HeadTimeout,
+    /// The request head was malformed (answered 400).
+    BadHead,
+    /// The request line was too long (answered 414).
+    UriTooLong,
+    /// A header line or the whole head was too long (answered 431).
+    HeadersTooLarge,
+}
+
+impl ConnectionRefusal {
+    /// The label value used in `gatehouse_downstream_connections_refused_total{reason=...}`.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            ConnectionRefusal::MaxConnections => "max_connections",
+            ConnectionRefusal::HeadTimeout => "head_timeout",
+            ConnectionRefusal::BadHead => "bad_head",
+            ConnectionRefusal::UriTooLong => "uri_too_long",
+            ConnectionRefusal::HeadersTooLarge => "headers_too_large",
+        }
+    }
+}
+
 /// How talking to the upstream failed, as far as metrics care (a bounded label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UpstreamErrorKind {

@@ -4,7 +4,7 @@ use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec};
 
 use crate::error::Result;
 use crate::labels::{method_label, or_unmatched, status_label};
-use crate::record::{RequestRecord, UpstreamErrorKind};
+use crate::record::{ConnectionRefusal, RequestRecord, UpstreamErrorKind};
 use crate::registrar::Registrar;
 
 /// Request latency buckets: 1 ms .. 10 s, roughly 1-2.5-5 per decade.
@@ -33,6 +33,7 @@ pub(crate) struct RequestMetrics {
     upstream_errors: IntCounterVec,
     pub(crate) connections_open: IntGaugeVec,
     connections_total: IntCounterVec,
+    connections_refused: IntCounterVec,
     pub(crate) in_flight: IntGaugeVec,
 }
 
@@ -98,6 +99,11 @@ impl RequestMetrics {
                 "gatehouse_downstream_connections_total",
                 "Client connections accepted.",
                 &["class"],
+            )?,
+            connections_refused: r.int_counter_vec(
+                "gatehouse_downstream_connections_refused_total",
+                "Client connections closed by a limit, by reason: max_connections, head_timeout, bad_head (400), uri_too_long (414), headers_too_large (431).",
+                &["class", "reason"],
             )?,
             in_flight: r.int_gauge_vec(
                 "gatehouse_http_requests_in_flight",
@@ -185,5 +191,11 @@ impl RequestMetrics {
 
     pub(crate) fn connection_closed(&self, class: &str) {
         self.connections_open.with_label_values(&[class]).dec();
+    }
+
+    pub(crate) fn connection_refused(&self, class: &str, reason: ConnectionRefusal) {
+        self.connections_refused
+            .with_label_values(&[class, reason.as_label()])
+            .inc();
     }
 }

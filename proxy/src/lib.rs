@@ -6,7 +6,9 @@
 
 pub mod admin;
 pub mod balance;
+pub mod connection;
 pub mod instance;
+pub mod limits;
 pub mod service;
 
 /// The observability crate, re-exported so the controller and binary share its types.
@@ -15,7 +17,9 @@ pub use gatehouse_metrics as metrics;
 /// The pure route model and matcher.
 pub use gatehouse_routes as routes;
 
+pub use connection::ClassApp;
 pub use instance::{Instance, InstanceSet, ListenerSpec, LiveTable};
+pub use limits::Limits;
 pub use routes::{
     Backend, EndpointSet, HostPolicy, HostRoutes, IngressRef, PathType, RoutePolicy, RouteTable,
     RouteTableBuilder, RouteTarget, TableInfo,

@@ -25,6 +25,8 @@ pub struct InstanceSpec {
     pub https: Option<SocketAddr>,
     /// Whether this class is the default class.
     pub default: bool,
+    /// The instance's own limits (`keep-alive=1h`), appended to `--instance`.
+    pub settings: Vec<(String, String)>,
 }
 
 impl InstanceSpec {
@@ -35,7 +37,14 @@ impl InstanceSpec {
             http,
             https: None,
             default: false,
+            settings: Vec::new(),
         }
+    }
+
+    /// Adds an instance key (a limit such as `keep-alive`) with its value.
+    pub fn setting(mut self, key: &str, value: &str) -> InstanceSpec {
+        self.settings.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// Marks this instance as serving the default class.
@@ -52,6 +61,9 @@ impl InstanceSpec {
         }
         if self.default {
             arg.push_str(",default=true");
+        }
+        for (key, value) in &self.settings {
+            arg.push_str(&format!(",{key}={value}"));
         }
         arg
     }

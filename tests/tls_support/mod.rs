@@ -45,6 +45,7 @@ pub fn https_instance(class: &str, ip: &str) -> InstanceSpec {
         http: free_addr(ip),
         https: Some(free_addr(ip)),
         default: false,
+        settings: Vec::new(),
     }
 }
 

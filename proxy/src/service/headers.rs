@@ -23,8 +23,13 @@ pub fn request_host(req: &RequestHeader) -> &str {
 }
 
 /// Sets Host (if HTTP/2 left it in the authority) and the X-Forwarded-* and X-Real-IP headers
-/// (Pingora has already dropped the hop-by-hop ones).
-pub fn prepare_upstream_request(session: &Session, req: &mut RequestHeader) -> Result<()> {
+/// (Pingora has already dropped the hop-by-hop ones). `forwarded_port` overrides the
+/// `X-Forwarded-Port` taken from the client's Host.
+pub fn prepare_upstream_request(
+    session: &Session,
+    req: &mut RequestHeader,
+    forwarded_port: Option<u16>,
+) -> Result<()> {
     let host = request_host(req).to_owned();
     if req.headers.get(HOST).is_none() && !host.is_empty() {
         req.insert_header(HOST, host.as_str())?;
@@ -50,7 +55,8 @@ pub fn prepare_upstream_request(session: &Session, req: &mut RequestHeader) -> R
     }
     // The port the client used, not the listener's (8443 behind a Service on 443): apps build
     // their own URLs from it.
-    req.insert_header("x-forwarded-port", client_port(&host, tls))?;
+    let port = forwarded_port.unwrap_or_else(|| client_port(&host, tls));
+    req.insert_header("x-forwarded-port", port)?;
     Ok(())
 }
 

@@ -2,14 +2,12 @@
 //! normalisation, ACME answers, route match, redirects, …), pick an endpoint, forward with the usual proxy headers; in
 //! `logging`, record the request in the metrics and the access log.
 
-mod connections;
 mod headers;
 mod observe;
 pub mod request_id;
 mod respond;
 pub mod steps;
 
-use std::any::Any;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,14 +21,12 @@ use pingora::upstreams::peer::HttpPeer;
 use gatehouse_certs::MemoryChallenges;
 use gatehouse_metrics::{AccessLog, InFlightRequest, Metrics, RequestRecord, UpstreamErrorKind};
 
+use crate::connection;
 use crate::instance::LiveTable;
+use crate::limits::Limits;
 use crate::routes::RouteTarget;
-use connections::ConnectionGuard;
 use request_id::RequestId;
 
-/// How long a connect to an endpoint may take before it counts as failed, unless the route's
-/// policy says otherwise.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle upstream connection stays in the keep-alive pool.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -52,15 +48,22 @@ pub struct ClassProxy {
     class: Arc<str>,
     table: Arc<ArcSwap<LiveTable>>,
     options: ProxyOptions,
+    limits: Arc<Limits>,
 }
 
 impl ClassProxy {
-    /// A proxy reading `table`, which the controller swaps.
-    pub fn new(class: Arc<str>, table: Arc<ArcSwap<LiveTable>>, options: ProxyOptions) -> Self {
+    /// A proxy reading `table`, which the controller swaps, under the instance's `limits`.
+    pub fn new(
+        class: Arc<str>,
+        table: Arc<ArcSwap<LiveTable>>,
+        options: ProxyOptions,
+        limits: Arc<Limits>,
+    ) -> Self {
         Self {
             class,
             table,
             options,
+            limits,
         }
     }
 
@@ -104,8 +107,10 @@ pub struct RequestCtx {
     request_id: RequestId,
     /// Counts the request in `gatehouse_http_requests_in_flight` until it is logged.
     in_flight: Option<InFlightRequest>,
-    /// Counts the downstream connection as open (see [`connections`]).
-    connection: Option<Arc<ConnectionGuard>>,
+    /// The request body limit that applies (zero: none), set by the `body_size` step.
+    body_max: u64,
+    /// Request body bytes seen so far.
+    body_seen: u64,
 }
 
 impl RequestCtx {
@@ -128,7 +133,8 @@ impl RequestCtx {
             upstream_error: None,
             request_id: RequestId::default(),
             in_flight,
-            connection: None,
+            body_max: 0,
+            body_seen: 0,
         }
     }
 
@@ -147,6 +153,24 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
 }
 
 impl ClassProxy {
+    /// Applies the instance's client-side deadlines to this request: body read and write
+    /// timeouts, and the keep-alive time after it (the connection guard times the head).
+    fn apply_client_limits(&self, session: &mut Session) {
+        let limits = &self.limits;
+        // On an upgraded connection (WebSocket) the client side idles as long as the upstream
+        // side may, as with nginx's proxy-read-timeout there.
+        let read = if session.is_upgrade_req() {
+            limits.proxy_read_timeout
+        } else {
+            limits.client_body_timeout
+        };
+        session.set_read_timeout(Some(read));
+        session.set_write_timeout(Some(limits.send_timeout));
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(limits.keep_alive_secs());
+        }
+    }
+
     /// Counts and logs one finished request; borrows everything from the session and context.
     fn record(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
         let metrics = self.options.metrics.as_deref();
@@ -210,35 +234,11 @@ impl ProxyHttp for ClassProxy {
         )
     }
 
-    fn on_connection_reuse(
-        &self,
-        _session: &mut Session,
-        ctx: &mut Self::CTX,
-        prev_ctx: Box<dyn Any + Send + Sync>,
-    ) {
-        ctx.connection = ConnectionGuard::from_persisted(prev_ctx);
-    }
-
-    fn persist_connection_context(
-        &self,
-        _session: &Session,
-        ctx: &Self::CTX,
-    ) -> Option<Box<dyn Any + Send + Sync>> {
-        // The guard rides along with the idle keep-alive connection and drops with it.
-        ctx.connection
-            .clone()
-            .map(|guard| Box::new(guard) as Box<dyn Any + Send + Sync>)
-    }
-
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         ctx.client_ip = peer_ip(session);
         ctx.request_id = RequestId::for_request(session.req_header());
-        if ctx.connection.is_none() {
-            if let Some(metrics) = &self.options.metrics {
-                ctx.connection = Some(ConnectionGuard::open(metrics, &self.class));
-            }
-        }
+        self.apply_client_limits(session);
         Ok(())
     }
 
@@ -277,8 +277,10 @@ impl ProxyHttp for ClassProxy {
             target
                 .policy
                 .connect_timeout
-                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+                .unwrap_or(self.limits.proxy_connect_timeout),
         );
+        peer.options.read_timeout = Some(self.limits.proxy_read_timeout);
+        peer.options.write_timeout = Some(self.limits.proxy_send_timeout);
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
         Ok(Box::new(peer))
     }
@@ -334,7 +336,7 @@ impl ProxyHttp for ClassProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        headers::prepare_upstream_request(session, upstream_request)?;
+        headers::prepare_upstream_request(session, upstream_request, self.limits.forwarded_port)?;
         upstream_request.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         Ok(())
     }
@@ -357,6 +359,63 @@ impl ProxyHttp for ClassProxy {
         // scrape sees it both ways (the context itself is dropped a moment later).
         ctx.in_flight = None;
         self.record(session, e, ctx);
+        connection::request_finished();
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        // Content-Length was checked before the request went upstream; this catches chunked
+        // bodies (and anything else that streams past the limit).
+        if let Some(chunk) = body {
+            ctx.body_seen += chunk.len() as u64;
+            if Limits::body_too_large(ctx.body_max, ctx.body_seen) {
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(413),
+                    "request body larger than the proxy-body-size limit",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Self::CTX,
+        client_reused: bool,
+    ) -> Box<Error> {
+        // An upstream that stops answering is a gateway timeout (504), as nginx reports it,
+        // not Pingora's generic 502.
+        let timed_out = e.esource() == &ErrorSource::Upstream
+            && matches!(
+                e.etype(),
+                ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            );
+        let mut e = e.more_context(format!("peer {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        if timed_out {
+            ctx.upstream_error = Some(UpstreamErrorKind::ReadTimeout);
+            let mut timeout = Error::because(
+                ErrorType::HTTPStatus(504),
+                "upstream did not answer within proxy-read-timeout / proxy-send-timeout",
+                e,
+            );
+            timeout.set_retry(false);
+            return timeout;
+        }
+        e
     }
 
     async fn response_filter(

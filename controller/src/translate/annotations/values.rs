@@ -54,6 +54,56 @@ pub fn parse_duration(value: &str, max: Duration) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A size as nginx writes it: bytes, or a number with `k`, `m` or `g` (either case): `8k`,
+/// `1m`. Zero is allowed (for the limits where it means "none").
+pub fn parse_size(value: &str) -> Result<u64, String> {
+    let text = value.trim();
+    let expected =
+        || format!("{text:?} is not a size (bytes like \"1048576\", or with a unit: 8k, 1m, 1g)");
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], Some(c.to_ascii_lowercase())),
+        _ => (text, None),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(expected());
+    }
+    let n: u64 = digits.parse().map_err(|_| expected())?;
+    let scale: u64 = match unit {
+        None => 1,
+        Some('k') => 1 << 10,
+        Some('m') => 1 << 20,
+        Some('g') => 1 << 30,
+        Some(_) => return Err(expected()),
+    };
+    n.checked_mul(scale).ok_or_else(expected)
+}
+
+/// A size in the largest unit that writes it exactly (`1m`, `8k`, `1500`); parses back with
+/// [`parse_size`].
+pub fn format_size(bytes: u64) -> String {
+    for (unit, scale) in [("g", 1u64 << 30), ("m", 1 << 20), ("k", 1 << 10)] {
+        if bytes != 0 && bytes.is_multiple_of(scale) {
+            return format!("{}{unit}", bytes / scale);
+        }
+    }
+    bytes.to_string()
+}
+
+/// A duration in hours when whole hours, else seconds when whole seconds, else milliseconds
+/// (`1h`, `75s`, `60s`, `500ms`; zero is `0`); parses back with [`parse_duration`].
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0".into()
+    } else if ms.is_multiple_of(3_600_000) {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(1_000) {
+        format!("{}s", ms / 1_000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// A source-range list as ingress-nginx accepts it: comma-separated CIDRs, IPv4 or IPv6, with
 /// spaces around entries allowed; a bare address means that one address (/32 or /128). Host
 /// bits are allowed and cleared (`10.1.2.3/8` is `10.0.0.0/8`), as Go's `ParseCIDR` does. An
@@ -107,6 +157,48 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parse_bool(input).ok(), *want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn sizes() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("0", Some(0)),
+            ("1500", Some(1500)),
+            ("8k", Some(8192)),
+            ("8K", Some(8192)),
+            ("1m", Some(1 << 20)),
+            (" 1M ", Some(1 << 20)),
+            ("2g", Some(2 << 30)),
+            ("1.5m", None),
+            ("m", None),
+            ("", None),
+            ("-1", None),
+            ("1t", None),
+            ("1 m", None),
+            ("99999999999999999999g", None),
+            ("18446744073709551615k", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_size(input).ok(), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn formats_parse_back() {
+        for bytes in [1u64, 1500, 8192, 1 << 20, 3 << 30, (1 << 20) + 1] {
+            assert_eq!(parse_size(&format_size(bytes)), Ok(bytes), "{bytes}");
+        }
+        assert_eq!(format_size(0), "0");
+        assert_eq!(format_size(1 << 20), "1m");
+        let max = Duration::from_secs(3600);
+        for ms in [1u64, 500, 1000, 75_000, 90_000, 120_000, 3_600_000] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_duration(&format_duration(d), max), Ok(d), "{ms}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(75)), "75s");
+        assert_eq!(format_duration(Duration::from_secs(60)), "60s");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration(Duration::ZERO), "0");
     }
 
     #[test]

@@ -12,11 +12,13 @@
 //! (403) — then the refusal of encoded slashes the route does not allow, then the HTTPS
 //! redirect (it applies even where nothing matched, never to the ACME challenge path, so a
 //! CA's plain-HTTP validation reaches its solver on a TLS host), then the answers for requests
-//! that have nowhere to go. Access control comes before the redirect so that a refused route
+//! that have nowhere to go, and last the body size limit (only a request that would be
+//! forwarded is refused for its size, as nginx checks it per location). Access control comes before the redirect so that a refused route
 //! or client gets nothing but the refusal: not even a redirect that tells it the route exists
 //! with TLS.
 
 mod acme_answer;
+mod body_size;
 mod connection_header;
 mod encoded_slashes;
 mod https_redirect;
@@ -79,6 +81,7 @@ pub fn run(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) ->
     https_redirect::step(req, ctx)?;
     not_found::step(ctx)?;
     no_endpoint::step(ctx)?;
+    body_size::step(req, ctx, proxy.limits.body_max)?;
     ControlFlow::Continue(())
 }
 
