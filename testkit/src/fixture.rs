@@ -144,3 +144,15 @@ pub async fn echo_service(
     let yaml = crate::yaml::backend(namespace, name, echo.addr().port(), &[(ip, true)]);
     Ok((echo, yaml))
 }
+
+/// Starts recording backend `name` on `ip` (free port) and returns it with YAML for Service
+/// `name` (port "http" = 80) and its EndpointSlice pointing at the backend.
+pub async fn recording_service(
+    namespace: &str,
+    name: &str,
+    ip: &str,
+) -> anyhow::Result<(crate::recording::RecordingBackend, String)> {
+    let backend = crate::recording::RecordingBackend::start(name, free_addr(ip)).await?;
+    let yaml = crate::yaml::backend(namespace, name, backend.addr().port(), &[(ip, true)]);
+    Ok((backend, yaml))
+}

@@ -1,4 +1,4 @@
-//! Test support for gatehouse: echo backends, the gatehouse process harness, manifests helpers,
+//! Test support for gatehouse: echo and recording backends, the gatehouse process harness, manifests helpers,
 //! test certificates and TLS clients, Prometheus scrape readers, and the Grafana dashboard
 //! reader tests check the metrics against.
 #![forbid(unsafe_code)]
@@ -16,16 +16,18 @@ pub mod pebble;
 pub mod process;
 pub mod prom;
 pub mod raw_http;
+pub mod recording;
 pub mod tls_client;
 pub mod tlsgen;
 pub mod yaml;
 
 pub use client::{get, h2c_client, http_client, Reply};
 pub use echo::EchoBackend;
-pub use fixture::{echo_service, Fixture};
+pub use fixture::{echo_service, recording_service, Fixture};
 pub use manifests::ManifestDir;
 pub use net::{free_addr, free_port_on, loopback};
 pub use process::{Gatehouse, InstanceSpec};
+pub use recording::RecordingBackend;
 
 /// Re-exported so black-box tests can drive WebSockets without their own dependency.
 pub use tokio_tungstenite;

@@ -50,6 +50,94 @@ async fn exchange(addr: SocketAddr, request: &[u8]) -> anyhow::Result<Reply> {
     parse(&response)
 }
 
+/// What one raw exchange observed: the bytes that came back and whether the server closed.
+#[derive(Debug)]
+pub struct Exchange {
+    /// Everything read before the connection ended or the wait ran out.
+    pub received: Vec<u8>,
+    /// The server closed the connection (end of stream or reset) within the wait.
+    pub closed: bool,
+}
+
+impl Exchange {
+    /// The responses in `received`, in order (each framed by its `Content-Length`, else
+    /// running to the end); a trailing fragment that is not a response is left out.
+    pub fn replies(&self) -> Vec<Reply> {
+        let mut replies = Vec::new();
+        let mut rest = self.received.as_slice();
+        while let Some(head_end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&rest[..head_end]).to_ascii_lowercase();
+            let length = head
+                .split("\r\n")
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(rest.len() - head_end - 4);
+            let end = (head_end + 4 + length).min(rest.len());
+            match parse(&rest[..end]) {
+                Ok(reply) => replies.push(reply),
+                Err(_) => break,
+            }
+            rest = &rest[end..];
+        }
+        replies
+    }
+
+    /// The first response's status, if one came back.
+    pub fn status(&self) -> Option<u16> {
+        self.replies().first().map(|r| r.status)
+    }
+
+    /// One-line summary for assertion messages.
+    pub fn summary(&self) -> String {
+        let statuses: Vec<u16> = self.replies().iter().map(|r| r.status).collect();
+        format!(
+            "responses {statuses:?}, closed {}, {} bytes: {:?}",
+            self.closed,
+            self.received.len(),
+            String::from_utf8_lossy(&self.received[..self.received.len().min(200)])
+        )
+    }
+}
+
+/// Writes `request` exactly as given on a fresh connection (without closing our side) and
+/// reads until the server closes or `wait` has passed since the write: a server that keeps the
+/// connection open shows as `closed: false`. A reset counts as closed.
+pub async fn exchange_raw(
+    addr: SocketAddr,
+    request: &[u8],
+    wait: Duration,
+) -> anyhow::Result<Exchange> {
+    let mut stream = TcpStream::connect(addr).await.context("connect")?;
+    // A server that refuses early may reset before taking everything: what it answered until
+    // then still counts.
+    let _ = stream.write_all(request).await;
+    read_until_closed(&mut stream, wait).await
+}
+
+/// Reads `stream` until the server closes it or `wait` passes.
+pub async fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> anyhow::Result<Exchange> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) => {
+                return Ok(Exchange {
+                    received,
+                    closed: false,
+                })
+            }
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Ok(Exchange {
+                    received,
+                    closed: true,
+                })
+            }
+            Ok(Ok(n)) => received.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
 /// Parses a whole HTTP/1.1 response (a `Content-Length`, chunked, or read-to-close body).
 fn parse(response: &[u8]) -> anyhow::Result<Reply> {
     let head_end = response

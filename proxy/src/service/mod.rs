@@ -84,6 +84,9 @@ pub struct RequestCtx {
     host_redirects_https: bool,
     /// The request path held an encoded slash (`%2F`, `%5C`), refused unless the route allows.
     encoded_slash: bool,
+    /// The head carried `Content-Length` beside `Transfer-Encoding` (Pingora drops the length
+    /// from the header map; the framing step refuses the request).
+    content_length_dropped: bool,
     /// The endpoint chosen last (for retries and logging).
     peer: Option<SocketAddr>,
     /// An endpoint whose connect failed, to be avoided on retry.
@@ -120,6 +123,7 @@ impl RequestCtx {
             target: None,
             host_redirects_https: false,
             encoded_slash: false,
+            content_length_dropped: false,
             peer: None,
             failed: None,
             retries: 0,
@@ -238,6 +242,7 @@ impl ProxyHttp for ClassProxy {
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         ctx.client_ip = peer_ip(session);
         ctx.request_id = RequestId::for_request(session.req_header());
+        ctx.content_length_dropped = steps::content_length_dropped(session.as_downstream());
         self.apply_client_limits(session);
         Ok(())
     }

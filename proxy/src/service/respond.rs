@@ -44,7 +44,9 @@ pub struct Extras<'a> {
 }
 
 /// Writes a complete response. The connection stays open unless the request has a body we
-/// did not read (it would be mistaken for the next request).
+/// did not read (it would be mistaken for the next request) or the answer is a 400: a request
+/// gatehouse could not make sense of says nothing trustworthy about where the next one starts,
+/// so bytes the client sent after it are never read as a request (nginx closes there too).
 pub async fn send(
     session: &mut Session,
     status: u16,
@@ -68,7 +70,7 @@ pub async fn send(
         || headers
             .get(http::header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
-    if has_body {
+    if has_body || status == 400 {
         session.set_keepalive(None);
     }
     let end = body.is_empty();

@@ -3,9 +3,12 @@
 //! the request continue or answers it now. Adding a step is one module and one line in
 //! [`run`]; no step knows about the others.
 //!
-//! Order matters and is decided here: the path is normalised first (every later step, and
-//! the backend, sees the normal form), a Host that cannot name a host is refused, `Connection`
-//! loses nominations of the body's framing and gatehouse's own headers, then
+//! Order matters and is decided here: ambiguous framing is refused first (nothing else may
+//! look at a request whose end two parsers could see differently) and an absolute-form
+//! target becomes origin-form with its authority as Host, then the path is normalised
+//! (every later step, and the backend, sees the normal form), a Host that cannot name a host
+//! is refused, `Connection` loses nominations of the body's framing and gatehouse's own
+//! headers, then
 //! gatehouse's own ACME answers (only for tokens it holds; other challenge requests route
 //! normally, so cert-manager's solver gets them), then the route match, then access control —
 //! a route refused for access control gatehouse cannot give (503), the source allow/deny lists
@@ -21,6 +24,7 @@ mod acme_answer;
 mod body_size;
 mod connection_header;
 mod encoded_slashes;
+mod framing;
 mod https_redirect;
 mod no_endpoint;
 mod normalize_path;
@@ -36,6 +40,8 @@ use bytes::Bytes;
 use pingora::http::RequestHeader;
 
 use super::{ClassProxy, RequestCtx};
+
+pub use framing::content_length_dropped;
 
 /// What gatehouse answers itself when a step ends the request.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,8 +74,10 @@ pub enum Answer {
 /// A step's decision: `Continue(())` or `Break(answer)`.
 pub type Flow = ControlFlow<Answer>;
 
-/// Runs the steps in order until one answers; only path normalisation changes the request.
+/// Runs the steps in order until one answers; framing, path normalisation and the
+/// `Connection` guard are the ones that change the request.
 pub fn run(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) -> Flow {
+    framing::step(req, ctx.content_length_dropped)?;
     normalize_path::step(req, ctx)?;
     valid_host::step(req)?;
     connection_header::step(req)?;
