@@ -332,6 +332,20 @@ fn check_addr(value: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    /// The ConfigMap catalog names the flag that replaces each key it calls supported: the
+    /// flag must exist.
+    #[test]
+    fn configmap_catalog_names_real_flags() {
+        let cmd = command();
+        let longs: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+        for key in gatehouse_controller::translate::annotations::configmap::CONFIG_KEYS {
+            if let Some(flag) = key.flag {
+                let name = flag.trim_start_matches("--");
+                assert!(longs.contains(&name), "{}: no flag {flag}", key.name);
+            }
+        }
+    }
+
     #[test]
     fn limit_flags() {
         let cli = parse_from([

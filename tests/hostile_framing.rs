@@ -588,7 +588,6 @@ async fn control_bytes_in_fields_are_refused() -> anyhow::Result<()> {
 
 /// Bare LF line endings: httparse accepts them, nginx refuses them in the head.
 #[tokio::test]
-#[ignore = "needs the connection guard (issue 10 item 4)"]
 async fn bare_lf_line_endings_are_refused() -> anyhow::Result<()> {
     let setup = Setup::start(5, &[]).await?;
     let refuse = |name, request: &[u8]| Case {
@@ -651,7 +650,6 @@ async fn obs_fold_is_refused() -> anyhow::Result<()> {
 
 /// `--large-client-header-buffers "4 8k"` (the default): a request line over 8 KiB → 414.
 #[tokio::test]
-#[ignore = "needs the connection guard (issue 10 item 4)"]
 async fn an_oversized_request_line_gets_414() -> anyhow::Result<()> {
     let setup = Setup::start(7, &[]).await?;
     let target = format!("/{}", "a".repeat(9 * 1024));
@@ -671,7 +669,6 @@ async fn an_oversized_request_line_gets_414() -> anyhow::Result<()> {
 
 /// One field line over 8 KiB, or a head over 32 KiB of fields each under 8 KiB → 431.
 #[tokio::test]
-#[ignore = "needs the connection guard (issue 10 item 4)"]
 async fn oversized_fields_get_431() -> anyhow::Result<()> {
     let setup = Setup::start(8, &[]).await?;
     let big = format!("X-Big: {}", "a".repeat(9 * 1024));
@@ -723,7 +720,6 @@ async fn too_many_fields_are_refused() -> anyhow::Result<()> {
 /// an empty line (18 bytes) waits until the client sends more or gives up: a valid request
 /// is never answered, and any connection that sends fewer than 24 bytes is held forever.
 #[tokio::test]
-#[ignore = "needs the connection guard (issue 10 item 4): Pingora's h2c preface peek"]
 async fn a_request_shorter_than_the_h2c_preface_is_answered() -> anyhow::Result<()> {
     let setup = Setup::start(11, &[]).await?;
     let exchange = exchange_raw(setup.listener(), b"GET / HTTP/1.0\r\n\r\n", CLOSE_WAIT).await?;
@@ -749,7 +745,6 @@ const CLOSE_SLACK: Duration = Duration::from_secs(10);
 /// every 300 ms are each closed (without an answer) once the head deadline has passed and not
 /// before, while a legitimate client keeps getting 200s.
 #[tokio::test]
-#[ignore = "needs the connection guard (issue 10 item 4)"]
 async fn slowloris_connections_are_closed_at_the_head_deadline() -> anyhow::Result<()> {
     let args = ["--client-header-timeout".to_string(), "2s".to_string()];
     let setup = Setup::start(10, &args).await?;

@@ -205,7 +205,7 @@ mod tests {
                 &[b"GET / HT", b"TP/1.1\r", b"\nHost: a\r\n\r", b"\nX"],
                 Verdict::Complete(1),
             ),
-            (&[b"\r\n\r\nGET / HTTP/1.1\r\n\r\n"], Verdict::Complete(20)),
+            (&[b"\r\n\r\nGET / HTTP/1.1\r\n\r\n"], Verdict::Complete(22)),
             (&[b"GET / HTTP/1.1\r\nHost: a\r\n"], Verdict::More),
             (&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"], Verdict::Http2),
             (
@@ -234,7 +234,7 @@ mod tests {
             ),
             (
                 &[b"GET / HTTP/1.1\r\nA: b\tc\r\n\r\n"],
-                Verdict::Complete(25),
+                Verdict::Complete(26),
             ),
             (
                 &[long_line.as_bytes()],
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_line_exactly_at_the_limit_passes() {
-        let line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(64 - 15));
+        let line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(64 - 14));
         assert_eq!(line.find('\r'), Some(64));
         assert_eq!(scan(&[line.as_bytes()]), Verdict::Complete(line.len()));
     }

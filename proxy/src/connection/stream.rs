@@ -14,7 +14,7 @@ use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
     TimingDigest, UniqueID, UniqueIDType, ALPN,
 };
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::head::{HeadScan, Refusal, Verdict};
@@ -29,8 +29,26 @@ pub struct GuardedStream {
     deadline: Instant,
     /// The timer for `deadline`, made on the first wait and reset for later heads.
     timer: Option<Pin<Box<Sleep>>>,
-    /// A refusal being written: the answer and how much of it is out.
-    refusal: Option<(Vec<u8>, usize)>,
+    /// A refusal under way.
+    refusal: Option<Refusing>,
+    /// Bytes read while looking for the HTTP/2 preface, served to the next reads.
+    peeked: Vec<u8>,
+}
+
+/// The HTTP/2 connection preface Pingora peeks for on plain listeners (h2c).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// After a refusal, how long and how much of what the client still sends is read and dropped
+/// before the socket closes: closing with unread data makes the kernel send a reset, which can
+/// destroy the answer before the client reads it (nginx's lingering close).
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// The stages of refusing a head.
+enum Refusing {
+    /// Writing the answer: the bytes and how many are out.
+    Writing(Vec<u8>, usize),
+    /// The answer is out and our side shut: dropping what the client still sends.
+    Lingering(usize),
 }
 
 impl std::fmt::Debug for GuardedStream {
@@ -55,11 +73,13 @@ impl GuardedStream {
             deadline,
             timer: None,
             refusal: None,
+            peeked: Vec::new(),
         }
     }
 
-    /// Whether the head deadline has passed, arming the timer to wake the task if not.
-    fn head_expired(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Whether `deadline` (the head's, or the linger's after a refusal) has passed, arming the
+    /// timer to wake the task if not.
+    fn deadline_passed(&mut self, cx: &mut Context<'_>) -> bool {
         let deadline = self.deadline;
         let timer = self
             .timer
@@ -70,23 +90,62 @@ impl GuardedStream {
         timer.as_mut().poll(cx).is_ready()
     }
 
-    /// Writes the refusal's answer, then fails the read so Pingora drops the connection.
+    /// Writes the refusal's answer, shuts our side, lingers, then fails the read so Pingora
+    /// drops the connection.
     fn poll_refuse(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some((answer, sent)) = &mut self.refusal {
+        if let Some(Refusing::Writing(answer, sent)) = &mut self.refusal {
             while *sent < answer.len() {
-                let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &answer[*sent..]))?;
-                if n == 0 {
-                    break;
+                match ready!(Pin::new(&mut self.inner).poll_write(cx, &answer[*sent..])) {
+                    Ok(0) | Err(_) => return Poll::Ready(Err(refused())),
+                    Ok(n) => *sent += n,
                 }
-                *sent += n;
             }
-            ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
+            if ready!(Pin::new(&mut self.inner).poll_flush(cx)).is_err()
+                || ready!(Pin::new(&mut self.inner).poll_shutdown(cx)).is_err()
+            {
+                return Poll::Ready(Err(refused()));
+            }
+            self.deadline = Instant::now() + LINGER_TIME;
+            self.refusal = Some(Refusing::Lingering(0));
         }
-        Poll::Ready(Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "request head refused",
-        )))
+        if let Some(Refusing::Lingering(drained)) = &mut self.refusal {
+            let mut scratch = [0u8; 4096];
+            while *drained < LINGER_BYTES {
+                let mut sink = ReadBuf::new(&mut scratch);
+                match Pin::new(&mut self.inner).poll_read(cx, &mut sink) {
+                    Poll::Ready(Ok(())) if !sink.filled().is_empty() => {
+                        *drained += sink.filled().len()
+                    }
+                    Poll::Ready(_) => break,
+                    Poll::Pending => {
+                        if !self.deadline_passed(cx) {
+                            return Poll::Pending;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Poll::Ready(Err(refused()))
     }
+
+    /// Reads until the bytes so far cannot be the start of the HTTP/2 preface, or `want`
+    /// bytes are in (or the client stops sending).
+    async fn peek_preface(&mut self, want: usize) -> io::Result<()> {
+        let mut chunk = [0u8; 512];
+        while self.peeked.len() < want && H2_PREFACE.starts_with(&self.peeked) {
+            let n = self.inner.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            self.peeked.extend_from_slice(&chunk[..n]);
+        }
+        Ok(())
+    }
+}
+
+fn refused() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "request head refused")
 }
 
 impl AsyncRead for GuardedStream {
@@ -100,11 +159,22 @@ impl AsyncRead for GuardedStream {
             return this.poll_refuse(cx);
         }
         let phase = this.shared.phase();
-        if matches!(phase, Phase::Busy | Phase::PassThrough) {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        }
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+        let polled = if this.peeked.is_empty() {
+            Pin::new(&mut this.inner).poll_read(cx, buf)
+        } else {
+            let n = this.peeked.len().min(buf.remaining());
+            buf.put_slice(&this.peeked[..n]);
+            this.peeked.drain(..n);
+            if this.peeked.is_empty() {
+                this.peeked = Vec::new();
+            }
+            Poll::Ready(Ok(()))
+        };
+        if matches!(phase, Phase::Busy | Phase::PassThrough) {
+            return polled;
+        }
+        match polled {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() == before {
                     return Poll::Ready(Ok(()));
@@ -127,7 +197,7 @@ impl AsyncRead for GuardedStream {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if phase == Phase::Head && this.head_expired(cx) => {
+            Poll::Pending if phase == Phase::Head && this.deadline_passed(cx) => {
                 this.shared.head_timed_out();
                 Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -147,7 +217,7 @@ impl GuardedStream {
             "request head refused"
         );
         self.shared.head_refused(refusal);
-        self.refusal = Some((refusal.response(), 0));
+        self.refusal = Some(Refusing::Writing(refusal.response(), 0));
     }
 }
 
@@ -244,12 +314,20 @@ impl GetSocketDigest for GuardedStream {
 
 #[async_trait]
 impl Peek for GuardedStream {
-    /// Pingora peeks for the HTTP/2 preface before the first read: the wait for it counts
-    /// against the head deadline, or a client that connects and sends nothing would be held
-    /// forever.
+    /// Pingora peeks for the HTTP/2 preface before the first read. Its own peek waits for all
+    /// 24 bytes, which holds a shorter HTTP/1 request (`GET / HTTP/1.0` and a blank line)
+    /// unanswered; this one returns as soon as the bytes cannot be the preface, keeps them for
+    /// the reads that follow, and counts the wait against the head deadline, or a client that
+    /// connects and sends nothing would be held forever.
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        match tokio::time::timeout_at(self.deadline, self.inner.try_peek(buf)).await {
-            Ok(peeked) => peeked,
+        let deadline = self.deadline;
+        match tokio::time::timeout_at(deadline, self.peek_preface(buf.len())).await {
+            Ok(Ok(())) => {
+                let n = self.peeked.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.peeked[..n]);
+                Ok(true)
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => {
                 self.shared.head_timed_out();
                 Err(io::Error::new(
