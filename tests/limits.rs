@@ -506,3 +506,40 @@ async fn head_size_limits_answer_414_and_431() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// HTTP/2 (prior knowledge on the plain listener): the server announces the stream limit, and a
+/// connection without streams is closed after the idle timeout.
+#[tokio::test]
+async fn http2_stream_limit_and_idle_timeout() -> anyhow::Result<()> {
+    let (fixture, _echo) = start(
+        "127.0.9.8",
+        &[("http2-max-concurrent-streams", "7")],
+        &["--http2-idle-timeout=1s"],
+    )
+    .await?;
+    let tcp = TcpStream::connect(listener(&fixture)?).await?;
+    let (mut client, mut conn) = h2::client::handshake(tcp).await?;
+    let request = http::Request::get(format!("http://{HOST}/"))
+        .body(())
+        .context("request")?;
+    let status = tokio::time::timeout(Duration::from_secs(10), async {
+        let (response, _) = client.send_request(request, true)?;
+        tokio::select! {
+            r = &mut conn => bail!("connection ended before the response: {r:?}"),
+            response = response => Ok(response?.status()),
+        }
+    })
+    .await
+    .context("HTTP/2 request timed out")??;
+    assert_eq!(status, 200);
+    assert_eq!(conn.max_concurrent_send_streams(), 7);
+    // `client` stays alive, so only the server can end the connection now.
+    let idle_since = Instant::now();
+    tokio::time::timeout(Duration::from_secs(15), &mut conn)
+        .await
+        .context("the idle HTTP/2 connection was never closed")?
+        .ok();
+    assert!(idle_since.elapsed() >= Duration::from_millis(900));
+    drop(client);
+    Ok(())
+}
