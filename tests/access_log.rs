@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use gatehouse_testkit::yaml::{Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec, Reply};
-use obs_support::bin;
+use obs_support::{bin, scrape_counted};
 use serde_json::Value;
 
 const CLASS: &str = "web";
@@ -159,8 +159,9 @@ async fn access_log_off_writes_nothing_and_log_format_json_is_json() -> anyhow::
         assert_eq!(get_with_id(&fixture, "/cart", None).await?.status, 200);
     }
     assert_eq!(echo.hits(), 3);
-    // The writer thread would have flushed long before this.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Anchor for the negative: the three requests are counted, and the counting and the
+    // access-log line happen in the same call of the logging phase (metrics first).
+    scrape_counted(fixture.admin, CLASS, 3.0).await?;
     assert_eq!(fixture.gatehouse.stdout_lines(), Vec::<String>::new());
 
     let stderr = fixture.gatehouse.stderr_text();

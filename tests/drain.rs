@@ -85,7 +85,8 @@ async fn a_terminated_replica_drains_without_losing_requests() -> anyhow::Result
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The client is under way: some requests served by the old replica before the SIGTERM.
+    wait_count(&to_old, 20, "requests to the old replica before SIGTERM").await?;
 
     old.gatehouse.terminate()?;
     let signalled = Instant::now();
@@ -129,7 +130,14 @@ async fn a_terminated_replica_drains_without_losing_requests() -> anyhow::Result
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The client goes on past the exit: more requests served by the new replica.
+    let served_new = to_new.load(Ordering::SeqCst);
+    wait_count(
+        &to_new,
+        served_new + 20,
+        "requests to the new replica after the exit",
+    )
+    .await?;
     stop.store(true, Ordering::SeqCst);
     client.await?;
 
@@ -156,6 +164,20 @@ async fn a_terminated_replica_drains_without_losing_requests() -> anyhow::Result
         to_old > 20 && to_new > 20,
         "both replicas served ({to_old}, {to_new})"
     );
+    Ok(())
+}
+
+/// Waits (at most 10 s) until `counter` reaches `at_least`.
+async fn wait_count(counter: &AtomicU64, at_least: u64, what: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counter.load(Ordering::SeqCst) < at_least {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{what}: {} of {at_least} after 10 s",
+            counter.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     Ok(())
 }
 

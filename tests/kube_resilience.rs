@@ -66,8 +66,31 @@ async fn api_server_outage_keeps_serving_and_catches_up() -> anyhow::Result<()> 
         .await?;
 
     let (stop, ok, bad, handle) = traffic(gh.http["internal"], "stable.example");
+    let mark = gh.gh.stderr_mark();
     cluster.api.stop().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // gatehouse has noticed the outage: every watched kind failed to watch again; and it
+    // served traffic after that.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let failed = failed_watch_kinds(&gh.gh.stderr_text()[mark..]);
+        if failed.len() >= KINDS_WATCHED {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "not every watch failed within {WAIT:?} of the outage (failed: {failed:?}):\n{}",
+            gatehouse_testkit::process::tail(&gh.gh.stderr_text(), 3000)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let served = ok.load(Ordering::SeqCst);
+    while ok.load(Ordering::SeqCst) < served + 20 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no traffic served during the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Changes made while gatehouse cannot see the API server.
     cluster.apply_yaml(&ingress("during", "during.example"))?;
     cluster.delete_ingress(NS, "leaving");
@@ -111,7 +134,12 @@ async fn watch_expiry_410_relists_without_dropping_routes() -> anyhow::Result<()
         // Wait until gatehouse watches again (after the previous round's relist), so every
         // compaction really hits its open watches with an ERROR 410.
         let watching = Instant::now();
-        while open_watches(&cluster) < KINDS_WATCHED && watching.elapsed() < WAIT {
+        while open_watches(&cluster) < KINDS_WATCHED {
+            anyhow::ensure!(
+                watching.elapsed() < WAIT,
+                "round {round}: only {} of {KINDS_WATCHED} watches open after {WAIT:?}",
+                open_watches(&cluster)
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         expired_watches += cluster.api.compact();
@@ -146,6 +174,17 @@ async fn watch_expiry_410_relists_without_dropping_routes() -> anyhow::Result<()
 
 /// The kinds a replica always watches: IngressClass, Ingress, Service, EndpointSlice, Secret.
 const KINDS_WATCHED: usize = 5;
+
+/// The kinds named in "watch failed" lines of `stderr`.
+fn failed_watch_kinds(stderr: &str) -> std::collections::BTreeSet<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("watch failed"))
+        .filter_map(|l| l.split("kind=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(|kind| kind.trim_matches('"').to_string())
+        .collect()
+}
 
 fn open_watches(cluster: &Cluster) -> usize {
     cluster.api.open_watches()

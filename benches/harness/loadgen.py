@@ -73,6 +73,11 @@ class HostsNamespace:
         return ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
 
 
+def tool_for(protocol: str) -> str:
+    """The load generator a scenario of `protocol` runs: h2load for HTTP/2, wrk otherwise."""
+    return "h2load" if protocol == "h2-tls" else "wrk"
+
+
 def parse_wrk(output: str) -> LoadResult:
     """Parse the WRKJSON line our Lua `done` hook prints."""
     for line in output.splitlines():

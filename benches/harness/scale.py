@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import criterion, gatehouse, install, manifests, peers, probe
+from . import criterion, gatehouse, install, manifests, peers, probe, tools
 from .certs import make_cert
 from .layout import CLIENT_CPU, PROXY_CPU, Ports
 from .processes import Child, StartError, ensure_ports_free, free_port_base, memory_kib, process_tree, start_pinned, wait_for_ports
@@ -226,8 +226,10 @@ def main(argv: list[str]) -> int:
     if not args.no_install:
         install.ensure_tools(need_chart=False)
     try:
+        # The upstream is nginx, every child is pinned with taskset, the certificate comes from openssl.
+        tools.require("nginx", "taskset", "openssl")
         binary = args.gatehouse or install.build_gatehouse(args.profile)
-    except install.InstallError as err:
+    except (install.InstallError, tools.MissingTool) as err:
         log(f"[scale] FAILED: {err}")
         return 1
     ports = Ports(args.port_base or free_port_base())

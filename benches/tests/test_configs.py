@@ -1,20 +1,18 @@
 """Rendered peer configs are accepted by the real binaries; manifests have the expected shape."""
 
-import shutil
 import subprocess
 import tempfile
 import unittest
 from pathlib import Path
 
-from harness import manifests, peers
+from harness import manifests, peers, tools
 from harness.certs import make_cert
 
 
 class PeerConfigs(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if shutil.which("openssl") is None:
-            raise unittest.SkipTest("openssl missing")
+        tools.skip_unless_installed("openssl")
         cls.tmp = tempfile.TemporaryDirectory()
         cls.dir = Path(cls.tmp.name)
         cls.certs = make_cert(cls.dir / "certs")
@@ -24,8 +22,7 @@ class PeerConfigs(unittest.TestCase):
         cls.tmp.cleanup()
 
     def check(self, tool, argv):
-        if shutil.which(tool) is None:
-            self.skipTest(f"{tool} not installed (benches/run installs it)")
+        tools.skip_unless_installed(tool)
         out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
+use crate::tools::{find_tool, missing_message, require_tool};
+
 /// `target/test-artifacts` of the workspace (honouring `CARGO_TARGET_DIR`), created: where
 /// screenshots are left for a person to look at.
 pub fn artifacts_dir() -> anyhow::Result<PathBuf> {
@@ -18,20 +20,29 @@ pub fn artifacts_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The Chromium binary: `$CHROMIUM`, else the first of the usual names on `PATH`.
-pub fn chromium() -> anyhow::Result<PathBuf> {
+/// The Chromium binary: `$CHROMIUM`, else the first of the usual names on `PATH`; if none is
+/// there, [`require_tool`] decides (`Ok(None)`: skip the test; under CI an error).
+pub fn require_chromium() -> anyhow::Result<Option<PathBuf>> {
     if let Some(path) = std::env::var_os("CHROMIUM") {
-        return Ok(PathBuf::from(path));
+        return Ok(Some(PathBuf::from(path)));
     }
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        for name in ["chromium", "chromium-browser", "google-chrome"] {
-            let p = dir.join(name);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
+    if let Some(path) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find_map(find_tool)
+    {
+        return Ok(Some(path));
     }
-    bail!("this test needs Chromium: `apt-get install -y chromium` (or set CHROMIUM)")
+    require_tool("chromium", "chromium")
+}
+
+/// The Chromium binary ([`require_chromium`]); an error if it is missing.
+pub fn chromium() -> anyhow::Result<PathBuf> {
+    require_chromium()?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} (or set CHROMIUM)",
+            missing_message("chromium", "chromium")
+        )
+    })
 }
 
 /// Runs headless Chromium with `extra` args on `url` (killed after 60 s); returns stdout.

@@ -1,6 +1,7 @@
 //! Test support for gatehouse: echo and recording backends, the gatehouse process harness, manifests helpers,
 //! test certificates and TLS clients, Prometheus scrape readers, and the Grafana dashboard
-//! reader tests check the metrics against.
+//! reader tests check the metrics against; and `tools`, the one rule for a missing external
+//! program (skipped, or failed under `CI=true`).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -19,6 +20,7 @@ pub mod raw_http;
 pub mod recording;
 pub mod tls_client;
 pub mod tlsgen;
+pub mod tools;
 pub mod yaml;
 
 pub use client::{get, h2c_client, http_client, Reply};
@@ -28,6 +30,7 @@ pub use manifests::ManifestDir;
 pub use net::{free_addr, free_port_on, loopback};
 pub use process::{Gatehouse, InstanceSpec};
 pub use recording::RecordingBackend;
+pub use tools::require_tool;
 
 /// Re-exported so black-box tests can drive WebSockets without their own dependency.
 pub use tokio_tungstenite;

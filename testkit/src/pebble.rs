@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::tlsgen::{LeafSpec, TestCa};
+use crate::tools::{find_tool, missing_message, require_tool};
 
 const PEBBLE: &str = "/usr/bin/pebble";
 const CHALLTESTSRV: &str = "/usr/bin/pebble-challtestsrv";
@@ -29,14 +30,26 @@ pub struct Pebble {
 }
 
 impl Pebble {
-    /// True when the Pebble binaries are installed.
-    pub fn available() -> bool {
-        Path::new(PEBBLE).exists() && Path::new(CHALLTESTSRV).exists()
+    /// Whether the Pebble binaries are installed: `Ok(false)` means skip the test (said on
+    /// stderr), and under CI a missing binary is an error naming the package
+    /// ([`crate::tools::require_tool`]). Call it first thing in a test that starts Pebble.
+    pub fn require() -> Result<bool> {
+        for binary in [PEBBLE, CHALLTESTSRV] {
+            if require_tool(binary, "pebble")?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Start Pebble validating HTTP-01 on `127.0.0.1:<http01_port>` (for every name) and wait
     /// until its directory answers.
     pub async fn start(http01_port: u16) -> Result<Self> {
+        for binary in [PEBBLE, CHALLTESTSRV] {
+            if find_tool(binary).is_none() {
+                bail!("{}", missing_message(binary, "pebble"));
+            }
+        }
         let dir = tempfile::tempdir().context("pebble tempdir")?;
         let ca = TestCa::new("gatehouse pebble test CA")?;
         let server = ca.leaf_with(&LeafSpec::new(&["localhost"]).ips(&["127.0.0.1"]))?;

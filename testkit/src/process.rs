@@ -4,6 +4,7 @@ use std::io::{BufRead as _, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,6 +99,8 @@ pub struct Gatehouse {
     child: Mutex<Child>,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<String>>,
+    /// Output readers that have reached EOF (0 to 2).
+    readers_done: Arc<AtomicUsize>,
 }
 
 impl Gatehouse {
@@ -113,13 +116,16 @@ impl Gatehouse {
             .with_context(|| format!("spawn {} {args:?}", bin.display()))?;
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
+        let readers_done = Arc::new(AtomicUsize::new(0));
         if let Some(pipe) = child.stdout.take() {
             let sink = stdout.clone();
-            spawn_line_reader(pipe, move |line| lock(&sink).push(line));
+            spawn_line_reader(pipe, readers_done.clone(), move |line| {
+                lock(&sink).push(line)
+            });
         }
         if let Some(pipe) = child.stderr.take() {
             let sink = stderr.clone();
-            spawn_line_reader(pipe, move |line| {
+            spawn_line_reader(pipe, readers_done.clone(), move |line| {
                 let mut text = lock(&sink);
                 text.push_str(&line);
                 text.push('\n');
@@ -129,6 +135,7 @@ impl Gatehouse {
             child: Mutex::new(child),
             stdout,
             stderr,
+            readers_done,
         })
     }
 
@@ -161,8 +168,11 @@ impl Gatehouse {
     /// Fails with the captured stderr if the process has exited.
     fn check_alive(&self) -> anyhow::Result<()> {
         if let Some(status) = self.exited() {
-            // Give the reader thread a moment to drain the pipe before reporting.
-            std::thread::sleep(Duration::from_millis(50));
+            // Let the readers drain the pipes to EOF (bounded) so the report is complete.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while self.readers_done.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             bail!(
                 "gatehouse exited ({status}); stderr:\n{}",
                 tail(&self.stderr_text(), 4000)
@@ -265,7 +275,7 @@ impl Drop for Gatehouse {
     }
 }
 
-fn spawn_line_reader<R, F>(pipe: R, mut sink: F)
+fn spawn_line_reader<R, F>(pipe: R, done: Arc<AtomicUsize>, mut sink: F)
 where
     R: Read + Send + 'static,
     F: FnMut(String) + Send + 'static,
@@ -282,6 +292,7 @@ where
             sink(line.trim_end_matches(['\n', '\r']).to_string());
             buf.clear();
         }
+        done.fetch_add(1, Ordering::SeqCst);
     });
 }
 
