@@ -387,15 +387,6 @@ async fn ambiguous_framing_is_refused_and_the_connection_closed() -> anyhow::Res
             ),
             Refused(BAD),
         ),
-        // A chunk size no integer holds: refused or cut off, never read as something else.
-        case(
-            "chunk size overflow",
-            post(
-                &["Transfer-Encoding: chunked"],
-                "ffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
-            ),
-            ClosedAtMostOne(&[400, 502]),
-        ),
         // Absolute-form target against Host.
         case(
             "absolute-form, Host differs",
@@ -417,6 +408,17 @@ async fn ambiguous_framing_is_refused_and_the_connection_closed() -> anyhow::Res
             "HTTP/1.1 without Host",
             request(&["GET /no-host HTTP/1.1"], ""),
             Refused(BAD),
+        ),
+        // A chunk size no integer holds: refused or cut off, never read as something else.
+        // Last: its head may reach the backend after the client already has its answer, and
+        // a later case must not count it.
+        case(
+            "chunk size overflow",
+            post(
+                &["Transfer-Encoding: chunked"],
+                "ffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+            ),
+            ClosedAtMostOne(&[400, 502]),
         ),
     ];
     let failures = setup.check(&cases).await?;

@@ -22,9 +22,10 @@ impl RoundRobin {
         }
     }
 
-    /// The next endpoint of `backend` in round-robin order, avoiding `avoid` when another one
-    /// exists. A backend from another table (no slot here) starts at its first endpoint.
-    pub fn pick(&self, backend: &Backend, avoid: Option<SocketAddr>) -> Option<SocketAddr> {
+    /// The next endpoint of `backend` in round-robin order, avoiding those in `avoid` when
+    /// another one exists. A backend from another table (no slot here) starts at its first
+    /// endpoint.
+    pub fn pick(&self, backend: &Backend, avoid: &[SocketAddr]) -> Option<SocketAddr> {
         let turn = self
             .turns
             .get(backend.slot())
@@ -65,7 +66,7 @@ mod tests {
         // Interleaved requests must still spread evenly within each backend.
         for _ in 0..10 {
             for be in [&a, &b] {
-                let addr = rr.pick(be, None).expect("ready endpoint");
+                let addr = rr.pick(be, &[]).expect("ready endpoint");
                 *seen.entry(addr.port()).or_default() += 1;
             }
         }
@@ -75,6 +76,6 @@ mod tests {
     #[test]
     fn a_backend_without_a_slot_still_gets_an_endpoint() {
         let rr = RoundRobin::new(0);
-        assert!(rr.pick(&backend(7, &[1, 2]), None).is_some());
+        assert!(rr.pick(&backend(7, &[1, 2]), &[]).is_some());
     }
 }

@@ -61,16 +61,16 @@ impl Backend {
         self.endpoints.ready.is_empty()
     }
 
-    /// The ready endpoint at round-robin position `turn`, or the next one after it when that
-    /// one is `avoid` (an endpoint that just failed) and another exists.
-    pub fn pick(&self, turn: usize, avoid: Option<SocketAddr>) -> Option<SocketAddr> {
+    /// The ready endpoint at round-robin position `turn`, or the next one after it that is not
+    /// in `avoid` (endpoints this request already tried), if there is one.
+    pub fn pick(&self, turn: usize, avoid: &[SocketAddr]) -> Option<SocketAddr> {
         let ready = &self.endpoints.ready;
         if ready.is_empty() {
             return None;
         }
         for i in 0..ready.len() {
             let addr = ready[turn.wrapping_add(i) % ready.len()];
-            if Some(addr) != avoid {
+            if !avoid.contains(&addr) {
                 return Some(addr);
             }
         }
@@ -96,7 +96,7 @@ mod tests {
     #[test]
     fn consecutive_turns_visit_every_endpoint() {
         let b = backend(addrs(10), vec![]);
-        let seen: HashSet<_> = (0..10).filter_map(|turn| b.pick(turn, None)).collect();
+        let seen: HashSet<_> = (0..10).filter_map(|turn| b.pick(turn, &[])).collect();
         assert_eq!(seen.len(), 10);
     }
 
@@ -105,23 +105,23 @@ mod tests {
         let ready = addrs(2);
         let b = backend(ready.clone(), vec![]);
         for turn in 0..5 {
-            assert_eq!(b.pick(turn, Some(ready[0])), Some(ready[1]));
+            assert_eq!(b.pick(turn, &[ready[0]]), Some(ready[1]));
         }
         let single = backend(vec![ready[0]], vec![]);
-        assert_eq!(single.pick(3, Some(ready[0])), Some(ready[0]));
+        assert_eq!(single.pick(3, &[ready[0]]), Some(ready[0]));
     }
 
     #[test]
     fn no_ready_endpoint_means_unavailable() {
         let b = backend(vec![], addrs(1));
         assert!(b.is_unavailable());
-        assert_eq!(b.pick(0, None), None);
+        assert_eq!(b.pick(0, &[]), None);
     }
 
     #[test]
     fn turns_wrap_without_overflow() {
         let b = backend(addrs(3), vec![]);
-        assert!(b.pick(usize::MAX, None).is_some());
-        assert!(b.pick(usize::MAX, Some(addrs(3)[0])).is_some());
+        assert!(b.pick(usize::MAX, &[]).is_some());
+        assert!(b.pick(usize::MAX, &[addrs(3)[0]]).is_some());
     }
 }

@@ -26,7 +26,7 @@ pub use host::{normalize_host, normalized_host, wildcard_parent, HostBuf};
 /// One address range of a [`SourceRanges`] (re-exported so users need no `ipnet` of their own).
 pub use ipnet::IpNet;
 pub use path::HostRoutes;
-pub use policy::{HostPolicy, RoutePolicy};
+pub use policy::{HostPolicy, RetryPolicy, RoutePolicy};
 pub use request_path::{normalize_path, NormalPath, PathError};
 pub use source::SourceRanges;
 pub use table::{RouteMatch, RouteTable, TableInfo};

@@ -25,6 +25,56 @@ pub struct RoutePolicy {
     pub allow_sources: Option<SourceRanges>,
     /// Clients in these ranges get 403 (`denylist-source-range`); it wins over the allow-list.
     pub deny_sources: Option<SourceRanges>,
+    /// Largest request body (`proxy-body-size`, zero: no limit); `None` uses the instance's.
+    pub body_max: Option<u64>,
+    /// Longest pause between two reads from the upstream (`proxy-read-timeout`); `None` uses
+    /// the instance's.
+    pub read_timeout: Option<Duration>,
+    /// Longest pause between two writes to the upstream (`proxy-send-timeout`); `None` uses
+    /// the instance's.
+    pub send_timeout: Option<Duration>,
+    /// When a failed upstream exchange is tried again on another endpoint
+    /// (`proxy-next-upstream*`).
+    pub retry: RetryPolicy,
+}
+
+/// When a request whose upstream exchange failed before any response byte arrived is tried
+/// again on another endpoint, as ingress-nginx's `proxy-next-upstream` does. `Default` is
+/// ingress-nginx's: `error timeout`, 3 tries, no time limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RetryPolicy {
+    /// Retry when connecting, sending the request or reading the response head fails
+    /// (`error`).
+    pub on_error: bool,
+    /// Retry when the upstream times out (`timeout`).
+    pub on_timeout: bool,
+    /// Retry non-idempotent requests (POST, PATCH…) too (`non_idempotent`).
+    pub non_idempotent: bool,
+    /// Tries in all, the first included (`proxy-next-upstream-tries`; zero: as many as there
+    /// are endpoints).
+    pub tries: u32,
+    /// No new try starts after this long since the first (`proxy-next-upstream-timeout`).
+    pub timeout: Option<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            on_error: true,
+            on_timeout: true,
+            non_idempotent: false,
+            tries: 3,
+            timeout: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Whether another try may start after `tries_so_far` tries that began `elapsed` ago.
+    pub fn allows_another(&self, tries_so_far: u32, elapsed: Duration) -> bool {
+        (self.tries == 0 || tries_so_far < self.tries)
+            && self.timeout.is_none_or(|limit| elapsed < limit)
+    }
 }
 
 /// Behaviour of a whole host, for requests that no rule of that host matched.

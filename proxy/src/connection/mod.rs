@@ -1,109 +1,43 @@
 //! The connection guard: what gatehouse does with a client connection before and around
-//! Pingora's HTTP handling. It wraps the instance's Pingora app ([`ClassApp`]) and each client
-//! stream ([`stream::GuardedStream`]) to
+//! Pingora's HTTP handling. [`ClassApp`] wraps the instance's Pingora app and runs the HTTP/1
+//! keep-alive loop itself, so that it can
 //! - cap the open connections of the instance (`--max-connections`; more are closed at once),
 //! - count open connections (HTTP/1 and HTTP/2 alike),
-//! - give every request head a total deadline (`--client-header-timeout`: from accept, or from
-//!   the first byte of a later request on a kept-alive connection; Pingora only times single
-//!   reads, so a byte every 59 s would otherwise hold a connection forever), and
-//! - check each HTTP/1 head as it arrives ([`head`]): nginx's line and size limits (414/431)
-//!   and the framing RFC 9112 refuses (400), without buffering an oversized head.
+//! - read each request head before Pingora builds any request state ([`reader`]): an idle or
+//!   half-open connection holds a few hundred bytes instead of Pingora's ~20 KiB of request
+//!   future, session and head buffer,
+//! - give every head a total deadline (`--client-header-timeout`: from accept, or from the
+//!   first byte of a later request; Pingora only times single reads, so a byte every 59 s
+//!   would otherwise hold a connection forever), and
+//! - check each head as it arrives ([`head`]): nginx's line and size limits (414/431) and the
+//!   framing RFC 9112 refuses (400), without buffering an oversized head.
 //!
-//! The stream learns that a request is finished (and that the next bytes start a new head)
-//! from [`request_finished`], which the proxy calls in its `logging` phase: the call runs in the
-//! connection's task, where the guard has put its state in a task-local.
+//! The complete head is handed to Pingora's session as its pipelined prefix; HTTP/2 (ALPN, or
+//! the h2c preface) goes to Pingora's own loop.
 
 pub mod head;
+mod reader;
 mod stream;
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pingora::apps::{HttpServerOptions, ServerApp};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ServerApp};
 use pingora::protocols::http::v2::server::default_h2_options;
+use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::ShutdownWatch;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use gatehouse_metrics::{ConnectionRefusal, Metrics};
 
 use crate::limits::Limits;
 use crate::service::ClassProxy;
-use head::Refusal;
+use reader::{next_head, Head};
 use stream::GuardedStream;
-
-/// Where the connection is between requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// A request head is being read (against the deadline and the scanner).
-    Head = 0,
-    /// The head is in; body and response are Pingora's (its read and write timeouts apply).
-    Busy = 1,
-    /// Between requests on a kept-alive connection (Pingora's keep-alive timeout applies).
-    Idle = 2,
-    /// HTTP/2: the h2 library frames and limits the connection.
-    PassThrough = 3,
-}
-
-/// State shared by a connection's stream and the requests on it.
-pub struct Shared {
-    phase: AtomicU8,
-    limits: Arc<Limits>,
-    class: Arc<str>,
-    metrics: Option<Arc<Metrics>>,
-}
-
-impl Shared {
-    fn phase(&self) -> Phase {
-        match self.phase.load(Ordering::Relaxed) {
-            0 => Phase::Head,
-            1 => Phase::Busy,
-            2 => Phase::Idle,
-            _ => Phase::PassThrough,
-        }
-    }
-
-    fn set_phase(&self, phase: Phase) {
-        self.phase.store(phase as u8, Ordering::Relaxed);
-    }
-
-    fn count(&self, reason: ConnectionRefusal) {
-        if let Some(m) = &self.metrics {
-            m.connection_refused(&self.class, reason);
-        }
-    }
-
-    fn head_timed_out(&self) {
-        tracing::debug!(class = %self.class, "request head deadline passed; closing");
-        self.count(ConnectionRefusal::HeadTimeout);
-    }
-
-    fn head_refused(&self, refusal: Refusal) {
-        self.count(match refusal {
-            Refusal::BadRequest(_) => ConnectionRefusal::BadHead,
-            Refusal::UriTooLong => ConnectionRefusal::UriTooLong,
-            Refusal::HeadersTooLarge => ConnectionRefusal::HeadersTooLarge,
-        });
-    }
-}
-
-tokio::task_local! {
-    static CONNECTION: Arc<Shared>;
-}
-
-/// Marks the current HTTP/1 request as finished, so that the next bytes on the connection
-/// start a new head. A no-op outside a guarded connection's task (HTTP/2 streams run in tasks
-/// of their own and need nothing here).
-pub fn request_finished() {
-    let _ = CONNECTION.try_with(|shared| {
-        if shared.phase() == Phase::Busy {
-            shared.set_phase(Phase::Idle);
-        }
-    });
-}
 
 /// The Pingora app of one instance behind the connection guard.
 pub struct ClassApp {
@@ -159,6 +93,55 @@ impl Drop for OpenConnection<'_> {
     }
 }
 
+impl ClassApp {
+    fn refused(&self, reason: ConnectionRefusal) {
+        if let Some(m) = &self.metrics {
+            m.connection_refused(&self.class, reason);
+        }
+    }
+
+    /// The HTTP/1 keep-alive loop: read a head, let Pingora serve that request, repeat.
+    async fn serve_http1(
+        self: &Arc<Self>,
+        mut stream: Box<GuardedStream>,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let mut stop = shutdown.clone();
+        let mut kept: Option<HttpPersistentSettings> = None;
+        let mut idle_until = None;
+        loop {
+            let refused = |reason| self.refused(reason);
+            let head =
+                match next_head(&mut stream, &self.limits, idle_until, &mut stop, refused).await {
+                    Head::Http1(head) => head,
+                    Head::Http2 => return self.proxy.process_new(stream, shutdown).await,
+                    Head::Gone => return None,
+                };
+            let mut session = ServerSession::new_http1(stream);
+            match kept.take() {
+                Some(settings) => settings.apply_to_session(&mut session),
+                None => {
+                    // What Pingora's own loop sets on a new connection.
+                    session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
+                    session.set_keepalive_reuses_remaining(
+                        self.proxy
+                            .server_options()
+                            .and_then(|o| o.keepalive_request_limit),
+                    );
+                }
+            }
+            // Pingora parses the head from this prefix without reading again. The kept
+            // settings carry no prefix of their own: gatehouse never enables pipelining.
+            session.set_pipelined_prefix(head);
+            let reused = self.proxy.process_new_http(session, shutdown).await?;
+            let (next, settings) = reused.consume();
+            stream = next.into_any().downcast::<GuardedStream>().ok()?;
+            kept = settings;
+            idle_until = Some(Instant::now() + self.limits.keep_alive);
+        }
+    }
+}
+
 #[async_trait]
 impl ServerApp for ClassApp {
     async fn process_new(
@@ -170,9 +153,7 @@ impl ServerApp for ClassApp {
             // Refused before anything is read: cheaper than serving it, and the client can
             // retry another replica.
             tracing::debug!(class = %self.class, "max-connections reached; closing a new connection");
-            if let Some(m) = &self.metrics {
-                m.connection_refused(&self.class, ConnectionRefusal::MaxConnections);
-            }
+            self.refused(ConnectionRefusal::MaxConnections);
             return None;
         };
         if let Some(m) = &self.metrics {
@@ -180,16 +161,12 @@ impl ServerApp for ClassApp {
         }
         let _open = OpenConnection(self);
         let h2 = stream.selected_alpn_proto() == Some(ALPN::H2);
-        let shared = Arc::new(Shared {
-            phase: AtomicU8::new(if h2 { Phase::PassThrough } else { Phase::Head } as u8),
-            limits: self.limits.clone(),
-            class: self.class.clone(),
-            metrics: self.metrics.clone(),
-        });
-        let guarded: Stream = Box::new(GuardedStream::new(stream, shared.clone()));
-        CONNECTION
-            .scope(shared, self.proxy.process_new(guarded, shutdown))
-            .await
+        let deadline = Instant::now() + self.limits.client_header_timeout;
+        let stream = Box::new(GuardedStream::new(stream, deadline));
+        if h2 {
+            return self.proxy.process_new(stream, shutdown).await;
+        }
+        self.serve_http1(stream, shutdown).await
     }
 
     async fn cleanup(&self) {

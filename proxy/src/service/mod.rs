@@ -21,7 +21,6 @@ use pingora::upstreams::peer::HttpPeer;
 use gatehouse_certs::MemoryChallenges;
 use gatehouse_metrics::{AccessLog, InFlightRequest, Metrics, RequestRecord, UpstreamErrorKind};
 
-use crate::connection;
 use crate::instance::LiveTable;
 use crate::limits::Limits;
 use crate::routes::RouteTarget;
@@ -89,8 +88,8 @@ pub struct RequestCtx {
     content_length_dropped: bool,
     /// The endpoint chosen last (for retries and logging).
     peer: Option<SocketAddr>,
-    /// An endpoint whose connect failed, to be avoided on retry.
-    failed: Option<SocketAddr>,
+    /// Endpoints this request failed on, avoided by the next try.
+    tried: Vec<SocketAddr>,
     retries: u32,
     /// The request arrived over TLS.
     tls: bool,
@@ -125,7 +124,7 @@ impl RequestCtx {
             encoded_slash: false,
             content_length_dropped: false,
             peer: None,
-            failed: None,
+            tried: Vec::new(),
             retries: 0,
             tls: false,
             client_ip: None,
@@ -173,6 +172,33 @@ impl ClassProxy {
         if session.get_keepalive().is_some() {
             session.set_keepalive(limits.keep_alive_secs());
         }
+    }
+
+    /// Whether the route's retry policy allows one more try on an endpoint this request has
+    /// not failed on; if so, the failed one is remembered and the try counted.
+    fn try_another(&self, ctx: &mut RequestCtx) -> bool {
+        let Some(target) = &ctx.target else {
+            return false;
+        };
+        let elapsed = ctx.upstream_started.map_or(Duration::ZERO, |s| s.elapsed());
+        if !target.policy.retry.allows_another(ctx.retries + 1, elapsed) {
+            return false;
+        }
+        if let Some(failed) = ctx.peer {
+            if !ctx.tried.contains(&failed) {
+                ctx.tried.push(failed);
+            }
+        }
+        let untried = target
+            .backend
+            .endpoints()
+            .ready
+            .iter()
+            .any(|a| !ctx.tried.contains(a));
+        if untried {
+            ctx.retries += 1;
+        }
+        untried
     }
 
     /// Counts and logs one finished request; borrows everything from the session and context.
@@ -271,7 +297,7 @@ impl ProxyHttp for ClassProxy {
         };
         let addr = table
             .balance
-            .pick(&target.backend, ctx.failed)
+            .pick(&target.backend, &ctx.tried)
             .ok_or_else(|| {
                 Error::explain(ErrorType::HTTPStatus(503), "no ready endpoint for service")
             })?;
@@ -284,8 +310,18 @@ impl ProxyHttp for ClassProxy {
                 .connect_timeout
                 .unwrap_or(self.limits.proxy_connect_timeout),
         );
-        peer.options.read_timeout = Some(self.limits.proxy_read_timeout);
-        peer.options.write_timeout = Some(self.limits.proxy_send_timeout);
+        peer.options.read_timeout = Some(
+            target
+                .policy
+                .read_timeout
+                .unwrap_or(self.limits.proxy_read_timeout),
+        );
+        peer.options.write_timeout = Some(
+            target
+                .policy
+                .send_timeout
+                .unwrap_or(self.limits.proxy_send_timeout),
+        );
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
         Ok(Box::new(peer))
     }
@@ -298,14 +334,16 @@ impl ProxyHttp for ClassProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.upstream_error = Some(observe::upstream_error_kind(&e));
-        // One retry, on another endpoint when there is one.
-        let others = ctx
-            .target
-            .as_ref()
-            .is_some_and(|t| t.backend.endpoints().ready.len() > 1);
-        if ctx.retries == 0 && others {
-            ctx.retries += 1;
-            ctx.failed = ctx.peer;
+        // Nothing reached the upstream: any request may go to another endpoint.
+        let on = ctx.target.as_ref().map(|t| t.policy.retry);
+        let wanted = on.is_some_and(|r| {
+            if e.etype() == &ErrorType::ConnectTimedout {
+                r.on_timeout
+            } else {
+                r.on_error
+            }
+        });
+        if wanted && self.try_another(ctx) {
             e.set_retry(true);
         }
         e
@@ -364,7 +402,6 @@ impl ProxyHttp for ClassProxy {
         // scrape sees it both ways (the context itself is dropped a moment later).
         ctx.in_flight = None;
         self.record(session, e, ctx);
-        connection::request_finished();
     }
 
     async fn request_body_filter(
@@ -404,11 +441,23 @@ impl ProxyHttp for ClassProxy {
                 ErrorType::ReadTimedout | ErrorType::WriteTimedout
             );
         let mut e = e.more_context(format!("peer {peer}"));
-        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
-        {
+        let idempotent = session.req_header().method.is_idempotent();
+        let body_kept = !session.as_ref().retry_buffer_truncated();
+        if !idempotent || !body_kept {
             e.set_retry(false);
         } else {
+            // Pingora's own rule: a pooled connection the upstream had closed is retried.
             e.retry.decide_reuse(client_reused);
+        }
+        // proxy-next-upstream: before any response byte, on another endpoint.
+        let policy = ctx.target.as_ref().map(|t| t.policy.retry);
+        let wanted = policy.is_some_and(|r| {
+            (if timed_out { r.on_timeout } else { r.on_error }) && (idempotent || r.non_idempotent)
+        });
+        if wanted && body_kept && ctx.upstream_header.is_none() && self.try_another(ctx) {
+            ctx.upstream_error = Some(observe::upstream_error_kind(&e));
+            e.set_retry(true);
+            return e;
         }
         if timed_out {
             ctx.upstream_error = Some(UpstreamErrorKind::ReadTimeout);

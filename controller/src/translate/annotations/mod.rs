@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_routes::{RoutePolicy, SourceRanges};
+use gatehouse_routes::{RetryPolicy, RoutePolicy, SourceRanges};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use super::{ObjectRef, Warning, WarningKind};
@@ -39,6 +39,18 @@ pub const SSL_REDIRECT: &str = "ssl-redirect";
 pub const FORCE_SSL_REDIRECT: &str = "force-ssl-redirect";
 /// Upstream connect timeout: seconds, or a duration with a unit.
 pub const PROXY_CONNECT_TIMEOUT: &str = "proxy-connect-timeout";
+/// Largest request body: bytes, or with `k`, `m`, `g` (`0`: no limit).
+pub const PROXY_BODY_SIZE: &str = "proxy-body-size";
+/// Longest pause between two reads from the upstream: seconds, or a duration with a unit.
+pub const PROXY_READ_TIMEOUT: &str = "proxy-read-timeout";
+/// Longest pause between two writes to the upstream: seconds, or a duration with a unit.
+pub const PROXY_SEND_TIMEOUT: &str = "proxy-send-timeout";
+/// When to try another endpoint: `error`, `timeout`, `non_idempotent`, … or `off`.
+pub const PROXY_NEXT_UPSTREAM: &str = "proxy-next-upstream";
+/// Tries in all, the first included (`0`: as many as there are endpoints).
+pub const PROXY_NEXT_UPSTREAM_TRIES: &str = "proxy-next-upstream-tries";
+/// No new try after this long since the first (`0`: no limit).
+pub const PROXY_NEXT_UPSTREAM_TIMEOUT: &str = "proxy-next-upstream-timeout";
 /// Only clients in these ranges are served (comma-separated CIDRs or addresses).
 pub const ALLOWLIST_SOURCE_RANGE: &str = "allowlist-source-range";
 /// ingress-nginx's older name for [`ALLOWLIST_SOURCE_RANGE`] (cert-manager still sets it).
@@ -50,7 +62,13 @@ pub const READ: &[&str] = &[
     ALLOWLIST_SOURCE_RANGE,
     DENYLIST_SOURCE_RANGE,
     FORCE_SSL_REDIRECT,
+    PROXY_BODY_SIZE,
     PROXY_CONNECT_TIMEOUT,
+    PROXY_NEXT_UPSTREAM,
+    PROXY_NEXT_UPSTREAM_TIMEOUT,
+    PROXY_NEXT_UPSTREAM_TRIES,
+    PROXY_READ_TIMEOUT,
+    PROXY_SEND_TIMEOUT,
     SSL_REDIRECT,
     WHITELIST_SOURCE_RANGE,
 ];
@@ -69,6 +87,8 @@ pub const DEFAULT_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
 
 /// The longest `proxy-connect-timeout` accepted (nginx caps connects at 75 s in practice).
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The longest read/send timeout accepted (long-polling and streaming apps ask for hours).
+const MAX_IO_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 /// What an Ingress gets when an annotation asks for access control gatehouse does not
 /// implement (`--unsupported-annotations`).
@@ -99,6 +119,14 @@ pub struct IngressAnnotations {
     pub allow_sources: Option<SourceRanges>,
     /// These clients are refused (`denylist-source-range`).
     pub deny_sources: Option<SourceRanges>,
+    /// Largest request body (`proxy-body-size`); `None` keeps the instance's limit.
+    pub body_max: Option<u64>,
+    /// Upstream read timeout (`proxy-read-timeout`); `None` keeps the instance's.
+    pub read_timeout: Option<Duration>,
+    /// Upstream send timeout (`proxy-send-timeout`); `None` keeps the instance's.
+    pub send_timeout: Option<Duration>,
+    /// Retries on another endpoint (`proxy-next-upstream`, `-tries`, `-timeout`).
+    pub retry: RetryPolicy,
     /// Why every route of the Ingress answers 503: access control that is invalid, or that
     /// gatehouse does not implement (unless ignored by flag). `None` serves.
     pub refuse: Option<Arc<str>>,
@@ -114,6 +142,10 @@ impl Default for IngressAnnotations {
             allow_encoded_slashes: false,
             allow_sources: None,
             deny_sources: None,
+            body_max: None,
+            read_timeout: None,
+            send_timeout: None,
+            retry: RetryPolicy::default(),
             refuse: None,
         }
     }
@@ -150,6 +182,14 @@ impl IngressAnnotations {
                 values::parse_source_ranges,
             ),
             deny_sources: reader.access(&[DENYLIST_SOURCE_RANGE], values::parse_source_ranges),
+            body_max: reader.route(PROXY_BODY_SIZE, values::parse_size),
+            read_timeout: reader.route(PROXY_READ_TIMEOUT, |v| {
+                values::parse_duration(v, MAX_IO_TIMEOUT)
+            }),
+            send_timeout: reader.route(PROXY_SEND_TIMEOUT, |v| {
+                values::parse_duration(v, MAX_IO_TIMEOUT)
+            }),
+            retry: reader.retry_policy(),
             refuse: None,
         };
         reader.unread(unsupported);
@@ -167,6 +207,10 @@ impl IngressAnnotations {
             refuse: self.refuse.clone(),
             allow_sources: self.allow_sources.clone(),
             deny_sources: self.deny_sources.clone(),
+            body_max: self.body_max,
+            read_timeout: self.read_timeout,
+            send_timeout: self.send_timeout,
+            retry: self.retry,
         }
     }
 }
@@ -224,6 +268,32 @@ impl<'a> Reader<'a> {
             }
         }
         own.or(nginx)
+    }
+
+    /// `proxy-next-upstream`, `-tries` and `-timeout` over ingress-nginx's defaults.
+    fn retry_policy(&mut self) -> RetryPolicy {
+        let mut retry = RetryPolicy::default();
+        if let Some(on) = self.route(PROXY_NEXT_UPSTREAM, values::parse_next_upstream) {
+            retry.on_error = on.error;
+            retry.on_timeout = on.timeout;
+            retry.non_idempotent = on.non_idempotent;
+        }
+        if let Some(tries) = self.route(PROXY_NEXT_UPSTREAM_TRIES, |v| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{v:?} is not a whole number of tries"))
+        }) {
+            retry.tries = tries;
+        }
+        if let Some(limit) = self.route(PROXY_NEXT_UPSTREAM_TIMEOUT, |v| {
+            if v.trim() == "0" {
+                return Ok(None);
+            }
+            values::parse_duration(v, MAX_IO_TIMEOUT).map(Some)
+        }) {
+            retry.timeout = limit;
+        }
+        retry
     }
 
     /// The annotation with exactly this key.

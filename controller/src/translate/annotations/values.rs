@@ -104,6 +104,52 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// The conditions of `proxy-next-upstream` gatehouse acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextUpstream {
+    /// `error`: connecting, sending or reading the response head failed.
+    pub error: bool,
+    /// `timeout`: the upstream timed out.
+    pub timeout: bool,
+    /// `non_idempotent`: POST, PATCH and the like may be retried too.
+    pub non_idempotent: bool,
+}
+
+/// `proxy-next-upstream` as nginx writes it: space-separated conditions, or `off`. The
+/// conditions on the response (`invalid_header`, `http_500`, …) are accepted but never retry:
+/// gatehouse streams the response, so once an answer has begun there is nothing to retry.
+pub fn parse_next_upstream(value: &str) -> Result<NextUpstream, String> {
+    let mut on = NextUpstream {
+        error: false,
+        timeout: false,
+        non_idempotent: false,
+    };
+    let mut any = false;
+    for token in value.split_whitespace() {
+        any = true;
+        match token {
+            "off" => {}
+            "error" => on.error = true,
+            "timeout" => on.timeout = true,
+            "non_idempotent" => on.non_idempotent = true,
+            "invalid_header" | "http_500" | "http_502" | "http_503" | "http_504" | "http_403"
+            | "http_404" | "http_429" => {}
+            other => {
+                return Err(format!(
+                    "{other:?} is not a proxy-next-upstream condition (error, timeout, non_idempotent, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, off)"
+                ))
+            }
+        }
+    }
+    if !any {
+        return Err("empty: expected conditions like \"error timeout\", or off".into());
+    }
+    if value.split_whitespace().any(|t| t == "off") && value.split_whitespace().count() > 1 {
+        return Err(format!("{value:?}: off cannot be combined with conditions"));
+    }
+    Ok(on)
+}
+
 /// A source-range list as ingress-nginx accepts it: comma-separated CIDRs, IPv4 or IPv6, with
 /// spaces around entries allowed; a bare address means that one address (/32 or /128). Host
 /// bits are allowed and cleared (`10.1.2.3/8` is `10.0.0.0/8`), as Go's `ParseCIDR` does. An
@@ -156,6 +202,29 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse_bool(input).ok(), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn next_upstream_conditions() {
+        let on = |error, timeout, non_idempotent| NextUpstream {
+            error,
+            timeout,
+            non_idempotent,
+        };
+        let cases: &[(&str, Option<NextUpstream>)] = &[
+            ("error timeout", Some(on(true, true, false))),
+            ("error timeout http_502", Some(on(true, true, false))),
+            ("timeout", Some(on(false, true, false))),
+            ("error non_idempotent", Some(on(true, false, true))),
+            ("off", Some(on(false, false, false))),
+            ("off error", None),
+            ("", None),
+            ("error bogus", None),
+            ("error,timeout", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_next_upstream(input).ok(), *want, "{input:?}");
         }
     }
 

@@ -9,8 +9,14 @@ use super::{Answer, Flow};
 use crate::limits::Limits;
 use crate::service::RequestCtx;
 
-/// Refuses a declared body over `max` (zero: no limit) and records the limit for streaming.
-pub fn step(req: &RequestHeader, ctx: &mut RequestCtx, max: u64) -> Flow {
+/// Refuses a declared body over the route's limit, else `instance_max` (zero: no limit), and
+/// records the limit for streaming.
+pub fn step(req: &RequestHeader, ctx: &mut RequestCtx, instance_max: u64) -> Flow {
+    let max = ctx
+        .target
+        .as_ref()
+        .and_then(|t| t.policy.body_max)
+        .unwrap_or(instance_max);
     ctx.body_max = max;
     let declared = req
         .headers
@@ -51,6 +57,28 @@ mod tests {
             let flow = step(&req, &mut ctx, *max);
             assert_eq!(flow.is_break(), *refused, "{length:?} with limit {max}");
             assert_eq!(ctx.body_max, *max);
+        }
+    }
+
+    #[test]
+    fn the_route_s_limit_wins() {
+        let mut req = RequestHeader::build("POST", b"/", None).expect("request");
+        req.insert_header("content-length", "5000").expect("header");
+        for (route, instance, refused) in [
+            (Some(0), 10, false),
+            (Some(10_000), 10, false),
+            (Some(10), 1 << 20, true),
+            (None, 10, true),
+        ] {
+            let mut ctx = ctx_with(RoutePolicy {
+                body_max: route,
+                ..RoutePolicy::default()
+            });
+            assert_eq!(
+                step(&req, &mut ctx, instance).is_break(),
+                refused,
+                "{route:?}"
+            );
         }
     }
 }
