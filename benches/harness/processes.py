@@ -101,14 +101,25 @@ def wait_for_ports(child: Child, ports: list[int], timeout: float = 20.0) -> Non
     raise StartError(f"{child.name} did not open ports {ports} within {timeout:.0f}s:\n{child.log_tail()}")
 
 
-def free_port_base(span: int = 100, tries: int = 200) -> int:
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (net.ipv4.ip_local_port_range)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port_base(span: int = 100, tries: int = 200, low: int = 20000, high: int = 60000) -> int:
     """A base port whose next `span` ports are all free on 127.0.0.1, so a run never collides
-    with a gatehouse, nginx or test already running on the machine."""
+    with a gatehouse, nginx or test already running on the machine. A run that opens thousands
+    of client connections passes a range below the ephemeral ports (`ephemeral_ports`): a client
+    socket's local port there would make a later listener's bind() fail."""
     import random
     import socket
 
     for _ in range(tries):
-        base = random.randrange(20000, 60000 - span)
+        base = random.randrange(low, high - span)
         sockets = []
         try:
             for port in range(base, base + span):

@@ -90,6 +90,7 @@ def main() -> int:
     servers = []
     for addr, admin in ((spec["http"], False), (args.admin, True)):
         host, port = addr.rsplit(":", 1)
+        ThreadingHTTPServer.request_queue_size = 1024  # benches/connections opens hundreds at once
         server = ThreadingHTTPServer((host, int(port)), handler(state, admin))
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
