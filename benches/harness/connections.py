@@ -345,7 +345,8 @@ def markdown(results: list[StateResult], meta: dict, targets: list[str], states:
         "started server (gatehouse `--threads 1`, nginx one worker; same Ingress → one upstream as "
         "`benches/run`). After all connections are accepted and everything sent on them is read, the "
         "server's RSS (gatehouse: VmRSS; nginx: master + worker) is taken once it settles; "
-        "KiB/conn = (RSS after − RSS before) / connections.",
+        "KiB/conn = (RSS after − RSS before) / connections. nginx allocates its connection and event "
+        "structures for all `worker_connections` (16384) at start, so they are in its baseline.",
         "",
         "| state | " + " | ".join(f"{t} KiB/conn" for t in targets) + " | gatehouse ÷ nginx |",
         "|---|" + "---:|" * len(targets) + "---:|",
