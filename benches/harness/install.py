@@ -21,24 +21,34 @@ def _log(message: str) -> None:
     print(f"[install] {message}", flush=True)
 
 
+def _apt_install(missing: list[str]) -> None:
+    """apt-get install `missing` (Debian package names), if any."""
+    if not missing:
+        return
+    _log(f"apt-get install {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+    result = subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise InstallError(f"apt-get install {' '.join(missing)} failed:\n{result.stderr[-1500:]}")
+
+
+def ensure_apt(names: list[str]) -> None:
+    """apt-get the Debian packages of the named tools (keys of tools.DEBIAN) that are missing."""
+    _apt_install(sorted({tools.DEBIAN[tool] for tool in names if tools.locate(tool) is None}))
+
+
 def ensure_tools(need_chart: bool, need_perf: bool = False) -> None:
     """apt-get the Debian peers/tools and pip the Traefik binary (and matplotlib) when missing.
 
     perf (linux-perf) only for `benches/profile`: `.ci/deps` does not install it."""
     wanted = {tool: pkg for tool, pkg in tools.DEBIAN.items() if need_perf or tool != "perf"}
-    missing = sorted({pkg for tool, pkg in wanted.items() if tools.locate(tool) is None})
-    if missing:
-        _log(f"apt-get install {' '.join(missing)}")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-        result = subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise InstallError(f"apt-get install {' '.join(missing)} failed:\n{result.stderr[-1500:]}")
+    _apt_install(sorted({pkg for tool, pkg in wanted.items() if tools.locate(tool) is None}))
     pip_missing = []
     if tools.locate("traefik") is None:
         pip_missing.append(tools.PIP["traefik"])
