@@ -1,0 +1,211 @@
+//! Per-Ingress upstream settings through the real binary: `proxy-body-size`,
+//! `proxy-read-timeout` and the retries of `proxy-next-upstream` (a request whose upstream
+//! exchange fails before any response byte is tried on another endpoint: idempotent requests
+//! by default, others only with `non_idempotent`; `off` turns it off).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_testkit::yaml::{self, Ingress, PathType};
+use gatehouse_testkit::{free_addr, free_port_on, raw_http, EchoBackend, Fixture, InstanceSpec};
+use tokio::io::AsyncReadExt as _;
+use tokio::net::TcpListener;
+
+const NS: &str = "default";
+const CLASS: &str = "web";
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gatehouse"))
+}
+
+/// A backend that accepts, reads a request head and closes without answering; counts them.
+async fn closer(
+    addr: SocketAddr,
+) -> anyhow::Result<(Arc<AtomicUsize>, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            if matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    Ok((seen, task))
+}
+
+/// Route `host` → Service `flaky`, whose two endpoints are an echo backend and a closer.
+fn flaky_route(host: &str, annotations: &[(&str, &str)]) -> String {
+    annotations
+        .iter()
+        .fold(Ingress::new(NS, host), |i, (k, v)| i.annotation(k, v))
+        .class(CLASS)
+        .path(host, "/", PathType::Prefix, "flaky", "http")
+        .yaml()
+}
+
+fn request(method: &str, host: &str) -> Vec<u8> {
+    format!(
+        "{method} / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn failed_exchanges_are_retried_as_proxy_next_upstream_says() -> anyhow::Result<()> {
+    let port = free_port_on(&["127.0.10.1", "127.0.10.2"]);
+    let echo = EchoBackend::start("good", SocketAddr::from(([127, 0, 10, 1], port))).await?;
+    let (closed, task) = closer(SocketAddr::from(([127, 0, 10, 2], port))).await?;
+    let svc = yaml::backend(
+        NS,
+        "flaky",
+        port,
+        &[("127.0.10.1", true), ("127.0.10.2", true)],
+    );
+    let fixture = Fixture::start(
+        bin(),
+        vec![InstanceSpec::http(CLASS, free_addr("127.0.0.1"))],
+        &[
+            ("svc.yaml", svc),
+            ("default.test.yaml", flaky_route("default.test", &[])),
+            (
+                "off.test.yaml",
+                flaky_route(
+                    "off.test",
+                    &[("nginx.ingress.kubernetes.io/proxy-next-upstream", "off")],
+                ),
+            ),
+            (
+                "any.test.yaml",
+                flaky_route(
+                    "any.test",
+                    &[(
+                        "nginx.ingress.kubernetes.io/proxy-next-upstream",
+                        "error timeout non_idempotent",
+                    )],
+                ),
+            ),
+        ],
+    )
+    .await?;
+    let addr = fixture.http(CLASS);
+    // Round-robin alternates the two endpoints, so of every two requests one meets the closer
+    // first; `statuses` are what 4 requests got, `closed` how many the closer swallowed.
+    let run = |method: &'static str, host: &'static str| {
+        let closed = closed.clone();
+        async move {
+            let before = closed.load(Ordering::SeqCst);
+            let mut statuses = Vec::new();
+            for _ in 0..4 {
+                statuses.push(raw_http::send(addr, &request(method, host)).await?.status);
+            }
+            anyhow::Ok((statuses, closed.load(Ordering::SeqCst) - before))
+        }
+    };
+    let (statuses, swallowed) = run("GET", "default.test").await?;
+    assert_eq!(statuses, [200; 4], "idempotent requests are retried");
+    assert!(swallowed >= 1, "the closer was tried");
+    let (statuses, swallowed) = run("POST", "default.test").await?;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        swallowed,
+        "{statuses:?}"
+    );
+    assert!(
+        swallowed >= 1,
+        "a POST is not retried by default: {statuses:?}"
+    );
+    let (statuses, swallowed) = run("GET", "off.test").await?;
+    assert!(
+        swallowed >= 1 && statuses.contains(&502),
+        "off: {statuses:?}"
+    );
+    let (statuses, swallowed) = run("POST", "any.test").await?;
+    assert_eq!(statuses, [200; 4], "non_idempotent retries POSTs too");
+    assert!(swallowed >= 1);
+    assert!(echo.hits() >= 8);
+    task.abort();
+    Ok(())
+}
+
+/// A backend that accepts, reads and never answers.
+async fn silent(ip: &str) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(free_addr(ip)).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            held.push(stream);
+        }
+    });
+    Ok((addr, task))
+}
+
+#[tokio::test]
+async fn body_size_and_read_timeout_per_ingress() -> anyhow::Result<()> {
+    let echo = EchoBackend::start("echo", free_addr("127.0.10.3")).await?;
+    let (quiet, task) = silent("127.0.10.4").await?;
+    let ingress = |host: &str, service: &str, key: &str, value: &str| {
+        Ingress::new(NS, host)
+            .class(CLASS)
+            .annotation(&format!("nginx.ingress.kubernetes.io/{key}"), value)
+            .path(host, "/", PathType::Prefix, service, "http")
+            .yaml()
+    };
+    let fixture = Fixture::start(
+        bin(),
+        vec![InstanceSpec::http(CLASS, free_addr("127.0.0.1"))],
+        &[
+            (
+                "echo.yaml",
+                yaml::backend(NS, "echo", echo.addr().port(), &[("127.0.10.3", true)]),
+            ),
+            (
+                "quiet.yaml",
+                yaml::backend(NS, "quiet", quiet.port(), &[("127.0.10.4", true)]),
+            ),
+            (
+                "open.yaml",
+                ingress("open.test", "echo", "proxy-body-size", "0"),
+            ),
+            (
+                "small.yaml",
+                ingress("small.test", "echo", "proxy-body-size", "1k"),
+            ),
+            (
+                "slow.yaml",
+                ingress("slow.test", "quiet", "proxy-read-timeout", "1"),
+            ),
+        ],
+    )
+    .await?;
+    let addr = fixture.http(CLASS);
+    let post = |host: &str, len: usize| {
+        let mut req = format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        req.extend(std::iter::repeat_n(b'x', len));
+        req
+    };
+    // Over the instance's 1m default, allowed by `0`.
+    let reply = raw_http::send(addr, &post("open.test", 2 << 20)).await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(reply.body_len(), Some(2 << 20));
+    let reply = raw_http::send(addr, &post("small.test", 2048)).await?;
+    assert_eq!(reply.status, 413, "{}", reply.summary());
+    // The instance's read timeout is 60 s; this Ingress's is 1 s.
+    let started = Instant::now();
+    let reply = raw_http::get(addr, "slow.test", "/").await?;
+    assert_eq!(reply.status, 504, "{}", reply.summary());
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    task.abort();
+    Ok(())
+}
