@@ -434,12 +434,22 @@ pub fn check_configmap(data: &BTreeMap<String, String>, source: &str) -> ConfigM
         finding.access_control = info.access_control;
         finding.blocking = finding.status == Status::Unsupported
             && (info.access_control || catalog::is_snippet(key));
-        // A supported key's value carries over as is; a different one needs the note read.
+        // A supported key's value carries over as is (checked by the flag's own parser); a
+        // different one needs the note read.
         finding.flag = match finding.status {
             Status::Supported => info.flag.map(|flag| format!("{flag}={value}")),
             Status::SupportedWithDifference => info.flag.map(str::to_string),
             _ => None,
         };
+        if let (Status::Supported, Some(flag), Some(with_value)) =
+            (finding.status, info.flag, finding.flag.clone())
+        {
+            if let Err(why) = flag_accepts(&with_value) {
+                finding.status = Status::InvalidValue;
+                finding.note = format!("gatehouse's {flag} does not take this value: {why}");
+                finding.flag = Some(flag.to_string());
+            }
+        }
         let directives = snippet_findings(key, key, value, finding.status);
         findings.push(finding);
         findings.extend(directives);
@@ -449,6 +459,18 @@ pub fn check_configmap(data: &BTreeMap<String, String>, source: &str) -> ConfigM
         source: source.to_string(),
         findings,
     }
+}
+
+/// Whether the command line accepts `--flag=value`, by the binary's own flag parsers; the
+/// error is clap's first line.
+fn flag_accepts(flag_with_value: &str) -> Result<(), String> {
+    crate::cli::parse_from(["gatehouse", flag_with_value])
+        .map(|_| ())
+        .map_err(|e| {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.trim_start_matches("error: ").to_string()
+        })
 }
 
 #[cfg(test)]

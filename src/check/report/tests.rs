@@ -311,6 +311,34 @@ fn configmap_keys_map_to_flags() {
             false,
         ),
         ("no-such-key", "1", Unknown, None, false),
+        (
+            "keep-alive",
+            "75",
+            Supported,
+            Some("--keep-alive=75"),
+            false,
+        ),
+        (
+            "keep-alive",
+            "forever",
+            InvalidValue,
+            Some("--keep-alive"),
+            false,
+        ),
+        (
+            "hsts-max-age",
+            "-1",
+            InvalidValue,
+            Some("--hsts-max-age"),
+            false,
+        ),
+        (
+            "hsts-include-subdomains",
+            "false",
+            Supported,
+            Some("--hsts-include-subdomains=false"),
+            false,
+        ),
     ];
     for (key, value, status, flag, blocking) in cases {
         let data = [(key.to_string(), value.to_string())].into();
@@ -322,6 +350,13 @@ fn configmap_keys_map_to_flags() {
             "{key}"
         );
         assert_eq!(report.blocking, *blocking, "{key}");
+        if *status == InvalidValue {
+            assert!(
+                f.note.contains("does not take this value: invalid value"),
+                "{}",
+                f.note
+            );
+        }
     }
 }
 
