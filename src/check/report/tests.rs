@@ -68,6 +68,11 @@ fn annotations_are_classified_by_the_catalog() {
         (
             "nginx.ingress.kubernetes.io/proxy-body-size",
             "8m",
+            (Supported, false, false),
+        ),
+        (
+            "nginx.ingress.kubernetes.io/limit-rps",
+            "10",
             (Unsupported, false, false),
         ),
         (
