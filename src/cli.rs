@@ -8,8 +8,12 @@ use gatehouse_controller::translate::DEFAULT_CONTROLLER_NAME;
 
 /// gatehouse: a Kubernetes ingress controller on Pingora.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// A one-off command instead of running the controller.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Read Ingresses, Services, EndpointSlices, IngressClasses and TLS Secrets from this
     /// directory of YAML manifests (watched; changes apply without a restart).
     #[arg(long, value_name = "DIR")]
@@ -200,6 +204,15 @@ where
     Ok(cli)
 }
 
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Report which ingress-nginx annotations, snippets, paths and ConfigMap keys of your
+    /// Ingresses carry over to gatehouse (exit 2 when something changes routing or access
+    /// control).
+    Check(crate::check::CheckArgs),
+}
+
 /// `--log-format` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -344,6 +357,36 @@ mod tests {
                 assert!(longs.contains(&name), "{}: no flag {flag}", key.name);
             }
         }
+    }
+
+    #[test]
+    fn check_is_a_subcommand_and_the_flags_still_run_the_controller() {
+        let cli =
+            parse_from(["gatehouse", "--instance", "class=a,http=127.0.0.1:1"]).expect("valid");
+        assert!(cli.command.is_none());
+        assert!(parse_from(["gatehouse", "--demo"]).is_ok_and(|c| c.demo && c.command.is_none()));
+        let cli = parse_from([
+            "gatehouse",
+            "check",
+            "-f",
+            "a.yaml",
+            "-f",
+            "-",
+            "--manifests",
+            "d",
+            "-o",
+            "json",
+        ])
+        .expect("valid");
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("not check: {:?}", cli.command);
+        };
+        assert_eq!(args.files, [PathBuf::from("a.yaml"), PathBuf::from("-")]);
+        assert_eq!(args.manifests, [PathBuf::from("d")]);
+        assert_eq!(args.output, crate::check::output::OutputFormat::Json);
+        // The controller's flags do not mix with the subcommand.
+        assert!(parse_from(["gatehouse", "--demo", "check"]).is_err());
+        assert!(parse_from(["gatehouse", "check", "--demo"]).is_err());
     }
 
     #[test]

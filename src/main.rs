@@ -1,6 +1,7 @@
 //! gatehouse: wires the CLI, the controller thread and one Pingora service per ingress class.
 
 mod acme;
+mod check;
 mod cli;
 mod controller;
 mod demo;
@@ -34,8 +35,11 @@ use listeners::{
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = cli::parse();
+    let mut cli = cli::parse();
     init_logging(cli.log_format);
+    if let Some(cli::Command::Check(args)) = cli.command.take() {
+        std::process::exit(check::main(args));
+    }
     if let Err(e) = run(cli) {
         tracing::error!("{e:#}");
         std::process::exit(1);

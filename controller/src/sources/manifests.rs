@@ -323,6 +323,18 @@ impl ManifestDir {
     }
 }
 
+/// The manifest files under `dir` (recursive, sorted, hidden entries skipped), as a scan reads
+/// them; the first directory that cannot be listed is the error.
+pub fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    collect_files(dir, &mut files, &mut errors);
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(files),
+    }
+}
+
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<ManifestError>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -355,6 +367,29 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<ManifestEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifest_files_recurse_sorted_and_skip_hidden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for rel in [
+            "b.yaml",
+            "a/c.yml",
+            ".hidden/d.yaml",
+            "a/.e.yaml",
+            "notes.txt",
+        ] {
+            let path = root.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir");
+            }
+            std::fs::write(&path, "").expect("write");
+        }
+        let files = manifest_files(root).expect("lists");
+        assert_eq!(files, [root.join("a/c.yml"), root.join("b.yaml")]);
+        let missing = manifest_files(&root.join("missing"));
+        assert!(matches!(missing, Err(ManifestError::List { .. })));
+    }
 
     #[test]
     fn multi_document_files_parse_and_skip_other_kinds() {

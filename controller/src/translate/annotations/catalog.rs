@@ -59,17 +59,49 @@ pub fn strip_prefix(key: &str) -> Option<&str> {
         .or_else(|| key.strip_prefix(GATEHOUSE_PREFIX))
 }
 
-/// True when an access-control annotation's value turns its check off (`enable-modsecurity:
-/// "false"`, `auth-tls-verify-client: off`): it then asks for nothing beyond what gatehouse
-/// does without it, so refusing the Ingress for it would only break it.
+/// True when an unsupported switch's value turns it off (`enable-modsecurity: "false"`,
+/// `auth-tls-verify-client: off`, `use-regex: "false"`): it then asks for nothing beyond what
+/// gatehouse does without it, so refusing or warning about it would only mislead. Also used
+/// for the ConfigMap's keys of the same meaning.
 pub fn asks_for_nothing(name: &str, value: &str) -> bool {
     match name {
-        "enable-global-auth" | "enable-modsecurity" | "enable-owasp-core-rules" => {
-            super::values::parse_bool(value) == Ok(false)
-        }
+        "canary"
+        | "enable-global-auth"
+        | "enable-modsecurity"
+        | "enable-owasp-core-rules"
+        | "enable-owasp-modsecurity-crs"
+        | "ssl-passthrough"
+        | "use-regex" => super::values::parse_bool(value) == Ok(false),
         "auth-tls-verify-client" => value.trim() == "off",
         _ => false,
     }
+}
+
+/// The unsupported annotations whose absence changes where a request goes or what reaches the
+/// backend (routing, not only tuning), sorted. `gatehouse check` fails for them.
+pub const CHANGES_ROUTING: &[&str] = &[
+    "app-root",
+    "backend-protocol",
+    "canary",
+    "default-backend",
+    "from-to-www-redirect",
+    "permanent-redirect",
+    "rewrite-target",
+    "server-alias",
+    "ssl-passthrough",
+    "temporal-redirect",
+    "upstream-vhost",
+    "use-regex",
+];
+
+/// True when leaving this annotation unread changes routing (see [`CHANGES_ROUTING`]).
+pub fn changes_routing(name: &str) -> bool {
+    CHANGES_ROUTING.binary_search(&name).is_ok()
+}
+
+/// True for annotations (and ConfigMap keys) that hold nginx configuration text.
+pub fn is_snippet(name: &str) -> bool {
+    name.ends_with("-snippet")
 }
 
 // Constructors keep each table row on one line; they are `const` so the table stays static data.
@@ -468,10 +500,34 @@ pub(super) mod tests {
             ("auth-url", "false", false),
             ("auth-type", "off", false),
             ("satisfy", "all", false),
+            ("use-regex", "false", true),
+            ("use-regex", "true", false),
+            ("canary", "false", true),
+            ("canary", "true", false),
+            ("ssl-passthrough", "0", true),
+            ("rewrite-target", "false", false),
         ];
         for (name, value, want) in cases {
             assert_eq!(asks_for_nothing(name, value), want, "{name}: {value:?}");
         }
+    }
+
+    #[test]
+    fn routing_changes_are_known_unsupported_and_sorted() {
+        assert_well_formed(CHANGES_ROUTING);
+        for name in CHANGES_ROUTING {
+            let entry = lookup(name);
+            assert!(
+                entry.is_some_and(|a| matches!(a.support, Support::Unsupported(_))),
+                "{name}"
+            );
+            assert!(changes_routing(name), "{name}");
+        }
+        for name in ["affinity", "ssl-redirect", "proxy-body-size", "zzz"] {
+            assert!(!changes_routing(name), "{name}");
+        }
+        assert!(is_snippet("configuration-snippet") && is_snippet("auth-snippet"));
+        assert!(!is_snippet("snippets") && !is_snippet("auth-url"));
     }
 
     #[test]

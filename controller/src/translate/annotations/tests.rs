@@ -488,6 +488,16 @@ fn unread_annotations_are_classified() {
             Some(WarningKind::UnsupportedAccessControl),
             true,
         ),
+        // A routing switch turned off asks for nothing either; turned on, it warns.
+        (nginx_key("use-regex"), "false", FailClosed, None, false),
+        (nginx_key("canary"), "false", FailClosed, None, false),
+        (
+            nginx_key("use-regex"),
+            "true",
+            FailClosed,
+            Some(WarningKind::UnsupportedAnnotation),
+            false,
+        ),
         // Unsupported, not access control: served, one warning.
         (
             nginx_key("rewrite-target"),
