@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::basic_auth::{BasicAuth, Satisfy};
 use crate::source::SourceRanges;
 
 /// How requests on one route are handled. `Default` is gatehouse's behaviour with no
@@ -25,6 +26,10 @@ pub struct RoutePolicy {
     pub allow_sources: Option<SourceRanges>,
     /// Clients in these ranges get 403 (`denylist-source-range`); it wins over the allow-list.
     pub deny_sources: Option<SourceRanges>,
+    /// Requests need valid credentials (`auth-type: basic`); others get 401 with the realm.
+    pub basic_auth: Option<BasicAuth>,
+    /// How the source lists and basic authentication combine (`satisfy`).
+    pub satisfy: Satisfy,
 }
 
 /// Behaviour of a whole host, for requests that no rule of that host matched.

@@ -6,17 +6,23 @@
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
-use gatehouse_routes::RoutePolicy;
+use gatehouse_routes::{RoutePolicy, Satisfy};
 
 use super::{Answer, Flow};
 use crate::service::RequestCtx;
 
-/// Answers 403 when the matched route's lists do not admit the client.
+/// Answers 403 when the matched route's lists do not admit the client. With `satisfy: any`
+/// and basic authentication, valid credentials may admit a client the lists refuse, so the
+/// basic-auth step decides instead.
 pub fn step(ctx: &RequestCtx) -> Flow {
     let Some(target) = &ctx.target else {
         return ControlFlow::Continue(());
     };
-    if admits(&target.policy, ctx.client_ip) {
+    let policy = &target.policy;
+    if policy.satisfy == Satisfy::Any && policy.basic_auth.is_some() {
+        return ControlFlow::Continue(());
+    }
+    if admits(policy, ctx.client_ip) {
         return ControlFlow::Continue(());
     }
     ControlFlow::Break(Answer::Text {
@@ -28,7 +34,7 @@ pub fn step(ctx: &RequestCtx) -> Flow {
 /// True when the policy's lists let `client` in. A client without an IP address (a Unix
 /// socket) cannot be shown to be in an allow-list or outside a deny-list, so any list refuses
 /// it.
-fn admits(policy: &RoutePolicy, client: Option<IpAddr>) -> bool {
+pub(super) fn admits(policy: &RoutePolicy, client: Option<IpAddr>) -> bool {
     if policy.allow_sources.is_none() && policy.deny_sources.is_none() {
         return true;
     }
