@@ -44,6 +44,14 @@ fn protected(name: &str, secret: &str, extra: &[(&str, &str)]) -> Object {
     )
 }
 
+/// (host, users with their hash kinds, realm, satisfy)
+type Served = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    Satisfy,
+);
+
 #[test]
 fn secrets_become_route_users_or_refusals() {
     let objects = vec![
@@ -97,8 +105,7 @@ fn secrets_become_route_users_or_refusals() {
     let table = &t.tables["internal"];
     let policy = |host: &str| table.lookup(host, "/").expect("route").policy.clone();
 
-    // (host, users with their hash kinds, realm, satisfy)
-    let served: [(&str, &[(&str, &str)], &str, Satisfy); 3] = [
+    let served: [Served; 3] = [
         (
             "file.example",
             &[("alice", "apr1"), ("bob", "sha1")],
