@@ -190,8 +190,8 @@ async fn credentials_are_checked_for_every_hash_format() -> anyhow::Result<()> {
         .await?;
         assert_eq!(reply.status, 503, "{name}: {}", reply.summary());
         assert!(
-            reply.body.contains("auth-secret"),
-            "{name}: {}",
+            reply.body.contains("auth-secret") && !reply.body.contains(why),
+            "{name}: the public body names the annotation, the warning the reason: {}",
             reply.summary()
         );
         fixture.gatehouse.wait_for_stderr(why, WARN_TIMEOUT).await?;

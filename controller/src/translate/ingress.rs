@@ -56,7 +56,9 @@ pub fn add_ingress<'a>(
                     )
                     .in_class(ctx.class),
                 );
-                notes.refuse_because(&key, &why);
+                // The 503 body is public: it names the annotation, not the Secret's contents
+                // (user names); the warning has the details.
+                notes.refuse_because(&key, "its Secret is missing or unusable");
                 None
             }
         },

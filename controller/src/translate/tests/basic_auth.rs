@@ -138,28 +138,46 @@ fn secrets_become_route_users_or_refusals() {
     let users = &b64.basic_auth.as_ref().expect("auth").users;
     assert!(matches!(users.get("alice"), Some(PasswordHash::Sha1(_))));
 
-    // (host, the refusal names)
+    // (Ingress, what its warning says); the public 503 reason names only the annotation.
     let refused = [
-        ("missing.example", "auth-secret (Secret ns/gone not found)"),
-        (
-            "nokey.example",
-            "auth-secret (Secret ns/nokey has no key \"auth\")",
-        ),
-        ("empty.example", "holds no users"),
-        ("des.example", "hash format not supported"),
+        ("missing", "Secret ns/gone not found"),
+        ("nokey", "Secret ns/nokey has no key \"auth\""),
+        ("empty", "holds no users"),
+        ("des", "line 1 (user \"alice\"): hash format not supported"),
         // auth-map over an htpasswd Secret: "auth" is read as a user whose hash is a file.
-        ("maptype.example", "hash format not supported"),
-        ("digest.example", "auth-type (not supported)"),
+        ("maptype", "user \"auth\": hash format not supported"),
     ];
-    for (host, part) in refused {
-        let p = policy(host);
+    for (name, why) in refused {
+        let p = policy(&format!("{name}.example"));
         let reason = p.refuse.as_deref().unwrap_or_default();
-        assert!(reason.contains(part), "{host}: {reason}");
+        assert!(
+            reason.ends_with(
+                "nginx.ingress.kubernetes.io/auth-secret (its Secret is missing or unusable)"
+            ),
+            "{name}: {reason}"
+        );
+        assert!(
+            !reason.contains("alice"),
+            "{name}: no user names in the 503 body"
+        );
         assert!(
             p.basic_auth.is_none(),
-            "{host}: a refused route carries no users"
+            "{name}: a refused route carries no users"
+        );
+        let object = format!("Ingress ns/{name}");
+        assert!(
+            t.warnings
+                .iter()
+                .any(|w| w.kind == WarningKind::InvalidAnnotation
+                    && w.object.to_string() == object
+                    && w.message.contains(why)),
+            "{name}: {:?}",
+            t.warnings
         );
     }
+    let digest = policy("digest.example");
+    let reason = digest.refuse.as_deref().unwrap_or_default();
+    assert!(reason.contains("auth-type (not supported)"), "{reason}");
     assert_eq!(policy("plain.example").basic_auth, None);
 
     // One warning per refused Ingress, naming it.
