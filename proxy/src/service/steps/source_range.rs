@@ -114,6 +114,30 @@ mod tests {
     }
 
     #[test]
+    fn satisfy_any_with_basic_auth_leaves_the_decision_to_the_auth_step() {
+        let mut ctx = ctx_with(RoutePolicy {
+            satisfy: gatehouse_routes::Satisfy::Any,
+            basic_auth: Some(gatehouse_routes::BasicAuth {
+                realm: "r".into(),
+                users: Default::default(),
+            }),
+            ..policy(&["127.0.0.2/32"], &[])
+        });
+        ctx.client_ip = Some("127.0.0.1".parse().expect("ip"));
+        assert_eq!(step(&ctx), ControlFlow::Continue(()));
+        // satisfy any without basic auth: the lists alone decide.
+        let mut ctx = ctx_with(RoutePolicy {
+            satisfy: gatehouse_routes::Satisfy::Any,
+            ..policy(&["127.0.0.2/32"], &[])
+        });
+        ctx.client_ip = Some("127.0.0.1".parse().expect("ip"));
+        assert!(matches!(
+            step(&ctx),
+            ControlFlow::Break(Answer::Text { status: 403, .. })
+        ));
+    }
+
+    #[test]
     fn the_step_answers_403_or_continues() {
         let mut ctx = ctx_with(policy(&["127.0.0.2/32"], &[]));
         ctx.client_ip = Some("127.0.0.1".parse().expect("ip"));

@@ -202,3 +202,23 @@ fn routes_without_auth_and_unmatched_requests_continue() {
         ControlFlow::Continue(())
     );
 }
+
+#[test]
+fn satisfy_any_lets_credentials_past_the_deny_list_as_nginx_does() {
+    let mut ctx = ctx_with(RoutePolicy {
+        basic_auth: Some(fixture_auth()),
+        satisfy: Satisfy::Any,
+        deny_sources: ranges(&["127.0.0.1/32"]),
+        ..RoutePolicy::default()
+    });
+    ctx.client_ip = Some("127.0.0.1".parse().expect("ip"));
+    let good = basic("carol", "carol-test-pw");
+    assert_eq!(step(&request(Some(&good)), &ctx), ControlFlow::Continue(()));
+    assert!(matches!(
+        step(&request(None), &ctx),
+        ControlFlow::Break(Answer::Unauthorized { .. })
+    ));
+    // A client the deny-list does not name passes without credentials.
+    ctx.client_ip = Some("127.0.0.2".parse().expect("ip"));
+    assert_eq!(step(&request(None), &ctx), ControlFlow::Continue(()));
+}
