@@ -3,8 +3,9 @@
 //! are read under ingress-nginx's `nginx.ingress.kubernetes.io/` prefix and under gatehouse's
 //! own `gatehouse.dev/` (same names; gatehouse's wins when both are set). An invalid value is a
 //! warning naming the Ingress and the key, and the default applies — except for access control
-//! (the source-range lists), where an invalid value refuses the Ingress: access control never
-//! falls back to serving everyone.
+//! (the source-range lists, basic authentication and `satisfy`), where an invalid value refuses
+//! the Ingress: access control never falls back to serving everyone. Basic authentication is
+//! parsed here into a [`BasicAuthRequest`]; translation reads the Secret it names.
 //!
 //! Every other annotation under either prefix is looked up in the [`catalog`]: access control
 //! gatehouse does not implement refuses the Ingress's routes (503, see
