@@ -47,7 +47,7 @@ pub struct Cli {
     pub controller_name: String,
 
     /// What an Ingress gets when an annotation asks for access control gatehouse does not
-    /// implement (auth-url, auth-type, auth-tls-*, satisfy, …): `fail-closed` answers 503 on
+    /// implement (auth-url, auth-type: digest, auth-tls-*, …): `fail-closed` answers 503 on
     /// all its routes; `ignore` serves it without the check. Both warn.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = UnsupportedMode::FailClosed)]
     pub unsupported_annotations: UnsupportedMode,

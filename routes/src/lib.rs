@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod basic_auth;
 mod builder;
 pub mod host;
 mod path;
@@ -21,6 +22,7 @@ mod target;
 mod tests;
 
 pub use backend::{Backend, EndpointSet};
+pub use basic_auth::{BasicAuth, PasswordHash, Satisfy};
 pub use builder::{Conflict, RouteTableBuilder};
 pub use host::{normalize_host, normalized_host, wildcard_parent, HostBuf};
 /// One address range of a [`SourceRanges`] (re-exported so users need no `ipnet` of their own).

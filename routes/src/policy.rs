@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::basic_auth::{BasicAuth, Satisfy};
 use crate::source::SourceRanges;
 
 /// How requests on one route are handled. `Default` is gatehouse's behaviour with no
@@ -36,6 +37,10 @@ pub struct RoutePolicy {
     /// When a failed upstream exchange is tried again on another endpoint
     /// (`proxy-next-upstream*`).
     pub retry: RetryPolicy,
+    /// Requests need valid credentials (`auth-type: basic`); others get 401 with the realm.
+    pub basic_auth: Option<BasicAuth>,
+    /// How the source lists and basic authentication combine (`satisfy`).
+    pub satisfy: Satisfy,
 }
 
 /// When a request whose upstream exchange failed before any response byte arrived is tried

@@ -19,6 +19,7 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use super::auth_secrets::{self, AuthSecretWatchers};
 use super::{SourceUpdate, UpdateSender};
 use crate::snapshot::Snapshot;
 
@@ -33,6 +34,9 @@ pub struct KubeSourceConfig {
     /// LoadBalancer Services (`namespace`, `name`) whose addresses Ingress status publishes.
     pub publish_services: Vec<(String, String)>,
 }
+
+/// How long a newly named basic-auth Secret's first list may hold up the next picture.
+const AUTH_SECRET_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Task = BoxFuture<'static, ()>;
 
@@ -129,14 +133,17 @@ struct Stores {
 }
 
 impl Stores {
-    fn update(&self) -> SourceUpdate {
+    /// The current picture; `auth_secrets` are the basic-auth Secrets watched by name.
+    fn update(&self, auth_secrets: Vec<Arc<Secret>>) -> SourceUpdate {
+        let mut secrets = objects(&self.secrets);
+        secrets.extend(auth_secrets);
         SourceUpdate {
             snapshot: Arc::new(Snapshot {
                 ingress_classes: objects(std::slice::from_ref(&self.classes)),
                 ingresses: objects(&self.ingresses),
                 services: objects(&self.services),
                 endpoint_slices: objects(&self.slices),
-                secrets: objects(&self.secrets),
+                secrets,
             }),
             publish_services: objects(&self.published),
         }
@@ -194,13 +201,23 @@ pub async fn run_kube(client: Client, config: KubeSourceConfig, updates: UpdateS
             .collect(),
     };
     let watchers = futures::future::join_all(tasks);
+    let mut auth = AuthSecretWatchers::new(client.clone(), trigger.clone());
     let send = async {
         tracing::info!("waiting for the initial list of every watched kind");
         stores.wait_ready().await;
+        // The Secrets the Ingresses name for basic authentication, each watched by name.
+        auth.sync(&auth_secrets::referenced(&objects(&stores.ingresses), ns));
+        auth.wait_ready().await;
         tracing::info!("caches synced");
         // The reconciler coalesces bursts; each event here only replaces the latest picture.
         while !updates.is_closed() {
-            updates.send_replace(Some(Arc::new(stores.update())));
+            if auth.sync(&auth_secrets::referenced(&objects(&stores.ingresses), ns)) {
+                // A newly named Secret is listed before the picture that needs it is sent (a
+                // route is refused until then); bounded, so a Secret that cannot be listed
+                // does not hold up everything else.
+                let _ = tokio::time::timeout(AUTH_SECRET_LIST_WAIT, auth.wait_ready()).await;
+            }
+            updates.send_replace(Some(Arc::new(stores.update(auth.secrets()))));
             trigger.notified().await;
         }
     };

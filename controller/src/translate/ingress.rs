@@ -10,6 +10,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
 use super::annotations::{IngressAnnotations, UnsupportedAnnotations};
 use super::backends::BackendResolver;
+use super::basic_auth::AuthSecrets;
 use super::{ObjectRef, Warning, WarningKind};
 use crate::snapshot::namespace;
 
@@ -23,6 +24,8 @@ pub struct IngressContext<'a> {
     pub has_https: bool,
     /// What access control gatehouse cannot give does to the Ingress.
     pub unsupported_annotations: UnsupportedAnnotations,
+    /// The snapshot's Secrets, for basic authentication.
+    pub auth_secrets: &'a AuthSecrets<'a>,
 }
 
 /// Adds every valid rule of `ing`; each invalid part becomes a warning and is skipped.
@@ -37,8 +40,29 @@ pub fn add_ingress<'a>(
     let name = ing.metadata.name.as_deref().unwrap_or("");
     let object = ObjectRef::ingress(ing);
     let ingress_ref = IngressRef::new(ns, name);
-    let (notes, problems) = IngressAnnotations::parse(ing, ctx.unsupported_annotations);
+    let (mut notes, problems) = IngressAnnotations::parse(ing, ctx.unsupported_annotations);
     warnings.extend(problems.into_iter().map(|w| w.in_class(ctx.class)));
+    let basic_auth = match &notes.basic_auth {
+        None => None,
+        Some(request) => match ctx.auth_secrets.resolve(request) {
+            Ok(auth) => Some(auth),
+            Err(why) => {
+                let key = request.secret_key.clone();
+                warnings.push(
+                    Warning::new(
+                        object.clone(),
+                        WarningKind::InvalidAnnotation,
+                        format!("annotation {key}: {why}; every route of this Ingress answers 503 until it is fixed (basic authentication is never dropped)"),
+                    )
+                    .in_class(ctx.class),
+                );
+                // The 503 body is public: it names the annotation, not the Secret's contents
+                // (user names); the warning has the details.
+                notes.refuse_because(&key, "its Secret is missing or unusable");
+                None
+            }
+        },
+    };
     let mut warn = |kind, message: String| {
         warnings.push(Warning::new(object.clone(), kind, message).in_class(ctx.class))
     };
@@ -50,7 +74,8 @@ pub fn add_ingress<'a>(
                     && ctx.tls_hosts.contains(&normalized_host(host))))
     };
     // The Ingress's routes share one policy per redirect decision.
-    let policies = [false, true].map(|redirect| Arc::new(notes.route_policy(redirect)));
+    let policies =
+        [false, true].map(|redirect| Arc::new(notes.route_policy(redirect, basic_auth.clone())));
     let policy = |redirect: bool| policies[usize::from(redirect)].clone();
     let Some(spec) = &ing.spec else {
         return;

@@ -4,6 +4,7 @@
 
 pub mod annotations;
 mod backends;
+pub mod basic_auth;
 mod classes;
 mod ingress;
 pub mod tls;
@@ -112,6 +113,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
     let mut backends = backends::BackendResolver::new(snapshot);
     let mut secrets = tls::SecretIndex::new(&snapshot.secrets);
     let default_cert = default_cert(config, &mut secrets, &mut warnings);
+    let auth_secrets = basic_auth::AuthSecrets::new(&snapshot.secrets);
 
     // Oldest first, so that the oldest Ingress keeps a contested rule or certificate.
     let mut ingresses: Vec<_> = snapshot.ingresses.iter().collect();
@@ -148,6 +150,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
                 tls_hosts: &class_tls.hosts,
                 has_https: class.has_https,
                 unsupported_annotations: config.unsupported_annotations,
+                auth_secrets: &auth_secrets,
             };
             ingress::add_ingress(ing, &ctx, &mut builder, &mut backends, &mut warnings);
         }

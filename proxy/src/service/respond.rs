@@ -16,6 +16,7 @@ pub async fn answer(
     let extras = Extras {
         hsts,
         location: None,
+        challenge: None,
     };
     match answer {
         Answer::Text { status, body } => text(session, status, body, extras).await,
@@ -24,6 +25,13 @@ pub async fn answer(
             body,
             content_type,
         } => send(session, status, body, content_type, extras).await,
+        Answer::Unauthorized { challenge } => {
+            let extras = Extras {
+                challenge: Some(&challenge),
+                ..extras
+            };
+            text(session, 401, "401 authorization required\n", extras).await
+        }
         Answer::Redirect { status, location } => {
             let extras = Extras {
                 location: Some(&location),
@@ -41,6 +49,8 @@ pub struct Extras<'a> {
     pub hsts: Option<&'a HeaderValue>,
     /// Redirect target.
     pub location: Option<&'a str>,
+    /// `WWW-Authenticate` value of a 401.
+    pub challenge: Option<&'a str>,
 }
 
 /// Writes a complete response. The connection stays open unless the request has a body we
@@ -61,6 +71,12 @@ pub async fn send(
     resp.insert_header("content-length", body.len())?;
     if let Some(location) = extras.location {
         resp.insert_header("location", location)?;
+    }
+    if let Some(challenge) = extras.challenge {
+        // The realm may hold UTF-8 (translation refuses control characters).
+        let value = HeaderValue::from_bytes(challenge.as_bytes())
+            .map_err(|e| Error::because(ErrorType::InternalError, "WWW-Authenticate", e))?;
+        resp.insert_header(http::header::WWW_AUTHENTICATE, value)?;
     }
     if let Some(hsts) = extras.hsts {
         resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;

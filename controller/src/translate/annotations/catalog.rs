@@ -147,6 +147,15 @@ const fn differs_access(name: &'static str, how: &'static str) -> AnnotationInfo
     }
 }
 
+/// A supported access-control annotation.
+const fn supported_access(name: &'static str) -> AnnotationInfo {
+    AnnotationInfo {
+        name,
+        support: Support::Supported,
+        access_control: true,
+    }
+}
+
 /// An unsupported annotation whose absence can let through a request ingress-nginx refuses.
 const fn unsupported_access(name: &'static str, what: &'static str) -> AnnotationInfo {
     AnnotationInfo {
@@ -164,8 +173,6 @@ const PEER_ADDRESS: &str =
 // Texts for annotations that only configure another, unsupported feature.
 const NO_AFFINITY: &str = "Has no effect: session affinity (`affinity`) is not supported.";
 const NO_AUTH_URL: &str = "Has no effect: external authentication (`auth-url`) is not supported.";
-const NO_BASIC_AUTH: &str =
-    "Has no effect: basic and digest authentication (`auth-type`) is not supported.";
 const NO_AUTH_TLS: &str =
     "Has no effect: client certificate authentication (`auth-tls-secret`) is not supported.";
 const NO_CANARY: &str =
@@ -204,11 +211,11 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("auth-keepalive-timeout", NO_AUTH_URL),
     unsupported("auth-method", NO_AUTH_URL),
     unsupported("auth-proxy-set-headers", NO_AUTH_URL),
-    unsupported("auth-realm", NO_BASIC_AUTH),
+    supported("auth-realm"),
     unsupported("auth-request-redirect", NO_AUTH_URL),
     unsupported("auth-response-headers", NO_AUTH_URL),
-    unsupported_access("auth-secret", "No credentials are asked for: requests reach the backend without basic or digest authentication."),
-    unsupported_access("auth-secret-type", "No credentials are asked for: requests reach the backend without basic or digest authentication."),
+    differs_access("auth-secret", "Password hashes must be in a format `htpasswd` writes: bcrypt, `$apr1$` or `{SHA}`; other crypt(3) formats (DES, `$1$`, `$5$`, `$6$`) refuse the Ingress (503) instead of being checked."),
+    supported_access("auth-secret-type"),
     unsupported("auth-signin", NO_AUTH_URL),
     unsupported("auth-signin-redirect-param", NO_AUTH_URL),
     // Only takes part in the auth-url subrequest, so it cannot refuse a request on its own;
@@ -220,7 +227,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported_access("auth-tls-secret", "Client certificates are not requested or verified: requests are let through without one."),
     unsupported_access("auth-tls-verify-client", "Client certificates are not requested or verified: requests are let through without one."),
     unsupported_access("auth-tls-verify-depth", "Client certificates are not requested or verified, so no chain depth is enforced."),
-    unsupported_access("auth-type", "No credentials are asked for: requests reach the backend without basic or digest authentication."),
+    differs_access("auth-type", "`basic` only: `digest` is access control gatehouse does not implement, so it refuses the Ingress (503)."),
     unsupported_access("auth-url", "Requests reach the backend without the external authentication check."),
     unsupported("backend-protocol", "Backends are always spoken to in plain HTTP/1.1, so HTTPS, gRPC and FastCGI backends fail."),
     unsupported("canary", "The canary Ingress is routed as an ordinary one; where it repeats another's host and path, the older Ingress gets all traffic."),
@@ -306,7 +313,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("proxy-ssl-verify-depth", NO_BACKEND_TLS),
     ignored("relative-redirects", "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect."),
     unsupported("rewrite-target", "Requests reach the backend with the original path."),
-    unsupported_access("satisfy", "Authentication is not supported, so it cannot be combined with the source-range checks as asked."),
+    supported_access("satisfy"),
     unsupported("server-alias", "The extra host names get no routes, so requests for them are not served by this Ingress."),
     // Like configuration-snippet, a server snippet can refuse requests.
     unsupported_access("server-snippet", SNIPPET),

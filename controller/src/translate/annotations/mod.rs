@@ -3,8 +3,9 @@
 //! are read under ingress-nginx's `nginx.ingress.kubernetes.io/` prefix and under gatehouse's
 //! own `gatehouse.dev/` (same names; gatehouse's wins when both are set). An invalid value is a
 //! warning naming the Ingress and the key, and the default applies — except for access control
-//! (the source-range lists), where an invalid value refuses the Ingress: access control never
-//! falls back to serving everyone.
+//! (the source-range lists, basic authentication and `satisfy`), where an invalid value refuses
+//! the Ingress: access control never falls back to serving everyone. Basic authentication is
+//! parsed here into a [`BasicAuthRequest`]; translation reads the Secret it names.
 //!
 //! Every other annotation under either prefix is looked up in the [`catalog`]: access control
 //! gatehouse does not implement refuses the Ingress's routes (503, see
@@ -23,9 +24,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_routes::{RetryPolicy, RoutePolicy, SourceRanges};
+use gatehouse_routes::{BasicAuth, RetryPolicy, RoutePolicy, Satisfy, SourceRanges};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
+use super::basic_auth::BasicAuthRequest;
 use super::{ObjectRef, Warning, WarningKind};
 
 /// ingress-nginx's annotation prefix.
@@ -57,9 +59,24 @@ pub const ALLOWLIST_SOURCE_RANGE: &str = "allowlist-source-range";
 pub const WHITELIST_SOURCE_RANGE: &str = "whitelist-source-range";
 /// Clients in these ranges are refused (comma-separated CIDRs or addresses).
 pub const DENYLIST_SOURCE_RANGE: &str = "denylist-source-range";
+/// `basic` asks for HTTP basic authentication (`digest` is not supported: it refuses).
+pub const AUTH_TYPE: &str = "auth-type";
+/// The Secret with the credentials: `NAME` in the Ingress's namespace, or `NAMESPACE/NAME`.
+pub const AUTH_SECRET: &str = "auth-secret";
+/// How the Secret holds them: `auth-file` (default: htpasswd lines under key `auth`) or
+/// `auth-map` (each key a user, each value a hash).
+pub const AUTH_SECRET_TYPE: &str = "auth-secret-type";
+/// The realm of the `WWW-Authenticate` challenge.
+pub const AUTH_REALM: &str = "auth-realm";
+/// `all` (default): the source lists and authentication must both pass; `any`: either suffices.
+pub const SATISFY: &str = "satisfy";
 /// The per-route names read under both prefixes, sorted.
 pub const READ: &[&str] = &[
     ALLOWLIST_SOURCE_RANGE,
+    AUTH_REALM,
+    AUTH_SECRET,
+    AUTH_SECRET_TYPE,
+    AUTH_TYPE,
     DENYLIST_SOURCE_RANGE,
     FORCE_SSL_REDIRECT,
     PROXY_BODY_SIZE,
@@ -69,6 +86,7 @@ pub const READ: &[&str] = &[
     PROXY_NEXT_UPSTREAM_TRIES,
     PROXY_READ_TIMEOUT,
     PROXY_SEND_TIMEOUT,
+    SATISFY,
     SSL_REDIRECT,
     WHITELIST_SOURCE_RANGE,
 ];
@@ -127,6 +145,10 @@ pub struct IngressAnnotations {
     pub send_timeout: Option<Duration>,
     /// Retries on another endpoint (`proxy-next-upstream`, `-tries`, `-timeout`).
     pub retry: RetryPolicy,
+    /// Basic authentication (`auth-type: basic` with `auth-secret`), before its Secret is read.
+    pub basic_auth: Option<BasicAuthRequest>,
+    /// How the source lists and authentication combine (`satisfy`).
+    pub satisfy: Satisfy,
     /// Why every route of the Ingress answers 503: access control that is invalid, or that
     /// gatehouse does not implement (unless ignored by flag). `None` serves.
     pub refuse: Option<Arc<str>>,
@@ -146,6 +168,8 @@ impl Default for IngressAnnotations {
             read_timeout: None,
             send_timeout: None,
             retry: RetryPolicy::default(),
+            basic_auth: None,
+            satisfy: Satisfy::All,
             refuse: None,
         }
     }
@@ -190,6 +214,10 @@ impl IngressAnnotations {
                 values::parse_duration(v, MAX_IO_TIMEOUT)
             }),
             retry: reader.retry_policy(),
+            basic_auth: reader.basic_auth(unsupported),
+            satisfy: reader
+                .access(&[SATISFY], values::parse_satisfy)
+                .unwrap_or_default(),
             refuse: None,
         };
         reader.unread(unsupported);
@@ -199,7 +227,9 @@ impl IngressAnnotations {
 
     /// The policy of one route of this Ingress; `redirect_https` is decided by translation
     /// (it depends on the route's host having TLS in its class).
-    pub fn route_policy(&self, redirect_https: bool) -> RoutePolicy {
+    /// `basic_auth` is the Ingress's basic authentication with its Secret read (see
+    /// [`IngressAnnotations::refuse_because`] for when it cannot be).
+    pub fn route_policy(&self, redirect_https: bool, basic_auth: Option<BasicAuth>) -> RoutePolicy {
         RoutePolicy {
             redirect_https,
             connect_timeout: self.connect_timeout,
@@ -211,7 +241,19 @@ impl IngressAnnotations {
             read_timeout: self.read_timeout,
             send_timeout: self.send_timeout,
             retry: self.retry,
+            basic_auth,
+            satisfy: self.satisfy,
         }
+    }
+
+    /// Refuses every route of the Ingress because the access control that `key` asks for
+    /// cannot be given (`why`), adding to any reason already there.
+    pub fn refuse_because(&mut self, key: &str, why: &str) {
+        let reason = match &self.refuse {
+            Some(r) => format!("{r}, {key} ({why})"),
+            None => format!("{REFUSAL_PREFIX}{key} ({why})"),
+        };
+        self.refuse = Some(Arc::from(reason));
     }
 }
 
@@ -227,11 +269,11 @@ fn refusal(refused: &[(String, Refused)]) -> Option<Arc<str>> {
             Refused::Unsupported => format!("{key} (not supported)"),
         })
         .collect();
-    Some(Arc::from(format!(
-        "access control this Ingress asks for cannot be applied: {}",
-        list.join(", ")
-    )))
+    Some(Arc::from(format!("{REFUSAL_PREFIX}{}", list.join(", "))))
 }
+
+/// How every refusal reason starts.
+const REFUSAL_PREFIX: &str = "access control this Ingress asks for cannot be applied: ";
 
 /// Why an access-control annotation refuses its Ingress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,6 +390,71 @@ impl<'a> Reader<'a> {
         chosen.map(|(_, v)| v)
     }
 
+    /// Basic authentication: `auth-type` (`basic`; `digest` is unsupported access control,
+    /// anything else invalid), the Secret it needs (`auth-secret`, missing or malformed is
+    /// invalid), `auth-secret-type` and `auth-realm`. Without `auth-type` the other keys ask
+    /// for nothing (as in ingress-nginx) and are passed over.
+    fn basic_auth(&mut self, mode: UnsupportedAnnotations) -> Option<BasicAuthRequest> {
+        let auth_type = self.access(&[AUTH_TYPE], values::parse_auth_type)?;
+        if auth_type != "basic" {
+            let key = self.set_key(AUTH_TYPE);
+            self.unsupported_access(
+                key,
+                "digest authentication is not supported: requests would reach the backend without credentials",
+                mode,
+            );
+            return None;
+        }
+        let secret_type = self.access(&[AUTH_SECRET_TYPE], values::parse_auth_secret_type);
+        let realm = self.access(&[AUTH_REALM], values::parse_realm);
+        let secret = self.access(&[AUTH_SECRET], values::parse_secret_ref);
+        let secret_key = self.set_key(AUTH_SECRET);
+        let Some((namespace, name)) = secret else {
+            if !self.refused.iter().any(|(k, _)| *k == secret_key) {
+                self.warn(format!(
+                    "annotation {secret_key} is missing: auth-type basic needs the Secret with the credentials; every route of this Ingress answers 503 until it is set"
+                ));
+                self.refused.push((secret_key, Refused::Invalid));
+            }
+            return None;
+        };
+        Some(BasicAuthRequest {
+            secret_key,
+            namespace: namespace.unwrap_or_else(|| self.object.namespace.clone()),
+            name,
+            secret_type: secret_type.unwrap_or_default(),
+            realm: Arc::from(realm.unwrap_or_default()),
+        })
+    }
+
+    /// The key `name` is set under (gatehouse's prefix first), or ingress-nginx's key.
+    fn set_key(&self, name: &str) -> String {
+        let own = format!("{GATEHOUSE_PREFIX}{name}");
+        if self.annotations.is_some_and(|a| a.contains_key(&own)) {
+            own
+        } else {
+            format!("{NGINX_PREFIX}{name}")
+        }
+    }
+
+    /// Access control gatehouse does not implement, asked for by `key`: refuses the Ingress
+    /// unless `mode` ignores it; warns either way. `what` says what serving it would mean.
+    fn unsupported_access(&mut self, key: String, what: &str, mode: UnsupportedAnnotations) {
+        let message = match mode {
+            UnsupportedAnnotations::FailClosed => {
+                let message = format!(
+                    "annotation {key} asks for access control gatehouse does not implement, so every route of this Ingress answers 503 (with --unsupported-annotations=ignore it would be served, and then: {what})"
+                );
+                self.refused.push((key, Refused::Unsupported));
+                message
+            }
+            UnsupportedAnnotations::Ignore => format!(
+                "annotation {key} asks for access control gatehouse does not implement; served without it because of --unsupported-annotations=ignore: {what}"
+            ),
+        };
+        self.push(WarningKind::UnsupportedAccessControl, message);
+    }
+
     /// Every annotation under either prefix that nothing above read, classified by the
     /// catalog: unsupported access control refuses the Ingress (unless `mode` ignores it),
     /// other unsupported or unknown keys warn once, harmless ones pass silently.
@@ -375,18 +482,7 @@ impl<'a> Reader<'a> {
                 catalog::Support::Ignored(_) => {}
                 catalog::Support::Unsupported(_) if catalog::asks_for_nothing(name, value) => {}
                 catalog::Support::Unsupported(what) if info.access_control => {
-                    let message = match mode {
-                        UnsupportedAnnotations::FailClosed => {
-                            self.refused.push((key.clone(), Refused::Unsupported));
-                            format!(
-                                "annotation {key} asks for access control gatehouse does not implement, so every route of this Ingress answers 503 (with --unsupported-annotations=ignore it would be served, and then: {what})"
-                            )
-                        }
-                        UnsupportedAnnotations::Ignore => format!(
-                            "annotation {key} asks for access control gatehouse does not implement; served without it because of --unsupported-annotations=ignore: {what}"
-                        ),
-                    };
-                    self.push(WarningKind::UnsupportedAccessControl, message);
+                    self.unsupported_access(key.clone(), what, mode);
                 }
                 catalog::Support::Unsupported(what) => self.push(
                     WarningKind::UnsupportedAnnotation,

@@ -6,6 +6,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::json;
 
 use super::*;
+use crate::translate::basic_auth::AuthSecretType;
 
 fn ingress(annotations: &[(&str, &str)]) -> Ingress {
     let map: serde_json::Map<String, serde_json::Value> = annotations
@@ -166,12 +167,12 @@ fn route_policy_carries_the_parsed_values() {
         (&nginx(PROXY_CONNECT_TIMEOUT), "3"),
         (ALLOW_ENCODED_SLASHES, "true"),
     ]);
-    let policy = parsed.route_policy(true);
+    let policy = parsed.route_policy(true, None);
     assert!(policy.redirect_https);
     assert_eq!(policy.connect_timeout, Some(Duration::from_secs(3)));
     assert!(policy.allow_encoded_slashes);
     assert_eq!(
-        IngressAnnotations::default().route_policy(false),
+        IngressAnnotations::default().route_policy(false, None),
         RoutePolicy::default()
     );
 }
@@ -392,7 +393,7 @@ fn invalid_access_control_fails_closed_whatever_the_mode() {
                     .any(|w| w.kind == WarningKind::InvalidAnnotation && w.message.contains(bad)),
                 "{warnings:?}"
             );
-            assert!(got.route_policy(false).refuse.is_some());
+            assert!(got.route_policy(false, None).refuse.is_some());
         }
     }
 }
@@ -424,12 +425,20 @@ fn unread_annotations_are_classified() {
             Some(WarningKind::UnsupportedAccessControl),
             false,
         ),
+        // Digest authentication is not implemented.
         (
             nginx_key("auth-type"),
-            "basic",
+            "digest",
             FailClosed,
             Some(WarningKind::UnsupportedAccessControl),
             true,
+        ),
+        (
+            nginx_key("auth-type"),
+            "digest",
+            Ignore,
+            Some(WarningKind::UnsupportedAccessControl),
+            false,
         ),
         (
             nginx_key("auth-tls-verify-client"),
@@ -438,13 +447,7 @@ fn unread_annotations_are_classified() {
             Some(WarningKind::UnsupportedAccessControl),
             true,
         ),
-        (
-            nginx_key("satisfy"),
-            "any",
-            FailClosed,
-            Some(WarningKind::UnsupportedAccessControl),
-            true,
-        ),
+        (nginx_key("satisfy"), "any", FailClosed, None, false),
         (
             nginx_key("configuration-snippet"),
             "deny all;",
@@ -506,13 +509,9 @@ fn unread_annotations_are_classified() {
             Some(WarningKind::UnsupportedAnnotation),
             false,
         ),
-        (
-            nginx_key("auth-realm"),
-            "x",
-            FailClosed,
-            Some(WarningKind::UnsupportedAnnotation),
-            false,
-        ),
+        // Without auth-type, the other basic-auth keys ask for nothing (as in ingress-nginx).
+        (nginx_key("auth-realm"), "x", FailClosed, None, false),
+        (nginx_key("auth-secret"), "creds", FailClosed, None, false),
         (
             nginx_key("limit-rps"),
             "10",
@@ -613,7 +612,7 @@ fn warning_texts() {
 fn one_refusal_names_every_annotation() {
     let (got, warnings) = parse(&[
         (&nginx("auth-url"), "http://a"),
-        (&nginx("auth-type"), "basic"),
+        (&nginx("auth-type"), "digest"),
         (&nginx(DENYLIST_SOURCE_RANGE), "nope"),
         (&nginx(WHITELIST_SOURCE_RANGE), "10.0.0.0/8"),
     ]);
@@ -627,4 +626,130 @@ fn one_refusal_names_every_annotation() {
     }
     assert!(!reason.contains("whitelist"), "{reason}");
     assert_eq!(warnings.len(), 3, "{warnings:?}");
+}
+
+/// (annotations, expected basic-auth request, expected satisfy, refusal must contain)
+type AuthCase = (
+    Vec<(String, &'static str)>,
+    Option<BasicAuthRequest>,
+    Satisfy,
+    Option<&'static str>,
+);
+
+#[test]
+fn basic_auth_and_satisfy() {
+    let request = |ns: &str, name: &str, ty: AuthSecretType, realm: &str| {
+        Some(BasicAuthRequest {
+            secret_key: nginx(AUTH_SECRET),
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            secret_type: ty,
+            realm: Arc::from(realm),
+        })
+    };
+    let basic = || (nginx(AUTH_TYPE), "basic");
+    let cases: Vec<AuthCase> = vec![
+        (vec![], None, Satisfy::All, None),
+        (
+            vec![basic(), (nginx(AUTH_SECRET), "creds")],
+            request("ns", "creds", AuthSecretType::File, ""),
+            Satisfy::All,
+            None,
+        ),
+        (
+            vec![
+                basic(),
+                (nginx(AUTH_SECRET), "other/creds"),
+                (nginx(AUTH_SECRET_TYPE), "auth-map"),
+                (nginx(AUTH_REALM), "Staff \"only\""),
+                (nginx(SATISFY), "any"),
+            ],
+            request("other", "creds", AuthSecretType::Map, "Staff \"only\""),
+            Satisfy::Any,
+            None,
+        ),
+        (
+            vec![basic(), (nginx(AUTH_SECRET_TYPE), "auth-file")],
+            None,
+            Satisfy::All,
+            Some("auth-secret (invalid value)"),
+        ),
+        (
+            vec![basic(), (nginx(AUTH_SECRET), "Not A Name")],
+            None,
+            Satisfy::All,
+            Some("auth-secret (invalid value)"),
+        ),
+        (
+            vec![basic(), (nginx(AUTH_SECRET), "a/b/c")],
+            None,
+            Satisfy::All,
+            Some("auth-secret (invalid value)"),
+        ),
+        (
+            vec![
+                basic(),
+                (nginx(AUTH_SECRET), "creds"),
+                (nginx(AUTH_SECRET_TYPE), "auth-ldap"),
+            ],
+            request("ns", "creds", AuthSecretType::File, ""),
+            Satisfy::All,
+            Some("auth-secret-type (invalid value)"),
+        ),
+        (
+            vec![
+                basic(),
+                (nginx(AUTH_SECRET), "creds"),
+                (nginx(AUTH_REALM), "a\r\nSet-Cookie: x"),
+            ],
+            request("ns", "creds", AuthSecretType::File, ""),
+            Satisfy::All,
+            Some("auth-realm (invalid value)"),
+        ),
+        (
+            vec![(nginx(AUTH_TYPE), "Basic"), (nginx(AUTH_SECRET), "creds")],
+            None,
+            Satisfy::All,
+            Some("auth-type (invalid value)"),
+        ),
+        (
+            vec![(nginx(AUTH_TYPE), "digest"), (nginx(AUTH_SECRET), "creds")],
+            None,
+            Satisfy::All,
+            Some("auth-type (not supported)"),
+        ),
+        (
+            vec![(nginx(SATISFY), "either")],
+            None,
+            Satisfy::All,
+            Some("satisfy (invalid value)"),
+        ),
+        // gatehouse's prefix names the key in the request.
+        (
+            vec![(own(AUTH_TYPE), "basic"), (own(AUTH_SECRET), "creds")],
+            Some(BasicAuthRequest {
+                secret_key: own(AUTH_SECRET),
+                ..request("ns", "creds", AuthSecretType::File, "").expect("request")
+            }),
+            Satisfy::All,
+            None,
+        ),
+    ];
+    for (annotations, want, satisfy, refusal) in cases {
+        let pairs: Vec<(&str, &str)> = annotations.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let (got, warnings) = parse(&pairs);
+        assert_eq!(got.basic_auth, want, "{annotations:?}");
+        assert_eq!(got.satisfy, satisfy, "{annotations:?}");
+        match refusal {
+            None => {
+                assert_eq!(got.refuse, None, "{annotations:?}");
+                assert!(warnings.is_empty(), "{annotations:?}: {warnings:?}");
+            }
+            Some(part) => {
+                let reason = got.refuse.as_deref().unwrap_or_default();
+                assert!(reason.contains(part), "{annotations:?}: {reason}");
+                assert!(!warnings.is_empty(), "{annotations:?}");
+            }
+        }
+    }
 }

@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use gatehouse_routes::{IpNet, SourceRanges};
+use gatehouse_routes::{IpNet, Satisfy, SourceRanges};
+
+use crate::translate::basic_auth::AuthSecretType;
 
 /// A boolean as ingress-nginx (Go's `strconv.ParseBool`) accepts it.
 pub fn parse_bool(value: &str) -> Result<bool, String> {
@@ -14,6 +16,71 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
         other => Err(format!(
             "{other:?} is not a boolean (expected true or false)"
         )),
+    }
+}
+
+/// `auth-type`: `basic` or `digest` (as ingress-nginx accepts them); only `basic` is given.
+pub fn parse_auth_type(value: &str) -> Result<&'static str, String> {
+    match value.trim() {
+        "basic" => Ok("basic"),
+        "digest" => Ok("digest"),
+        other => Err(format!(
+            "{other:?} is not an authentication type (expected basic)"
+        )),
+    }
+}
+
+/// `auth-secret-type`: `auth-file` (htpasswd lines under key `auth`) or `auth-map`.
+pub fn parse_auth_secret_type(value: &str) -> Result<AuthSecretType, String> {
+    match value.trim() {
+        "auth-file" => Ok(AuthSecretType::File),
+        "auth-map" => Ok(AuthSecretType::Map),
+        other => Err(format!(
+            "{other:?} is not a secret type (expected auth-file or auth-map)"
+        )),
+    }
+}
+
+/// `auth-realm`: any text without control characters (it is sent in a response header).
+pub fn parse_realm(value: &str) -> Result<String, String> {
+    if value.chars().any(char::is_control) {
+        return Err("a realm may not hold control characters".to_string());
+    }
+    if value.len() > 1024 {
+        return Err("a realm may be at most 1024 bytes".to_string());
+    }
+    Ok(value.to_string())
+}
+
+/// `auth-secret`: `NAME` (in the Ingress's namespace) or `NAMESPACE/NAME`.
+pub fn parse_secret_ref(value: &str) -> Result<(Option<String>, String), String> {
+    let text = value.trim();
+    let (ns, name) = match text.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, text),
+    };
+    let valid = |s: &str, max: usize| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    if !valid(name, 253) || ns.is_some_and(|ns| !valid(ns, 63) || ns.contains('.')) {
+        return Err(format!(
+            "{text:?} is not a Secret reference (expected NAME or NAMESPACE/NAME)"
+        ));
+    }
+    Ok((ns.map(str::to_string), name.to_string()))
+}
+
+/// `satisfy`: `all` or `any`.
+pub fn parse_satisfy(value: &str) -> Result<Satisfy, String> {
+    match value.trim() {
+        "all" => Ok(Satisfy::All),
+        "any" => Ok(Satisfy::Any),
+        other => Err(format!("{other:?} is not all or any")),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Table tests of translation: objects in, routes and warnings out. Split by feature.
 
 mod backends;
+mod basic_auth;
 mod classes;
 mod policies;
 mod rules;

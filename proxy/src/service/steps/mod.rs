@@ -12,7 +12,8 @@
 //! gatehouse's own ACME answers (only for tokens it holds; other challenge requests route
 //! normally, so cert-manager's solver gets them), then the route match, then access control —
 //! a route refused for access control gatehouse cannot give (503), the source allow/deny lists
-//! (403) — then the refusal of encoded slashes the route does not allow, then the HTTPS
+//! (403), basic authentication (401; with `satisfy: any` the lists and the credentials are
+//! decided together there) — then the refusal of encoded slashes the route does not allow, then the HTTPS
 //! redirect (it applies even where nothing matched, never to the ACME challenge path, so a
 //! CA's plain-HTTP validation reaches its solver on a TLS host), then the answers for requests
 //! that have nowhere to go, and last the body size limit (only a request that would be
@@ -21,6 +22,7 @@
 //! with TLS.
 
 mod acme_answer;
+mod basic_auth;
 mod body_size;
 mod connection_header;
 mod encoded_slashes;
@@ -62,6 +64,11 @@ pub enum Answer {
         /// Its content type.
         content_type: &'static str,
     },
+    /// 401 with a `WWW-Authenticate` challenge.
+    Unauthorized {
+        /// The `WWW-Authenticate` value (`Basic realm="…"`).
+        challenge: String,
+    },
     /// A redirect without a body.
     Redirect {
         /// The status code (308 keeps the method and body).
@@ -85,6 +92,7 @@ pub fn run(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) ->
     route::step(&proxy.table, req, ctx)?;
     refuse::step(ctx)?;
     source_range::step(ctx)?;
+    basic_auth::step(req, ctx)?;
     encoded_slashes::step(ctx)?;
     https_redirect::step(req, ctx)?;
     not_found::step(ctx)?;

@@ -6,17 +6,23 @@
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
-use gatehouse_routes::RoutePolicy;
+use gatehouse_routes::{RoutePolicy, Satisfy};
 
 use super::{Answer, Flow};
 use crate::service::RequestCtx;
 
-/// Answers 403 when the matched route's lists do not admit the client.
+/// Answers 403 when the matched route's lists do not admit the client. With `satisfy: any`
+/// and basic authentication, valid credentials may admit a client the lists refuse, so the
+/// basic-auth step decides instead.
 pub fn step(ctx: &RequestCtx) -> Flow {
     let Some(target) = &ctx.target else {
         return ControlFlow::Continue(());
     };
-    if admits(&target.policy, ctx.client_ip) {
+    let policy = &target.policy;
+    if policy.satisfy == Satisfy::Any && policy.basic_auth.is_some() {
+        return ControlFlow::Continue(());
+    }
+    if admits(policy, ctx.client_ip) {
         return ControlFlow::Continue(());
     }
     ControlFlow::Break(Answer::Text {
@@ -28,7 +34,7 @@ pub fn step(ctx: &RequestCtx) -> Flow {
 /// True when the policy's lists let `client` in. A client without an IP address (a Unix
 /// socket) cannot be shown to be in an allow-list or outside a deny-list, so any list refuses
 /// it.
-fn admits(policy: &RoutePolicy, client: Option<IpAddr>) -> bool {
+pub(super) fn admits(policy: &RoutePolicy, client: Option<IpAddr>) -> bool {
     if policy.allow_sources.is_none() && policy.deny_sources.is_none() {
         return true;
     }
@@ -105,6 +111,30 @@ mod tests {
                 "allow {allow:?} deny {deny:?} client {client:?}"
             );
         }
+    }
+
+    #[test]
+    fn satisfy_any_with_basic_auth_leaves_the_decision_to_the_auth_step() {
+        let mut ctx = ctx_with(RoutePolicy {
+            satisfy: gatehouse_routes::Satisfy::Any,
+            basic_auth: Some(gatehouse_routes::BasicAuth {
+                realm: "r".into(),
+                users: Default::default(),
+            }),
+            ..policy(&["127.0.0.2/32"], &[])
+        });
+        ctx.client_ip = Some("127.0.0.1".parse().expect("ip"));
+        assert_eq!(step(&ctx), ControlFlow::Continue(()));
+        // satisfy any without basic auth: the lists alone decide.
+        let mut ctx = ctx_with(RoutePolicy {
+            satisfy: gatehouse_routes::Satisfy::Any,
+            ..policy(&["127.0.0.2/32"], &[])
+        });
+        ctx.client_ip = Some("127.0.0.1".parse().expect("ip"));
+        assert!(matches!(
+            step(&ctx),
+            ControlFlow::Break(Answer::Text { status: 403, .. })
+        ));
     }
 
     #[test]
