@@ -98,7 +98,7 @@ fn annotations_are_classified_by_the_catalog() {
         (
             "nginx.ingress.kubernetes.io/auth-type",
             "basic",
-            (Unsupported, true, true),
+            (SupportedWithDifference, true, false),
         ),
         (
             "nginx.ingress.kubernetes.io/enable-modsecurity",
