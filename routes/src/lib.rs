@@ -19,6 +19,7 @@ mod table;
 mod target;
 #[cfg(test)]
 mod tests;
+mod upstream;
 
 pub use backend::{Backend, EndpointSet};
 pub use builder::{Conflict, RouteTableBuilder};
@@ -31,3 +32,4 @@ pub use request_path::{normalize_path, NormalPath, PathError};
 pub use source::SourceRanges;
 pub use table::{RouteMatch, RouteTable, TableInfo};
 pub use target::{IngressRef, PathType, RouteTarget};
+pub use upstream::{host_without_port, BackendProtocol, UpstreamTls};

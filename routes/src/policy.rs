@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::source::SourceRanges;
+use crate::upstream::{BackendProtocol, UpstreamTls};
 
 /// How requests on one route are handled. `Default` is gatehouse's behaviour with no
 /// annotations.
@@ -25,6 +26,13 @@ pub struct RoutePolicy {
     pub allow_sources: Option<SourceRanges>,
     /// Clients in these ranges get 403 (`denylist-source-range`); it wins over the allow-list.
     pub deny_sources: Option<SourceRanges>,
+    /// The protocol spoken to the backends (`backend-protocol`).
+    pub backend_protocol: BackendProtocol,
+    /// Verification and server name when that protocol uses TLS (`proxy-ssl-*`).
+    pub upstream_tls: UpstreamTls,
+    /// The Host header sent to the backends (`upstream-vhost`); `None` keeps the client's.
+    /// `X-Forwarded-Host` always carries the client's.
+    pub upstream_vhost: Option<Arc<str>>,
 }
 
 /// Behaviour of a whole host, for requests that no rule of that host matched.

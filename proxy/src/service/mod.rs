@@ -7,6 +7,7 @@ mod observe;
 pub mod request_id;
 mod respond;
 pub mod steps;
+mod upstream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -277,7 +278,7 @@ impl ProxyHttp for ClassProxy {
             })?;
         ctx.peer = Some(addr);
         ctx.upstream_started.get_or_insert_with(Instant::now);
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let mut peer = upstream::peer(&target.policy, &target.backend, addr, ctx.tls);
         peer.options.connection_timeout = Some(
             target
                 .policy
@@ -342,6 +343,9 @@ impl ProxyHttp for ClassProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         headers::prepare_upstream_request(session, upstream_request, self.limits.forwarded_port)?;
+        if let Some(target) = &ctx.target {
+            upstream::apply_vhost(&target.policy, upstream_request)?;
+        }
         upstream_request.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         Ok(())
     }

@@ -142,7 +142,7 @@ const NO_CORS: &str = "Has no effect: CORS (`enable-cors`) is not supported.";
 const NO_FASTCGI: &str =
     "Has no effect: FastCGI backends (`backend-protocol: FCGI`) are not supported.";
 const NO_BACKEND_TLS: &str =
-    "Has no effect: gatehouse speaks plain HTTP to backends (see `backend-protocol`).";
+    "Backends are spoken to with rustls's default TLS 1.2 and 1.3 protocols and ciphers.";
 const NO_MIRROR: &str = "Has no effect: requests are not mirrored (`mirror-target`).";
 const NO_MODSECURITY: &str = "Has no effect: ModSecurity (`enable-modsecurity`) is not supported.";
 const NO_OTEL: &str =
@@ -190,7 +190,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported_access("auth-tls-verify-depth", "Client certificates are not requested or verified, so no chain depth is enforced."),
     unsupported_access("auth-type", "No credentials are asked for: requests reach the backend without basic or digest authentication."),
     unsupported_access("auth-url", "Requests reach the backend without the external authentication check."),
-    unsupported("backend-protocol", "Backends are always spoken to in plain HTTP/1.1, so HTTPS, gRPC and FastCGI backends fail."),
+    differs("backend-protocol", "`AJP` and `FCGI` are refused (a warning, and HTTP applies); gatehouse adds `H2C` (HTTP/2 with prior knowledge over plain TCP)."),
     unsupported("canary", "The canary Ingress is routed as an ordinary one; where it repeats another's host and path, the older Ingress gets all traffic."),
     unsupported("canary-by-cookie", NO_CANARY),
     unsupported("canary-by-header", NO_CANARY),
@@ -266,12 +266,12 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     ignored("proxy-request-buffering", "gatehouse streams request bodies to the backend, as with `off`."),
     unsupported("proxy-send-timeout", "gatehouse does not time out a backend that is slow to accept the request."),
     unsupported("proxy-ssl-ciphers", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-name", NO_BACKEND_TLS),
+    differs("proxy-ssl-name", "Without it the name is `upstream-vhost` (without port), else the Service's `<service>.<namespace>.svc`, not nginx's `$proxy_host`; it applies without `proxy-ssl-secret`."),
     unsupported("proxy-ssl-protocols", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-secret", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-server-name", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-verify", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-verify-depth", NO_BACKEND_TLS),
+    unsupported("proxy-ssl-secret", "No CA or client certificate is read from the Secret: with `proxy-ssl-verify: on` backends are verified against the system's trust store (or `SSL_CERT_FILE`), and backends that require a client certificate refuse gatehouse."),
+    differs("proxy-ssl-server-name", "It applies without `proxy-ssl-secret`; with `proxy-ssl-verify: on` the name is sent as SNI even when this is `off`."),
+    differs("proxy-ssl-verify", "It applies without `proxy-ssl-secret` (then against the system's trust store, or `SSL_CERT_FILE`), and the name is then always sent as SNI."),
+    unsupported("proxy-ssl-verify-depth", "Chains of any length up to a trusted root are accepted."),
     ignored("relative-redirects", "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect."),
     unsupported("rewrite-target", "Requests reach the backend with the original path."),
     unsupported_access("satisfy", "Authentication is not supported, so it cannot be combined with the source-range checks as asked."),
@@ -298,7 +298,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("upstream-hash-by", "Requests are spread round-robin, so a key no longer sticks to one endpoint."),
     unsupported("upstream-hash-by-subset", NO_HASH),
     unsupported("upstream-hash-by-subset-size", NO_HASH),
-    unsupported("upstream-vhost", "The backend receives the client's Host header."),
+    supported("upstream-vhost"),
     ignored("use-port-in-redirects", "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect."),
     unsupported("use-regex", "Paths are matched as prefixes, not regular expressions."),
     differs_access("whitelist-source-range", PEER_ADDRESS),
@@ -409,10 +409,15 @@ pub(super) mod tests {
             read,
             [
                 "allowlist-source-range",
+                "backend-protocol",
                 "denylist-source-range",
                 "force-ssl-redirect",
                 "proxy-connect-timeout",
+                "proxy-ssl-name",
+                "proxy-ssl-server-name",
+                "proxy-ssl-verify",
                 "ssl-redirect",
+                "upstream-vhost",
                 "whitelist-source-range",
             ]
         );

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_routes::{RoutePolicy, SourceRanges};
+use gatehouse_routes::{BackendProtocol, RoutePolicy, SourceRanges, UpstreamTls};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use super::{ObjectRef, Warning, WarningKind};
@@ -39,6 +39,16 @@ pub const SSL_REDIRECT: &str = "ssl-redirect";
 pub const FORCE_SSL_REDIRECT: &str = "force-ssl-redirect";
 /// Upstream connect timeout: seconds, or a duration with a unit.
 pub const PROXY_CONNECT_TIMEOUT: &str = "proxy-connect-timeout";
+/// The protocol spoken to the backends: HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS, H2C.
+pub const BACKEND_PROTOCOL: &str = "backend-protocol";
+/// `on` verifies a TLS backend's certificate and name (default `off`).
+pub const PROXY_SSL_VERIFY: &str = "proxy-ssl-verify";
+/// The name a TLS backend's certificate is verified against and sent as SNI.
+pub const PROXY_SSL_NAME: &str = "proxy-ssl-name";
+/// `on` sends the server name as SNI to TLS backends (default `off`).
+pub const PROXY_SSL_SERVER_NAME: &str = "proxy-ssl-server-name";
+/// The Host header sent to the backends.
+pub const UPSTREAM_VHOST: &str = "upstream-vhost";
 /// Only clients in these ranges are served (comma-separated CIDRs or addresses).
 pub const ALLOWLIST_SOURCE_RANGE: &str = "allowlist-source-range";
 /// ingress-nginx's older name for [`ALLOWLIST_SOURCE_RANGE`] (cert-manager still sets it).
@@ -48,10 +58,15 @@ pub const DENYLIST_SOURCE_RANGE: &str = "denylist-source-range";
 /// The per-route names read under both prefixes, sorted.
 pub const READ: &[&str] = &[
     ALLOWLIST_SOURCE_RANGE,
+    BACKEND_PROTOCOL,
     DENYLIST_SOURCE_RANGE,
     FORCE_SSL_REDIRECT,
     PROXY_CONNECT_TIMEOUT,
+    PROXY_SSL_NAME,
+    PROXY_SSL_SERVER_NAME,
+    PROXY_SSL_VERIFY,
     SSL_REDIRECT,
+    UPSTREAM_VHOST,
     WHITELIST_SOURCE_RANGE,
 ];
 
@@ -99,6 +114,13 @@ pub struct IngressAnnotations {
     pub allow_sources: Option<SourceRanges>,
     /// These clients are refused (`denylist-source-range`).
     pub deny_sources: Option<SourceRanges>,
+    /// The protocol spoken to the backends (`backend-protocol`, default HTTP).
+    pub backend_protocol: BackendProtocol,
+    /// Verification and server name towards TLS backends (`proxy-ssl-verify`,
+    /// `proxy-ssl-name`, `proxy-ssl-server-name`).
+    pub upstream_tls: UpstreamTls,
+    /// The Host header sent to the backends (`upstream-vhost`).
+    pub upstream_vhost: Option<Arc<str>>,
     /// Why every route of the Ingress answers 503: access control that is invalid, or that
     /// gatehouse does not implement (unless ignored by flag). `None` serves.
     pub refuse: Option<Arc<str>>,
@@ -114,6 +136,9 @@ impl Default for IngressAnnotations {
             allow_encoded_slashes: false,
             allow_sources: None,
             deny_sources: None,
+            backend_protocol: BackendProtocol::Http,
+            upstream_tls: UpstreamTls::default(),
+            upstream_vhost: None,
             refuse: None,
         }
     }
@@ -150,6 +175,19 @@ impl IngressAnnotations {
                 values::parse_source_ranges,
             ),
             deny_sources: reader.access(&[DENYLIST_SOURCE_RANGE], values::parse_source_ranges),
+            backend_protocol: reader
+                .route(BACKEND_PROTOCOL, values::parse_backend_protocol)
+                .unwrap_or(defaults.backend_protocol),
+            upstream_tls: UpstreamTls {
+                verify: reader
+                    .route(PROXY_SSL_VERIFY, values::parse_on_off)
+                    .unwrap_or(defaults.upstream_tls.verify),
+                name: reader.route(PROXY_SSL_NAME, values::parse_server_name),
+                server_name: reader
+                    .route(PROXY_SSL_SERVER_NAME, values::parse_on_off)
+                    .unwrap_or(defaults.upstream_tls.server_name),
+            },
+            upstream_vhost: reader.route(UPSTREAM_VHOST, values::parse_vhost),
             refuse: None,
         };
         reader.unread(unsupported);
@@ -167,6 +205,9 @@ impl IngressAnnotations {
             refuse: self.refuse.clone(),
             allow_sources: self.allow_sources.clone(),
             deny_sources: self.deny_sources.clone(),
+            backend_protocol: self.backend_protocol,
+            upstream_tls: self.upstream_tls.clone(),
+            upstream_vhost: self.upstream_vhost.clone(),
         }
     }
 }
