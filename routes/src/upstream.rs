@@ -62,7 +62,8 @@ pub struct UpstreamTls {
     /// as ingress-nginx). Implies sending the name as SNI.
     pub verify: bool,
     /// The name verified and sent as SNI (`proxy-ssl-name`); `None`: the route's
-    /// `upstream-vhost` without its port, else the Service's DNS name `<service>.<namespace>.svc`.
+    /// `upstream-vhost` without its port, else an ExternalName Service's name, else the
+    /// Service's DNS name `<service>.<namespace>.svc`.
     pub name: Option<Arc<str>>,
     /// Send the name as SNI even without verification (`proxy-ssl-server-name: on`).
     pub server_name: bool,

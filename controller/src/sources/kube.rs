@@ -137,6 +137,7 @@ impl Stores {
                 services: objects(&self.services),
                 endpoint_slices: objects(&self.slices),
                 secrets: objects(&self.secrets),
+                external_names: Default::default(),
             }),
             publish_services: objects(&self.published),
         }

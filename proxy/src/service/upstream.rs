@@ -45,8 +45,8 @@ pub fn peer(
 }
 
 /// The TLS server name of a connection to `addr`. When it is sent as SNI (or verified): the
-/// policy's `proxy-ssl-name`, else the `upstream-vhost` without its port, else the Service's
-/// DNS name. Otherwise the endpoint's IP address, which rustls never sends as SNI (an empty
+/// policy's `proxy-ssl-name`, else the `upstream-vhost` without its port, else an
+/// ExternalName Service's name, else the Service's DNS name. Otherwise the endpoint's IP address, which rustls never sends as SNI (an empty
 /// name would fail the handshake in Pingora's rustls connector).
 fn server_name(policy: &RoutePolicy, backend: &Backend, addr: SocketAddr) -> String {
     let tls = &policy.upstream_tls;
@@ -58,6 +58,9 @@ fn server_name(policy: &RoutePolicy, backend: &Backend, addr: SocketAddr) -> Str
     }
     if let Some(vhost) = &policy.upstream_vhost {
         return host_without_port(vhost).to_string();
+    }
+    if let Some(external) = backend.external_name() {
+        return external.to_string();
     }
     format!("{}.{}.svc", backend.service, backend.namespace)
 }
@@ -193,6 +196,9 @@ mod tests {
                 "{upstream_tls:?} {vhost:?}"
             );
         }
+        let external = backend().with_external_name("api.example.com");
+        let p = policy(BackendProtocol::Https, tls(true, None, false), None);
+        assert_eq!(server_name(&p, &external, addr()), "api.example.com");
         let plain = peer(
             &policy(BackendProtocol::Http, tls(true, None, true), None),
             &backend(),

@@ -266,7 +266,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     ignored("proxy-request-buffering", "gatehouse streams request bodies to the backend, as with `off`."),
     unsupported("proxy-send-timeout", "gatehouse does not time out a backend that is slow to accept the request."),
     unsupported("proxy-ssl-ciphers", NO_BACKEND_TLS),
-    differs("proxy-ssl-name", "Without it the name is `upstream-vhost` (without port), else the Service's `<service>.<namespace>.svc`, not nginx's `$proxy_host`; it applies without `proxy-ssl-secret`."),
+    differs("proxy-ssl-name", "Without it the name is `upstream-vhost` (without port), else an ExternalName Service's name, else the Service's `<service>.<namespace>.svc`, not nginx's `$proxy_host`; it applies without `proxy-ssl-secret`."),
     unsupported("proxy-ssl-protocols", NO_BACKEND_TLS),
     unsupported("proxy-ssl-secret", "No CA or client certificate is read from the Secret: with `proxy-ssl-verify: on` backends are verified against the system's trust store (or `SSL_CERT_FILE`), and backends that require a client certificate refuse gatehouse."),
     differs("proxy-ssl-server-name", "It applies without `proxy-ssl-secret`; with `proxy-ssl-verify: on` the name is sent as SNI even when this is `off`."),

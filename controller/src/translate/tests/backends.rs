@@ -119,3 +119,90 @@ fn routes_to_one_service_port_share_a_backend() {
     let b = t.tables["internal"].lookup("b.example", "/").expect("b");
     assert!(std::sync::Arc::ptr_eq(&a.backend, &b.backend));
 }
+
+#[test]
+fn external_name_services_route_to_what_their_name_resolved_to() {
+    let external = |name: &str, target: &str, ports: serde_json::Value| {
+        obj(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"namespace": "ns", "name": name},
+            "spec": {"type": "ExternalName", "externalName": target, "ports": ports}}))
+    };
+    let objects = vec![
+        external(
+            "listed",
+            "API.Example.",
+            json!([{"name": "http", "port": 80, "targetPort": 8080}]),
+        ),
+        external("unlisted", "api.example", json!([])),
+        external("down", "down.example", json!([])),
+        external("pending", "new.example", json!([])),
+        ingress(
+            "ns",
+            "listed",
+            Some("internal"),
+            &[("listed.example", "/", "Prefix", "listed", json!("http"))],
+        ),
+        ingress(
+            "ns",
+            "unlisted",
+            Some("internal"),
+            &[("unlisted.example", "/", "Prefix", "unlisted", json!(443))],
+        ),
+        ingress(
+            "ns",
+            "down",
+            Some("internal"),
+            &[("down.example", "/", "Prefix", "down", json!(80))],
+        ),
+        ingress(
+            "ns",
+            "pending",
+            Some("internal"),
+            &[("pending.example", "/", "Prefix", "pending", json!(80))],
+        ),
+    ];
+    let mut snapshot = Snapshot::from_objects(objects);
+    snapshot.external_names = [
+        (
+            "api.example".to_string(),
+            Ok(vec![
+                "192.0.2.1".parse().expect("ip"),
+                "2001:db8::1".parse().expect("ip"),
+            ]),
+        ),
+        ("down.example".to_string(), Err("no such host".to_string())),
+    ]
+    .into_iter()
+    .collect();
+    let t = translate(&snapshot, &two_classes());
+    // (host, ready endpoints)
+    let cases: [(&str, Vec<SocketAddr>); 4] = [
+        (
+            "listed.example",
+            vec![addr("192.0.2.1:8080"), addr("[2001:db8::1]:8080")],
+        ),
+        (
+            "unlisted.example",
+            vec![addr("192.0.2.1:443"), addr("[2001:db8::1]:443")],
+        ),
+        ("down.example", vec![]),
+        ("pending.example", vec![]),
+    ];
+    for (host, ready) in cases {
+        assert_eq!(endpoints(&t, host), (ready, vec![]), "{host}");
+    }
+    let listed = t.tables["internal"]
+        .lookup("listed.example", "/")
+        .expect("route");
+    assert_eq!(listed.backend.external_name(), Some("api.example"));
+    assert_eq!(
+        warning_list(&t),
+        vec![
+            (WarningKind::UnresolvedName, "Ingress ns/down".to_string()),
+            (
+                WarningKind::UnresolvedName,
+                "Ingress ns/pending".to_string()
+            ),
+        ]
+    );
+}
