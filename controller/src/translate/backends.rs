@@ -32,7 +32,8 @@ pub struct BackendResolver<'a> {
     services: HashMap<(&'a str, &'a str), &'a Service>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
     /// Keyed by borrowed (namespace, service, port) so that a hit allocates nothing.
-    cache: HashMap<(&'a str, &'a str, PortKey<'a>), Resolved>,
+    /// The flag is `service-upstream`: such a backend differs from the endpoints' one.
+    cache: HashMap<(&'a str, &'a str, PortKey<'a>, bool), Resolved>,
     /// What ExternalName Services' names resolved to.
     external_names: &'a ResolvedNames,
 }
@@ -77,12 +78,14 @@ impl<'a> BackendResolver<'a> {
         }
     }
 
-    /// The backend for `backend` in `ns`, plus a problem if it cannot serve. Resolved once per
-    /// Service port and translation; later routes to it share the result.
+    /// The backend for `backend` in `ns`, plus a problem if it cannot serve (or, with
+    /// `service_upstream`, cannot be reached through a cluster IP). Resolved once per Service
+    /// port, `service_upstream` and translation; later routes to it share the result.
     pub fn resolve(
         &mut self,
         ns: &'a str,
         backend: &'a IngressServiceBackend,
+        service_upstream: bool,
     ) -> (Arc<Backend>, Option<BackendProblem>) {
         let port = match &backend.port {
             Some(p) => match (&p.name, p.number) {
@@ -92,7 +95,7 @@ impl<'a> BackendResolver<'a> {
             },
             None => PortKey::Missing,
         };
-        let key = (ns, backend.name.as_str(), port);
+        let key = (ns, backend.name.as_str(), port, service_upstream);
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }
@@ -101,7 +104,10 @@ impl<'a> BackendResolver<'a> {
             PortKey::Number(n) => n.to_string(),
             PortKey::Missing => String::new(),
         };
-        let (endpoints, problem) = self.endpoints(ns, backend, &port_label);
+        let (mut endpoints, mut problem) = self.endpoints(ns, backend, &port_label);
+        if service_upstream && problem.is_none() {
+            (endpoints, problem) = self.cluster_endpoint(ns, backend, endpoints);
+        }
         let slot = self.cache.len();
         let mut built = Backend::new(ns, &backend.name, &port_label, endpoints, slot);
         if let Some(name) = self.external_name(ns, &backend.name) {
@@ -158,6 +164,50 @@ impl<'a> BackendResolver<'a> {
 }
 
 impl BackendResolver<'_> {
+    /// `service-upstream`: the Service's cluster IP on the Service port instead of
+    /// `endpoints`. A headless Service keeps `endpoints`, with a problem saying so; an
+    /// ExternalName Service keeps its own (as ingress-nginx).
+    fn cluster_endpoint(
+        &self,
+        ns: &str,
+        backend: &IngressServiceBackend,
+        endpoints: EndpointSet,
+    ) -> (EndpointSet, Option<BackendProblem>) {
+        let Some(spec) = self
+            .services
+            .get(&(ns, backend.name.as_str()))
+            .and_then(|s| s.spec.as_ref())
+        else {
+            return (endpoints, None);
+        };
+        if spec.type_.as_deref() == Some("ExternalName") {
+            return (endpoints, None);
+        }
+        let ports = spec.ports.as_deref().unwrap_or_default();
+        let Some(port) = find_port(ports, backend).and_then(|p| u16::try_from(p.port).ok()) else {
+            return (endpoints, None);
+        };
+        match spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+            Some(ip) => (
+                EndpointSet {
+                    ready: vec![SocketAddr::new(ip, port)],
+                    not_ready: Vec::new(),
+                },
+                None,
+            ),
+            None => (
+                endpoints,
+                Some(BackendProblem {
+                    kind: WarningKind::InvalidAnnotation,
+                    message: format!(
+                        "service-upstream: Service {ns}/{} has no cluster IP (headless), so its endpoints are used",
+                        backend.name
+                    ),
+                }),
+            ),
+        }
+    }
+
     /// The name an ExternalName Service points at, in lookup form.
     fn external_name(&self, ns: &str, service: &str) -> Option<String> {
         let spec = self.services.get(&(ns, service))?.spec.as_ref()?;

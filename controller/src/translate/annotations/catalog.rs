@@ -278,7 +278,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("server-alias", "The extra host names get no routes, so requests for them are not served by this Ingress."),
     // Like configuration-snippet, a server snippet can refuse requests.
     unsupported_access("server-snippet", SNIPPET),
-    unsupported("service-upstream", "Requests go to the endpoints directly, not to the Service's cluster IP."),
+    differs("service-upstream", "A headless Service (no cluster IP) is a warning and its endpoints are used; ignored for ExternalName Services, as ingress-nginx."),
     unsupported("session-cookie-change-on-failure", NO_AFFINITY),
     unsupported("session-cookie-conditional-samesite-none", NO_AFFINITY),
     unsupported("session-cookie-domain", NO_AFFINITY),
@@ -416,6 +416,7 @@ pub(super) mod tests {
                 "proxy-ssl-name",
                 "proxy-ssl-server-name",
                 "proxy-ssl-verify",
+                "service-upstream",
                 "ssl-redirect",
                 "upstream-vhost",
                 "whitelist-source-range",

@@ -47,6 +47,8 @@ pub const PROXY_SSL_VERIFY: &str = "proxy-ssl-verify";
 pub const PROXY_SSL_NAME: &str = "proxy-ssl-name";
 /// `on` sends the server name as SNI to TLS backends (default `off`).
 pub const PROXY_SSL_SERVER_NAME: &str = "proxy-ssl-server-name";
+/// `"true"`: requests go to the Service's cluster IP instead of its endpoints.
+pub const SERVICE_UPSTREAM: &str = "service-upstream";
 /// The Host header sent to the backends.
 pub const UPSTREAM_VHOST: &str = "upstream-vhost";
 /// Only clients in these ranges are served (comma-separated CIDRs or addresses).
@@ -65,6 +67,7 @@ pub const READ: &[&str] = &[
     PROXY_SSL_NAME,
     PROXY_SSL_SERVER_NAME,
     PROXY_SSL_VERIFY,
+    SERVICE_UPSTREAM,
     SSL_REDIRECT,
     UPSTREAM_VHOST,
     WHITELIST_SOURCE_RANGE,
@@ -121,6 +124,10 @@ pub struct IngressAnnotations {
     pub upstream_tls: UpstreamTls,
     /// The Host header sent to the backends (`upstream-vhost`).
     pub upstream_vhost: Option<Arc<str>>,
+    /// Route to the Service's cluster IP and port instead of its endpoints
+    /// (`service-upstream`); translation reads it when resolving backends, so it is not a
+    /// policy field.
+    pub service_upstream: bool,
     /// Why every route of the Ingress answers 503: access control that is invalid, or that
     /// gatehouse does not implement (unless ignored by flag). `None` serves.
     pub refuse: Option<Arc<str>>,
@@ -139,6 +146,7 @@ impl Default for IngressAnnotations {
             backend_protocol: BackendProtocol::Http,
             upstream_tls: UpstreamTls::default(),
             upstream_vhost: None,
+            service_upstream: false,
             refuse: None,
         }
     }
@@ -188,6 +196,9 @@ impl IngressAnnotations {
                     .unwrap_or(defaults.upstream_tls.server_name),
             },
             upstream_vhost: reader.route(UPSTREAM_VHOST, values::parse_vhost),
+            service_upstream: reader
+                .route(SERVICE_UPSTREAM, values::parse_bool)
+                .unwrap_or(defaults.service_upstream),
             refuse: None,
         };
         reader.unread(unsupported);

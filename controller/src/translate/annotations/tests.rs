@@ -192,6 +192,15 @@ fn parses_each_key_under_both_prefixes() {
             0,
         ),
         (vec![(nginx(UPSTREAM_VHOST), "a/b")], default.clone(), 1),
+        (
+            vec![(nginx(SERVICE_UPSTREAM), "true")],
+            IngressAnnotations {
+                service_upstream: true,
+                ..default.clone()
+            },
+            0,
+        ),
+        (vec![(nginx(SERVICE_UPSTREAM), "maybe")], default.clone(), 1),
     ];
     for (annotations, want, n_warnings) in cases {
         let pairs: Vec<(&str, &str)> = annotations.iter().map(|(k, v)| (k.as_str(), *v)).collect();

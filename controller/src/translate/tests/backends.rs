@@ -206,3 +206,63 @@ fn external_name_services_route_to_what_their_name_resolved_to() {
         ]
     );
 }
+
+#[test]
+fn service_upstream_routes_to_the_cluster_ip_per_ingress() {
+    const SERVICE_UPSTREAM: &str = "nginx.ingress.kubernetes.io/service-upstream";
+    let with_cluster_ip = |name: &str, cluster_ip: &str| {
+        obj(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"namespace": "ns", "name": name},
+            "spec": {"clusterIP": cluster_ip, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}))
+    };
+    let objects = vec![
+        with_cluster_ip("s", "10.96.0.10"),
+        with_cluster_ip("headless", "None"),
+        slice("ns", "s-1", "s", "http", 8080, &[("10.0.0.1", true)]),
+        slice("ns", "h-1", "headless", "http", 8080, &[("10.0.0.2", true)]),
+        annotated(
+            ingress(
+                "ns",
+                "via-ip",
+                Some("internal"),
+                &[("ip.example", "/", "Prefix", "s", json!(80))],
+            ),
+            &[(SERVICE_UPSTREAM, "true")],
+        ),
+        ingress(
+            "ns",
+            "direct",
+            Some("internal"),
+            &[("direct.example", "/", "Prefix", "s", json!(80))],
+        ),
+        annotated(
+            ingress(
+                "ns",
+                "headless",
+                Some("internal"),
+                &[("headless.example", "/", "Prefix", "headless", json!("http"))],
+            ),
+            &[(SERVICE_UPSTREAM, "true")],
+        ),
+    ];
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    // (host, ready endpoints)
+    let cases = [
+        ("ip.example", vec![addr("10.96.0.10:80")]),
+        ("direct.example", vec![addr("10.0.0.1:8080")]),
+        ("headless.example", vec![addr("10.0.0.2:8080")]),
+    ];
+    for (host, ready) in cases {
+        assert_eq!(endpoints(&t, host), (ready, vec![]), "{host}");
+    }
+    let table = &t.tables["internal"];
+    let slot = |host: &str| table.lookup(host, "/").expect("route").backend.slot();
+    assert_ne!(slot("ip.example"), slot("direct.example"));
+    assert_eq!(
+        warning_list(&t),
+        vec![(
+            WarningKind::InvalidAnnotation,
+            "Ingress ns/headless".to_string()
+        )]
+    );
+}
