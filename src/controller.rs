@@ -15,6 +15,7 @@ use gatehouse_controller::events::EventEmitter;
 use gatehouse_controller::leader::{LeaderElector, LeaseTimings};
 use gatehouse_controller::publish::Publisher;
 use gatehouse_controller::reconcile::{self, Context as Reconciler, HoldOff, ReconcileConfig};
+use gatehouse_controller::sources::external_names;
 use gatehouse_controller::sources::kube::{run_kube, KubeSourceConfig};
 use gatehouse_controller::sources::watch::watch_manifests;
 use gatehouse_controller::sources::{self, UpdateReceiver};
@@ -174,7 +175,14 @@ pub(crate) fn spawn_controller(
                 if let Some((manager, rx)) = manager {
                     tokio::spawn(manager.run(rx));
                 }
-                let (updates, received) = sources::channel();
+                let (updates, from_source) = sources::channel();
+                // ExternalName Services' names are resolved between source and reconciler.
+                let (resolved, received) = sources::channel();
+                tokio::spawn(external_names::run(
+                    from_source,
+                    resolved,
+                    external_names::REFRESH_INTERVAL,
+                ));
                 match source {
                     Err(dir) => {
                         let config = ReconcileConfig::new(HoldOff::MANIFESTS);

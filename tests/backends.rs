@@ -230,3 +230,48 @@ async fn backend_error_status_passes_through() -> anyhow::Result<()> {
     assert_eq!(echo.hits(), 3);
     Ok(())
 }
+
+/// `service-upstream: "true"` sends requests to the Service's cluster IP and port, not to its
+/// endpoints (here a refusing port): an Ingress without it gets 502 from the same Service.
+#[tokio::test]
+async fn service_upstream_goes_to_the_cluster_ip() -> anyhow::Result<()> {
+    let echo = EchoBackend::start("cluster-ip", free_addr("127.0.0.1")).await?;
+    let refusing = gatehouse_testkit::net::RefusingPort::open("127.0.0.1");
+    let service = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  namespace: {NS}\n  name: svc\nspec:\n  clusterIP: 127.0.0.1\n  ports:\n  - name: http\n    port: {}\n",
+        echo.addr().port()
+    );
+    let slice = yaml::endpoint_slice(
+        NS,
+        "svc-1",
+        "svc",
+        "http",
+        refusing.addr.port(),
+        &[("127.0.0.1", true)],
+    );
+    let via_ip = Ingress::new(NS, "via-ip")
+        .class(CLASS)
+        .annotation("nginx.ingress.kubernetes.io/service-upstream", "true")
+        .path("ip.test", "/", PathType::Prefix, "svc", "http")
+        .yaml();
+    let files = [
+        ("svc.yaml", yaml::documents(&[service, slice])),
+        ("via-ip.yaml", via_ip),
+        (
+            "direct.yaml",
+            route("direct", "direct.test", "svc", "http".into()),
+        ),
+    ];
+    let fixture = start(&files).await?;
+    let reply = fixture.get(CLASS, "ip.test", "/").await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(
+        reply
+            .headers
+            .get("x-echo-backend")
+            .and_then(|v| v.to_str().ok()),
+        Some("cluster-ip")
+    );
+    assert_eq!(fixture.get(CLASS, "direct.test", "/").await?.status, 502);
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! The snapshot: plain data, the objects as a source saw them. Both sources produce it, so
 //! everything after it is shared and testable without a cluster.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use gatehouse_routes::IngressRef;
@@ -63,6 +65,18 @@ pub struct Snapshot {
     pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     /// TLS Secrets.
     pub secrets: Vec<Arc<Secret>>,
+    /// What the DNS names of ExternalName Services resolved to (filled by
+    /// `sources::external_names` between the source and the reconciler, not by sources).
+    pub external_names: ResolvedNames,
+}
+
+/// DNS names (lower case, no trailing dot) and their addresses, or why they did not resolve.
+pub type ResolvedNames = BTreeMap<String, Result<Vec<IpAddr>, String>>;
+
+/// The form an ExternalName is looked up and keyed in.
+pub fn external_name_key(name: &str) -> String {
+    let name = name.trim();
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
 }
 
 impl Snapshot {

@@ -25,6 +25,8 @@ pub struct Backend {
     pub port: Arc<str>,
     endpoints: EndpointSet,
     slot: usize,
+    /// The DNS name of an ExternalName Service (its endpoints are what that name resolved to).
+    external_name: Option<Arc<str>>,
 }
 
 impl Backend {
@@ -43,7 +45,19 @@ impl Backend {
             port: port.into(),
             endpoints,
             slot,
+            external_name: None,
         }
+    }
+
+    /// The same backend, marked as the ExternalName Service pointing at `name`.
+    pub fn with_external_name(mut self, name: &str) -> Self {
+        self.external_name = Some(name.into());
+        self
+    }
+
+    /// The DNS name of an ExternalName Service; `None` for endpoints from EndpointSlices.
+    pub fn external_name(&self) -> Option<&str> {
+        self.external_name.as_deref()
     }
 
     /// The endpoints behind this backend.

@@ -20,6 +20,7 @@ mod table;
 mod target;
 #[cfg(test)]
 mod tests;
+mod upstream;
 
 pub use backend::{Backend, EndpointSet};
 pub use basic_auth::{BasicAuth, PasswordHash, Satisfy};
@@ -33,3 +34,4 @@ pub use request_path::{normalize_path, NormalPath, PathError};
 pub use source::SourceRanges;
 pub use table::{RouteMatch, RouteTable, TableInfo};
 pub use target::{IngressRef, PathType, RouteTarget};
+pub use upstream::{host_without_port, BackendProtocol, UpstreamTls};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::basic_auth::{BasicAuth, Satisfy};
 use crate::source::SourceRanges;
+use crate::upstream::{BackendProtocol, UpstreamTls};
 
 /// How requests on one route are handled. `Default` is gatehouse's behaviour with no
 /// annotations.
@@ -41,6 +42,13 @@ pub struct RoutePolicy {
     pub basic_auth: Option<BasicAuth>,
     /// How the source lists and basic authentication combine (`satisfy`).
     pub satisfy: Satisfy,
+    /// The protocol spoken to the backends (`backend-protocol`).
+    pub backend_protocol: BackendProtocol,
+    /// Verification and server name when that protocol uses TLS (`proxy-ssl-*`).
+    pub upstream_tls: UpstreamTls,
+    /// The Host header sent to the backends (`upstream-vhost`); `None` keeps the client's.
+    /// `X-Forwarded-Host` always carries the client's.
+    pub upstream_vhost: Option<Arc<str>>,
 }
 
 /// When a request whose upstream exchange failed before any response byte arrived is tried

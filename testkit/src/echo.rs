@@ -1,4 +1,5 @@
-//! Echo backend: an HTTP/1.1 + WebSocket server that describes every request it gets.
+//! Echo backend: an HTTP/1.1 + WebSocket server that describes every request it gets; also
+//! over TLS (reporting the SNI and ALPN it saw) or speaking HTTP/2 with prior knowledge only.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -33,6 +34,46 @@ const DEFAULT_STREAM_DELAY: Duration = Duration::from_millis(100);
 
 type EchoBody = BoxBody<Bytes, Infallible>;
 
+/// How an echo backend speaks.
+#[derive(Clone, Default)]
+pub enum EchoMode {
+    /// Plain TCP: HTTP/1.1, or HTTP/2 with prior knowledge (h2c).
+    #[default]
+    Plain,
+    /// Plain TCP, HTTP/2 with prior knowledge only: an HTTP/1 request is a protocol error.
+    H2cOnly,
+    /// TLS with this configuration (its ALPN list decides HTTP/1.1 or HTTP/2), then either.
+    Tls(Arc<rustls::ServerConfig>),
+}
+
+impl EchoMode {
+    /// TLS with `cert_chain_pem` / `key_pem`, offering `alpn` (e.g. `[b"h2", b"http/1.1"]`).
+    pub fn tls(cert_chain_pem: &str, key_pem: &str, alpn: &[&[u8]]) -> anyhow::Result<EchoMode> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .context("echo TLS certificate")?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("echo TLS key")?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("echo TLS versions")?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .context("echo TLS config")?;
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(EchoMode::Tls(Arc::new(config)))
+    }
+}
+
+/// What the echo backend learnt about one connection's TLS handshake.
+#[derive(Clone, Default)]
+struct ConnInfo {
+    /// `None`: not TLS. Else the SNI sent (if any) and the ALPN protocol agreed (if any).
+    tls: Option<(Option<String>, Option<String>)>,
+}
+
 /// A running echo server; dropping it stops the listener and every open connection.
 pub struct EchoBackend {
     name: String,
@@ -50,6 +91,15 @@ struct Shared {
 impl EchoBackend {
     /// Binds `addr` (port 0 picks a free port) and serves until dropped.
     pub async fn start(name: &str, addr: SocketAddr) -> anyhow::Result<EchoBackend> {
+        EchoBackend::start_with(name, addr, EchoMode::Plain).await
+    }
+
+    /// Like [`EchoBackend::start`], speaking as `mode` says.
+    pub async fn start_with(
+        name: &str,
+        addr: SocketAddr,
+        mode: EchoMode,
+    ) -> anyhow::Result<EchoBackend> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("echo backend {name}: bind {addr}"))?;
@@ -61,7 +111,7 @@ impl EchoBackend {
             hits: hits.clone(),
             shutdown: shutdown_rx,
         });
-        tokio::spawn(accept_loop(listener, shared));
+        tokio::spawn(accept_loop(listener, shared, mode));
         Ok(EchoBackend {
             name: name.to_string(),
             addr,
@@ -93,7 +143,7 @@ impl Drop for EchoBackend {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mode: EchoMode) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -105,25 +155,72 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let mut shutdown = shared.shutdown.clone();
-            let service = hyper::service::service_fn({
-                let shared = shared.clone();
-                move |req| handle(shared.clone(), req)
-            });
+        tokio::spawn(serve_connection(stream, shared.clone(), mode.clone()));
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>, mode: EchoMode) {
+    let mut shutdown = shared.shutdown.clone();
+    match mode {
+        EchoMode::Plain => {
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let service = {
+                let shared = shared.clone();
+                hyper::service::service_fn(move |req| {
+                    handle(shared.clone(), ConnInfo::default(), req)
+                })
+            };
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => {}
                 _ = conn => {}
             }
-        });
+        }
+        EchoMode::H2cOnly => {
+            let builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            let service = {
+                let shared = shared.clone();
+                hyper::service::service_fn(move |req| {
+                    handle(shared.clone(), ConnInfo::default(), req)
+                })
+            };
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => {}
+                _ = conn => {}
+            }
+        }
+        EchoMode::Tls(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            let Ok(tls) = acceptor.accept(stream).await else {
+                // A failed handshake (a client that refused the certificate) ends here.
+                return;
+            };
+            let (_, session) = tls.get_ref();
+            let sni = session.server_name().map(str::to_string);
+            let alpn = session
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned());
+            let info = ConnInfo {
+                tls: Some((sni, alpn)),
+            };
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let service = {
+                let shared = shared.clone();
+                hyper::service::service_fn(move |req| handle(shared.clone(), info.clone(), req))
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => {}
+                _ = conn => {}
+            }
+        }
     }
 }
 
 async fn handle(
     shared: Arc<Shared>,
+    info: ConnInfo,
     req: Request<Incoming>,
 ) -> Result<Response<EchoBody>, Infallible> {
     shared.hits.fetch_add(1, Ordering::SeqCst);
@@ -160,9 +257,11 @@ async fn handle(
         "backend": shared.name,
         "method": parts.method.as_str(),
         "uri": parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/"),
+        "authority": parts.uri.authority().map(|a| a.as_str()),
         "version": format!("{:?}", parts.version),
         "headers": header_map_json(&parts.headers),
         "body_len": body_len,
+        "tls": info.tls.map(|(sni, alpn)| serde_json::json!({"sni": sni, "alpn": alpn})),
     });
     Ok(json_response(&shared.name, status, &description))
 }

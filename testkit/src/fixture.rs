@@ -48,6 +48,17 @@ impl Fixture {
         files: &[(&str, String)],
         extra_args: &[String],
     ) -> anyhow::Result<Fixture> {
+        Fixture::start_with_env(bin, instances, files, extra_args, &[]).await
+    }
+
+    /// Like `start_with_args`, with extra environment variables for the process.
+    pub async fn start_with_env(
+        bin: &Path,
+        instances: Vec<InstanceSpec>,
+        files: &[(&str, String)],
+        extra_args: &[String],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Fixture> {
         let manifests = ManifestDir::new()?;
         for (name, yaml) in files {
             manifests.write(name, yaml)?;
@@ -55,7 +66,7 @@ impl Fixture {
         let admin = free_addr("127.0.0.1");
         let mut args = gatehouse_args(manifests.path(), &instances, admin, Some(1));
         args.extend_from_slice(extra_args);
-        let gatehouse = Gatehouse::start(bin, &args)?;
+        let gatehouse = Gatehouse::start_with_env(bin, &args, env)?;
         gatehouse.wait_ready(admin, STARTUP_TIMEOUT).await?;
         Ok(Fixture {
             manifests,

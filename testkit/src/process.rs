@@ -106,8 +106,18 @@ pub struct Gatehouse {
 impl Gatehouse {
     /// Spawns `bin args...` with stdout and stderr captured line by line.
     pub fn start(bin: &Path, args: &[String]) -> anyhow::Result<Gatehouse> {
+        Gatehouse::start_with_env(bin, args, &[])
+    }
+
+    /// Like [`Gatehouse::start`], with extra environment variables (`SSL_CERT_FILE`, …).
+    pub fn start_with_env(
+        bin: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Gatehouse> {
         let mut child = Command::new(bin)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -144,6 +144,7 @@ impl Stores {
                 services: objects(&self.services),
                 endpoint_slices: objects(&self.slices),
                 secrets,
+                external_names: Default::default(),
             }),
             publish_services: objects(&self.published),
         }

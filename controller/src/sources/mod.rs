@@ -2,6 +2,7 @@
 //! reconciler ([`crate::reconcile`]) does everything after that.
 
 pub mod auth_secrets;
+pub mod external_names;
 pub mod kube;
 pub mod manifests;
 pub mod watch;

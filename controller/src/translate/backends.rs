@@ -1,5 +1,7 @@
 //! Service backends: an Ingress backend names a Service and a port (number or name); that
-//! resolves through the Service's ports to the ready endpoints of its EndpointSlices.
+//! resolves through the Service's ports to the ready endpoints of its EndpointSlices, or for an
+//! ExternalName Service to the addresses its name resolved to (see
+//! `sources::external_names`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -9,9 +11,10 @@ use gatehouse_routes::{Backend, EndpointSet};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::IngressServiceBackend;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::WarningKind;
-use crate::snapshot::{namespace, Snapshot};
+use crate::snapshot::{external_name_key, namespace, ResolvedNames, Snapshot};
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -29,7 +32,10 @@ pub struct BackendResolver<'a> {
     services: HashMap<(&'a str, &'a str), &'a Service>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
     /// Keyed by borrowed (namespace, service, port) so that a hit allocates nothing.
-    cache: HashMap<(&'a str, &'a str, PortKey<'a>), Resolved>,
+    /// The flag is `service-upstream`: such a backend differs from the endpoints' one.
+    cache: HashMap<(&'a str, &'a str, PortKey<'a>, bool), Resolved>,
+    /// What ExternalName Services' names resolved to.
+    external_names: &'a ResolvedNames,
 }
 
 /// A Service port as an Ingress names it.
@@ -68,15 +74,18 @@ impl<'a> BackendResolver<'a> {
             services,
             slices,
             cache: HashMap::new(),
+            external_names: &snapshot.external_names,
         }
     }
 
-    /// The backend for `backend` in `ns`, plus a problem if it cannot serve. Resolved once per
-    /// Service port and translation; later routes to it share the result.
+    /// The backend for `backend` in `ns`, plus a problem if it cannot serve (or, with
+    /// `service_upstream`, cannot be reached through a cluster IP). Resolved once per Service
+    /// port, `service_upstream` and translation; later routes to it share the result.
     pub fn resolve(
         &mut self,
         ns: &'a str,
         backend: &'a IngressServiceBackend,
+        service_upstream: bool,
     ) -> (Arc<Backend>, Option<BackendProblem>) {
         let port = match &backend.port {
             Some(p) => match (&p.name, p.number) {
@@ -86,7 +95,7 @@ impl<'a> BackendResolver<'a> {
             },
             None => PortKey::Missing,
         };
-        let key = (ns, backend.name.as_str(), port);
+        let key = (ns, backend.name.as_str(), port, service_upstream);
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }
@@ -95,18 +104,16 @@ impl<'a> BackendResolver<'a> {
             PortKey::Number(n) => n.to_string(),
             PortKey::Missing => String::new(),
         };
-        let (endpoints, problem) = self.endpoints(ns, backend, &port_label);
+        let (mut endpoints, mut problem) = self.endpoints(ns, backend, &port_label);
+        if service_upstream && problem.is_none() {
+            (endpoints, problem) = self.cluster_endpoint(ns, backend, endpoints);
+        }
         let slot = self.cache.len();
-        let resolved = (
-            Arc::new(Backend::new(
-                ns,
-                &backend.name,
-                &port_label,
-                endpoints,
-                slot,
-            )),
-            problem,
-        );
+        let mut built = Backend::new(ns, &backend.name, &port_label, endpoints, slot);
+        if let Some(name) = self.external_name(ns, &backend.name) {
+            built = built.with_external_name(&name);
+        }
+        let resolved = (Arc::new(built), problem);
         self.cache.insert(key, resolved.clone());
         resolved
     }
@@ -130,16 +137,17 @@ impl<'a> BackendResolver<'a> {
             );
         };
         let spec = service.spec.as_ref();
-        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
-            return problem(
-                WarningKind::UnsupportedService,
-                format!(
-                    "Service {ns}/{} is of type ExternalName, which is not supported",
-                    backend.name
-                ),
-            );
-        }
         let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
+        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+            let external = spec.and_then(|s| s.external_name.as_deref()).unwrap_or("");
+            return match self.external_endpoints(external, ports, backend) {
+                Ok(endpoints) => (endpoints, None),
+                Err((kind, why)) => problem(
+                    kind,
+                    format!("ExternalName Service {ns}/{}: {why}", backend.name),
+                ),
+            };
+        }
         let Some(port) = find_port(ports, backend) else {
             return problem(
                 WarningKind::MissingServicePort,
@@ -152,6 +160,116 @@ impl<'a> BackendResolver<'a> {
             .map(Vec::as_slice)
             .unwrap_or_default();
         (collect_endpoints(slices, port), None)
+    }
+}
+
+impl BackendResolver<'_> {
+    /// `service-upstream`: the Service's cluster IP on the Service port instead of
+    /// `endpoints`. A headless Service keeps `endpoints`, with a problem saying so; an
+    /// ExternalName Service keeps its own (as ingress-nginx).
+    fn cluster_endpoint(
+        &self,
+        ns: &str,
+        backend: &IngressServiceBackend,
+        endpoints: EndpointSet,
+    ) -> (EndpointSet, Option<BackendProblem>) {
+        let Some(spec) = self
+            .services
+            .get(&(ns, backend.name.as_str()))
+            .and_then(|s| s.spec.as_ref())
+        else {
+            return (endpoints, None);
+        };
+        if spec.type_.as_deref() == Some("ExternalName") {
+            return (endpoints, None);
+        }
+        let ports = spec.ports.as_deref().unwrap_or_default();
+        let Some(port) = find_port(ports, backend).and_then(|p| u16::try_from(p.port).ok()) else {
+            return (endpoints, None);
+        };
+        match spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+            Some(ip) => (
+                EndpointSet {
+                    ready: vec![SocketAddr::new(ip, port)],
+                    not_ready: Vec::new(),
+                },
+                None,
+            ),
+            None => (
+                endpoints,
+                Some(BackendProblem {
+                    kind: WarningKind::InvalidAnnotation,
+                    message: format!(
+                        "service-upstream: Service {ns}/{} has no cluster IP (headless), so its endpoints are used",
+                        backend.name
+                    ),
+                }),
+            ),
+        }
+    }
+
+    /// The name an ExternalName Service points at, in lookup form.
+    fn external_name(&self, ns: &str, service: &str) -> Option<String> {
+        let spec = self.services.get(&(ns, service))?.spec.as_ref()?;
+        if spec.type_.as_deref() != Some("ExternalName") {
+            return None;
+        }
+        let key = external_name_key(spec.external_name.as_deref()?);
+        (!key.is_empty()).then_some(key)
+    }
+
+    /// The addresses an ExternalName Service's name resolved to, on the port the Ingress
+    /// names: the Service port's numeric `targetPort` (else its `port`) when the Service
+    /// lists it, else the Ingress's port number (ExternalName Services often list no ports).
+    fn external_endpoints(
+        &self,
+        external: &str,
+        ports: &[ServicePort],
+        backend: &IngressServiceBackend,
+    ) -> Result<EndpointSet, (WarningKind, String)> {
+        let port = match find_port(ports, backend) {
+            Some(p) => match &p.target_port {
+                Some(IntOrString::Int(target)) => *target,
+                _ => p.port,
+            },
+            None => match backend.port.as_ref().and_then(|p| p.number) {
+                Some(number) => number,
+                None => {
+                    return Err((
+                        WarningKind::MissingServicePort,
+                        "the Ingress names a port by name and the Service has no such port"
+                            .to_string(),
+                    ))
+                }
+            },
+        };
+        let Ok(port) = u16::try_from(port) else {
+            return Err((
+                WarningKind::MissingServicePort,
+                format!("port {port} is out of range"),
+            ));
+        };
+        let key = external_name_key(external);
+        if key.is_empty() {
+            return Err((
+                WarningKind::UnresolvedName,
+                "spec.externalName is empty".to_string(),
+            ));
+        }
+        match self.external_names.get(&key) {
+            Some(Ok(ips)) => Ok(EndpointSet {
+                ready: ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
+                not_ready: Vec::new(),
+            }),
+            Some(Err(why)) => Err((
+                WarningKind::UnresolvedName,
+                format!("{key} does not resolve ({why}); its routes answer 503 until it does"),
+            )),
+            None => Err((
+                WarningKind::UnresolvedName,
+                format!("{key} has not been resolved yet; its routes answer 503 until it is"),
+            )),
+        }
     }
 }
 

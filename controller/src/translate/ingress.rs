@@ -89,7 +89,10 @@ pub fn add_ingress<'a>(
             PathType::Prefix,
             default,
             backends,
-            policy(notes.force_ssl_redirect && ctx.has_https),
+            TargetSettings {
+                policy: policy(notes.force_ssl_redirect && ctx.has_https),
+                service_upstream: notes.service_upstream,
+            },
         ) {
             Ok((t, problem)) => {
                 if let Some(p) = problem {
@@ -150,7 +153,10 @@ pub fn add_ingress<'a>(
                 path_type,
                 &p.backend,
                 backends,
-                policy(redirect),
+                TargetSettings {
+                    policy: policy(redirect),
+                    service_upstream: notes.service_upstream,
+                },
             ) {
                 Ok(v) => v,
                 Err(msg) => {
@@ -202,6 +208,14 @@ type Resolved = (Arc<RouteTarget>, Option<super::backends::BackendProblem>);
 
 /// The route for one path; `origin` is the Ingress and its namespace (borrowed from the
 /// snapshot, which the backend cache keys on).
+/// What an Ingress's annotations give each of its targets.
+struct TargetSettings {
+    /// The route's policy.
+    policy: Arc<RoutePolicy>,
+    /// `service-upstream`: route to the Service's cluster IP.
+    service_upstream: bool,
+}
+
 fn target<'a>(
     origin: (&IngressRef, &'a str),
     host: &str,
@@ -209,8 +223,12 @@ fn target<'a>(
     path_type: PathType,
     backend: &'a IngressBackend,
     backends: &mut BackendResolver<'a>,
-    policy: Arc<RoutePolicy>,
+    settings: TargetSettings,
 ) -> Result<Resolved, String> {
+    let TargetSettings {
+        policy,
+        service_upstream,
+    } = settings;
     let (ingress, ns) = origin;
     let service = match (&backend.service, &backend.resource) {
         (Some(s), _) => s,
@@ -220,7 +238,7 @@ fn target<'a>(
     if service.port.is_none() {
         return Err(format!("backend service {:?} names no port", service.name));
     }
-    let (backend, problem) = backends.resolve(ns, service);
+    let (backend, problem) = backends.resolve(ns, service, service_upstream);
     Ok((
         Arc::new(RouteTarget {
             ingress: ingress.clone(),

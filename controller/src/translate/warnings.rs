@@ -47,8 +47,8 @@ pub enum WarningKind {
     MissingService,
     /// The Service has no port with the given number or name.
     MissingServicePort,
-    /// The Service's type cannot be routed to (ExternalName).
-    UnsupportedService,
+    /// An ExternalName Service's DNS name does not resolve (its routes answer 503).
+    UnresolvedName,
     /// The same host, path and type is claimed by an older Ingress.
     RuleConflict,
     /// An older Ingress already set the class's default backend.
@@ -77,7 +77,7 @@ impl WarningKind {
             WarningKind::InvalidBackend => "InvalidBackend",
             WarningKind::MissingService => "MissingService",
             WarningKind::MissingServicePort => "MissingServicePort",
-            WarningKind::UnsupportedService => "UnsupportedService",
+            WarningKind::UnresolvedName => "UnresolvedName",
             WarningKind::RuleConflict => "RuleConflict",
             WarningKind::DefaultBackendConflict => "DefaultBackendConflict",
             WarningKind::ForeignIngressClass => "ForeignIngressClass",

@@ -7,6 +7,7 @@ mod observe;
 pub mod request_id;
 mod respond;
 pub mod steps;
+mod upstream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -303,7 +304,7 @@ impl ProxyHttp for ClassProxy {
             })?;
         ctx.peer = Some(addr);
         ctx.upstream_started.get_or_insert_with(Instant::now);
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        let mut peer = upstream::peer(&target.policy, &target.backend, addr, ctx.tls);
         peer.options.connection_timeout = Some(
             target
                 .policy
@@ -380,6 +381,9 @@ impl ProxyHttp for ClassProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         headers::prepare_upstream_request(session, upstream_request, self.limits.forwarded_port)?;
+        if let Some(target) = &ctx.target {
+            upstream::apply_vhost(&target.policy, upstream_request)?;
+        }
         upstream_request.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         Ok(())
     }

@@ -81,7 +81,6 @@ pub fn asks_for_nothing(name: &str, value: &str) -> bool {
 /// backend (routing, not only tuning), sorted. `gatehouse check` fails for them.
 pub const CHANGES_ROUTING: &[&str] = &[
     "app-root",
-    "backend-protocol",
     "canary",
     "default-backend",
     "from-to-www-redirect",
@@ -90,7 +89,6 @@ pub const CHANGES_ROUTING: &[&str] = &[
     "server-alias",
     "ssl-passthrough",
     "temporal-redirect",
-    "upstream-vhost",
     "use-regex",
 ];
 
@@ -181,7 +179,7 @@ const NO_CORS: &str = "Has no effect: CORS (`enable-cors`) is not supported.";
 const NO_FASTCGI: &str =
     "Has no effect: FastCGI backends (`backend-protocol: FCGI`) are not supported.";
 const NO_BACKEND_TLS: &str =
-    "Has no effect: gatehouse speaks plain HTTP to backends (see `backend-protocol`).";
+    "Backends are spoken to with rustls's default TLS 1.2 and 1.3 protocols and ciphers.";
 const NO_MIRROR: &str = "Has no effect: requests are not mirrored (`mirror-target`).";
 const NO_MODSECURITY: &str = "Has no effect: ModSecurity (`enable-modsecurity`) is not supported.";
 const NO_OTEL: &str =
@@ -229,7 +227,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported_access("auth-tls-verify-depth", "Client certificates are not requested or verified, so no chain depth is enforced."),
     differs_access("auth-type", "`basic` only: `digest` is access control gatehouse does not implement, so it refuses the Ingress (503)."),
     unsupported_access("auth-url", "Requests reach the backend without the external authentication check."),
-    unsupported("backend-protocol", "Backends are always spoken to in plain HTTP/1.1, so HTTPS, gRPC and FastCGI backends fail."),
+    differs("backend-protocol", "`AJP` and `FCGI` are refused (a warning, and HTTP applies); gatehouse adds `H2C` (HTTP/2 with prior knowledge over plain TCP)."),
     unsupported("canary", "The canary Ingress is routed as an ordinary one; where it repeats another's host and path, the older Ingress gets all traffic."),
     unsupported("canary-by-cookie", NO_CANARY),
     unsupported("canary-by-header", NO_CANARY),
@@ -305,19 +303,19 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     ignored("proxy-request-buffering", "gatehouse streams request bodies to the backend, as with `off`; with `on` (ingress-nginx's default) nginx reads the whole body first, gatehouse still streams it (the body limit is checked either way)."),
     differs("proxy-send-timeout", "Accepts seconds like ingress-nginx, and also values with units."),
     unsupported("proxy-ssl-ciphers", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-name", NO_BACKEND_TLS),
+    differs("proxy-ssl-name", "Without it the name is `upstream-vhost` (without port), else an ExternalName Service's name, else the Service's `<service>.<namespace>.svc`, not nginx's `$proxy_host`; it applies without `proxy-ssl-secret`."),
     unsupported("proxy-ssl-protocols", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-secret", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-server-name", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-verify", NO_BACKEND_TLS),
-    unsupported("proxy-ssl-verify-depth", NO_BACKEND_TLS),
+    unsupported("proxy-ssl-secret", "No CA or client certificate is read from the Secret: with `proxy-ssl-verify: on` backends are verified against the system's trust store (or `SSL_CERT_FILE`), and backends that require a client certificate refuse gatehouse."),
+    differs("proxy-ssl-server-name", "It applies without `proxy-ssl-secret`; with `proxy-ssl-verify: on` the name is sent as SNI even when this is `off`."),
+    differs("proxy-ssl-verify", "It applies without `proxy-ssl-secret` (then against the system's trust store, or `SSL_CERT_FILE`), and the name is then always sent as SNI."),
+    unsupported("proxy-ssl-verify-depth", "Chains of any length up to a trusted root are accepted."),
     ignored("relative-redirects", "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect."),
     unsupported("rewrite-target", "Requests reach the backend with the original path."),
     supported_access("satisfy"),
     unsupported("server-alias", "The extra host names get no routes, so requests for them are not served by this Ingress."),
     // Like configuration-snippet, a server snippet can refuse requests.
     unsupported_access("server-snippet", SNIPPET),
-    unsupported("service-upstream", "Requests go to the endpoints directly, not to the Service's cluster IP."),
+    differs("service-upstream", "A headless Service (no cluster IP) is a warning and its endpoints are used; ignored for ExternalName Services, as ingress-nginx."),
     unsupported("session-cookie-change-on-failure", NO_AFFINITY),
     unsupported("session-cookie-conditional-samesite-none", NO_AFFINITY),
     unsupported("session-cookie-domain", NO_AFFINITY),
@@ -337,7 +335,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("upstream-hash-by", "Requests are spread round-robin, so a key no longer sticks to one endpoint."),
     unsupported("upstream-hash-by-subset", NO_HASH),
     unsupported("upstream-hash-by-subset-size", NO_HASH),
-    unsupported("upstream-vhost", "The backend receives the client's Host header."),
+    supported("upstream-vhost"),
     ignored("use-port-in-redirects", "Only affects redirects nginx makes itself; gatehouse makes none but the HTTPS redirect."),
     unsupported("use-regex", "Paths are matched as prefixes, not regular expressions."),
     differs_access("whitelist-source-range", PEER_ADDRESS),

@@ -276,7 +276,7 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     ignored("proxy-request-buffering", "gatehouse streams request bodies to the backend, as with `off`."),
     supported("proxy-send-timeout", "--proxy-send-timeout"),
     unsupported("proxy-set-headers", "The headers from that ConfigMap are not added to requests."),
-    unsupported("proxy-ssl-location-only", "Has no effect: gatehouse speaks plain HTTP to backends."),
+    ignored("proxy-ssl-location-only", "The `proxy-ssl-*` annotations gatehouse reads always apply to the Ingress's own routes only."),
     ignored("proxy-stream-next-upstream", NO_STREAMS),
     ignored("proxy-stream-next-upstream-timeout", NO_STREAMS),
     ignored("proxy-stream-next-upstream-tries", NO_STREAMS),

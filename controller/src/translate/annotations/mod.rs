@@ -24,7 +24,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_routes::{BasicAuth, RetryPolicy, RoutePolicy, Satisfy, SourceRanges};
+use gatehouse_routes::{
+    BackendProtocol, BasicAuth, RetryPolicy, RoutePolicy, Satisfy, SourceRanges, UpstreamTls,
+};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use super::basic_auth::BasicAuthRequest;
@@ -53,6 +55,18 @@ pub const PROXY_NEXT_UPSTREAM: &str = "proxy-next-upstream";
 pub const PROXY_NEXT_UPSTREAM_TRIES: &str = "proxy-next-upstream-tries";
 /// No new try after this long since the first (`0`: no limit).
 pub const PROXY_NEXT_UPSTREAM_TIMEOUT: &str = "proxy-next-upstream-timeout";
+/// The protocol spoken to the backends: HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS, H2C.
+pub const BACKEND_PROTOCOL: &str = "backend-protocol";
+/// `on` verifies a TLS backend's certificate and name (default `off`).
+pub const PROXY_SSL_VERIFY: &str = "proxy-ssl-verify";
+/// The name a TLS backend's certificate is verified against and sent as SNI.
+pub const PROXY_SSL_NAME: &str = "proxy-ssl-name";
+/// `on` sends the server name as SNI to TLS backends (default `off`).
+pub const PROXY_SSL_SERVER_NAME: &str = "proxy-ssl-server-name";
+/// `"true"`: requests go to the Service's cluster IP instead of its endpoints.
+pub const SERVICE_UPSTREAM: &str = "service-upstream";
+/// The Host header sent to the backends.
+pub const UPSTREAM_VHOST: &str = "upstream-vhost";
 /// Only clients in these ranges are served (comma-separated CIDRs or addresses).
 pub const ALLOWLIST_SOURCE_RANGE: &str = "allowlist-source-range";
 /// ingress-nginx's older name for [`ALLOWLIST_SOURCE_RANGE`] (cert-manager still sets it).
@@ -77,6 +91,7 @@ pub const READ: &[&str] = &[
     AUTH_SECRET,
     AUTH_SECRET_TYPE,
     AUTH_TYPE,
+    BACKEND_PROTOCOL,
     DENYLIST_SOURCE_RANGE,
     FORCE_SSL_REDIRECT,
     PROXY_BODY_SIZE,
@@ -86,8 +101,13 @@ pub const READ: &[&str] = &[
     PROXY_NEXT_UPSTREAM_TRIES,
     PROXY_READ_TIMEOUT,
     PROXY_SEND_TIMEOUT,
+    PROXY_SSL_NAME,
+    PROXY_SSL_SERVER_NAME,
+    PROXY_SSL_VERIFY,
     SATISFY,
+    SERVICE_UPSTREAM,
     SSL_REDIRECT,
+    UPSTREAM_VHOST,
     WHITELIST_SOURCE_RANGE,
 ];
 
@@ -149,6 +169,17 @@ pub struct IngressAnnotations {
     pub basic_auth: Option<BasicAuthRequest>,
     /// How the source lists and authentication combine (`satisfy`).
     pub satisfy: Satisfy,
+    /// The protocol spoken to the backends (`backend-protocol`, default HTTP).
+    pub backend_protocol: BackendProtocol,
+    /// Verification and server name towards TLS backends (`proxy-ssl-verify`,
+    /// `proxy-ssl-name`, `proxy-ssl-server-name`).
+    pub upstream_tls: UpstreamTls,
+    /// The Host header sent to the backends (`upstream-vhost`).
+    pub upstream_vhost: Option<Arc<str>>,
+    /// Route to the Service's cluster IP and port instead of its endpoints
+    /// (`service-upstream`); translation reads it when resolving backends, so it is not a
+    /// policy field.
+    pub service_upstream: bool,
     /// Why every route of the Ingress answers 503: access control that is invalid, or that
     /// gatehouse does not implement (unless ignored by flag). `None` serves.
     pub refuse: Option<Arc<str>>,
@@ -170,6 +201,10 @@ impl Default for IngressAnnotations {
             retry: RetryPolicy::default(),
             basic_auth: None,
             satisfy: Satisfy::All,
+            backend_protocol: BackendProtocol::Http,
+            upstream_tls: UpstreamTls::default(),
+            upstream_vhost: None,
+            service_upstream: false,
             refuse: None,
         }
     }
@@ -218,6 +253,22 @@ impl IngressAnnotations {
             satisfy: reader
                 .access(&[SATISFY], values::parse_satisfy)
                 .unwrap_or_default(),
+            backend_protocol: reader
+                .route(BACKEND_PROTOCOL, values::parse_backend_protocol)
+                .unwrap_or(defaults.backend_protocol),
+            upstream_tls: UpstreamTls {
+                verify: reader
+                    .route(PROXY_SSL_VERIFY, values::parse_on_off)
+                    .unwrap_or(defaults.upstream_tls.verify),
+                name: reader.route(PROXY_SSL_NAME, values::parse_server_name),
+                server_name: reader
+                    .route(PROXY_SSL_SERVER_NAME, values::parse_on_off)
+                    .unwrap_or(defaults.upstream_tls.server_name),
+            },
+            upstream_vhost: reader.route(UPSTREAM_VHOST, values::parse_vhost),
+            service_upstream: reader
+                .route(SERVICE_UPSTREAM, values::parse_bool)
+                .unwrap_or(defaults.service_upstream),
             refuse: None,
         };
         reader.unread(unsupported);
@@ -243,6 +294,9 @@ impl IngressAnnotations {
             retry: self.retry,
             basic_auth,
             satisfy: self.satisfy,
+            backend_protocol: self.backend_protocol,
+            upstream_tls: self.upstream_tls.clone(),
+            upstream_vhost: self.upstream_vhost.clone(),
         }
     }
 

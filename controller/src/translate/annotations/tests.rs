@@ -138,6 +138,70 @@ fn parses_each_key_under_both_prefixes() {
             default.clone(),
             1,
         ),
+        (
+            vec![(nginx(BACKEND_PROTOCOL), "grpcs")],
+            IngressAnnotations {
+                backend_protocol: BackendProtocol::Grpcs,
+                ..default.clone()
+            },
+            0,
+        ),
+        (
+            vec![(own(BACKEND_PROTOCOL), "H2C")],
+            IngressAnnotations {
+                backend_protocol: BackendProtocol::H2c,
+                ..default.clone()
+            },
+            0,
+        ),
+        // Valid for ingress-nginx, not spoken by gatehouse: a warning, and HTTP applies.
+        (vec![(nginx(BACKEND_PROTOCOL), "FCGI")], default.clone(), 1),
+        (vec![(nginx(BACKEND_PROTOCOL), "SPDY")], default.clone(), 1),
+        (
+            vec![
+                (nginx(BACKEND_PROTOCOL), "HTTPS"),
+                (nginx(PROXY_SSL_VERIFY), "on"),
+                (nginx(PROXY_SSL_NAME), "API.Internal"),
+                (nginx(PROXY_SSL_SERVER_NAME), "on"),
+            ],
+            IngressAnnotations {
+                backend_protocol: BackendProtocol::Https,
+                upstream_tls: UpstreamTls {
+                    verify: true,
+                    name: Some(Arc::from("api.internal")),
+                    server_name: true,
+                },
+                ..default.clone()
+            },
+            0,
+        ),
+        (
+            vec![
+                (nginx(PROXY_SSL_VERIFY), "yes"),
+                (nginx(PROXY_SSL_NAME), "not a name"),
+                (nginx(PROXY_SSL_SERVER_NAME), "true"),
+            ],
+            default.clone(),
+            3,
+        ),
+        (
+            vec![(nginx(UPSTREAM_VHOST), "api.internal:8080")],
+            IngressAnnotations {
+                upstream_vhost: Some(Arc::from("api.internal:8080")),
+                ..default.clone()
+            },
+            0,
+        ),
+        (vec![(nginx(UPSTREAM_VHOST), "a/b")], default.clone(), 1),
+        (
+            vec![(nginx(SERVICE_UPSTREAM), "true")],
+            IngressAnnotations {
+                service_upstream: true,
+                ..default.clone()
+            },
+            0,
+        ),
+        (vec![(nginx(SERVICE_UPSTREAM), "maybe")], default.clone(), 1),
     ];
     for (annotations, want, n_warnings) in cases {
         let pairs: Vec<(&str, &str)> = annotations.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -171,6 +235,15 @@ fn route_policy_carries_the_parsed_values() {
     assert!(policy.redirect_https);
     assert_eq!(policy.connect_timeout, Some(Duration::from_secs(3)));
     assert!(policy.allow_encoded_slashes);
+    let (parsed, _) = parse(&[
+        (&nginx(BACKEND_PROTOCOL), "GRPC"),
+        (&nginx(PROXY_SSL_VERIFY), "on"),
+        (&nginx(UPSTREAM_VHOST), "api.internal"),
+    ]);
+    let policy = parsed.route_policy(false, None);
+    assert_eq!(policy.backend_protocol, BackendProtocol::Grpc);
+    assert!(policy.upstream_tls.verify);
+    assert_eq!(policy.upstream_vhost.as_deref(), Some("api.internal"));
     assert_eq!(
         IngressAnnotations::default().route_policy(false, None),
         RoutePolicy::default()

@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use gatehouse_routes::{IpNet, Satisfy, SourceRanges};
+use std::sync::Arc;
+
+use gatehouse_routes::{BackendProtocol, IpNet, Satisfy, SourceRanges};
 
 use crate::translate::basic_auth::AuthSecretType;
 
@@ -247,9 +249,163 @@ pub fn parse_source_ranges(value: &str) -> Result<SourceRanges, String> {
     SourceRanges::new(nets).ok_or_else(|| format!("{value:?} names no address range"))
 }
 
+/// `backend-protocol`: the names ingress-nginx accepts, in any case, plus gatehouse's `H2C`.
+/// `AJP` and `FCGI` are valid for ingress-nginx but not spoken by gatehouse.
+pub fn parse_backend_protocol(value: &str) -> Result<BackendProtocol, String> {
+    let text = value.trim();
+    match text.to_ascii_uppercase().as_str() {
+        "HTTP" => Ok(BackendProtocol::Http),
+        "HTTPS" => Ok(BackendProtocol::Https),
+        "AUTO_HTTP" => Ok(BackendProtocol::AutoHttp),
+        "GRPC" => Ok(BackendProtocol::Grpc),
+        "GRPCS" => Ok(BackendProtocol::Grpcs),
+        "H2C" => Ok(BackendProtocol::H2c),
+        "AJP" | "FCGI" => Err(format!(
+            "{text:?} backends are not supported (gatehouse speaks HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS and H2C)"
+        )),
+        _ => Err(format!(
+            "{text:?} is not a backend protocol (expected HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS or H2C)"
+        )),
+    }
+}
+
+/// nginx's `on` / `off` (`proxy-ssl-verify`, `proxy-ssl-server-name`), exactly as
+/// ingress-nginx accepts them (lower case).
+pub fn parse_on_off(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{other:?} is not on or off")),
+    }
+}
+
+/// A server name to verify and send as SNI (`proxy-ssl-name`): a DNS name (letters, digits,
+/// `-`, `_`, dots between non-empty labels, at most 253 characters) or an IP address; stored
+/// in lower case without a trailing dot.
+pub fn parse_server_name(value: &str) -> Result<Arc<str>, String> {
+    let text = value.trim();
+    if text.parse::<IpAddr>().is_ok() {
+        return Ok(Arc::from(text));
+    }
+    let name = text.strip_suffix('.').unwrap_or(text).to_ascii_lowercase();
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(valid_label) {
+        return Err(format!("{text:?} is not a DNS name or an IP address"));
+    }
+    Ok(Arc::from(name))
+}
+
+/// A Host header value (`upstream-vhost`): a DNS name or IP address with an optional port
+/// (`api.internal`, `api.internal:8080`, `[::1]:8080`).
+pub fn parse_vhost(value: &str) -> Result<Arc<str>, String> {
+    let text = value.trim();
+    let expected = || format!("{text:?} is not a host name with an optional port");
+    let (name, port) = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, tail) = rest.split_once(']').ok_or_else(expected)?;
+            if ip.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(expected());
+            }
+            let port = if tail.is_empty() {
+                None
+            } else {
+                Some(tail.strip_prefix(':').ok_or_else(expected)?)
+            };
+            (None, port)
+        }
+        None => match text.rsplit_once(':') {
+            Some((name, port)) => (Some(name), Some(port)),
+            None => (Some(text), None),
+        },
+    };
+    if let Some(port) = port {
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(expected());
+        }
+    }
+    if let Some(name) = name {
+        parse_server_name(name).map_err(|_| expected())?;
+    }
+    Ok(Arc::from(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_protocols() {
+        use BackendProtocol::*;
+        let cases: &[(&str, Option<BackendProtocol>)] = &[
+            ("HTTP", Some(Http)),
+            ("https", Some(Https)),
+            (" GRPC ", Some(Grpc)),
+            ("grpcs", Some(Grpcs)),
+            ("h2c", Some(H2c)),
+            ("Auto_Http", Some(AutoHttp)),
+            ("AJP", None),
+            ("FCGI", None),
+            ("HTTP2", None),
+            ("", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(parse_backend_protocol(value).ok(), *want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn on_off() {
+        assert_eq!(parse_on_off("on"), Ok(true));
+        assert_eq!(parse_on_off(" off "), Ok(false));
+        for bad in ["On", "true", "1", ""] {
+            assert!(parse_on_off(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn server_names() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("api.internal", Some("api.internal")),
+            ("API.Internal.", Some("api.internal")),
+            ("svc_a.ns.svc", Some("svc_a.ns.svc")),
+            ("10.0.0.1", Some("10.0.0.1")),
+            ("::1", Some("::1")),
+            ("", None),
+            ("a..b", None),
+            ("a b", None),
+            ("*.example.com", None),
+            ("host:443", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(parse_server_name(value).ok().as_deref(), *want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn vhosts() {
+        let cases: &[(&str, bool)] = &[
+            ("api.internal", true),
+            ("api.internal:8080", true),
+            ("[::1]:8080", true),
+            ("[::1]", true),
+            ("10.0.0.1:80", true),
+            ("api.internal:", false),
+            ("api.internal:0", false),
+            ("api.internal:99999", false),
+            ("[nope]:80", false),
+            ("a/b", false),
+            ("user@host", false),
+            ("", false),
+        ];
+        for (value, ok) in cases {
+            assert_eq!(parse_vhost(value).is_ok(), *ok, "{value:?}");
+        }
+    }
 
     #[test]
     fn booleans() {

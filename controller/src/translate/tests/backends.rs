@@ -119,3 +119,150 @@ fn routes_to_one_service_port_share_a_backend() {
     let b = t.tables["internal"].lookup("b.example", "/").expect("b");
     assert!(std::sync::Arc::ptr_eq(&a.backend, &b.backend));
 }
+
+#[test]
+fn external_name_services_route_to_what_their_name_resolved_to() {
+    let external = |name: &str, target: &str, ports: serde_json::Value| {
+        obj(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"namespace": "ns", "name": name},
+            "spec": {"type": "ExternalName", "externalName": target, "ports": ports}}))
+    };
+    let objects = vec![
+        external(
+            "listed",
+            "API.Example.",
+            json!([{"name": "http", "port": 80, "targetPort": 8080}]),
+        ),
+        external("unlisted", "api.example", json!([])),
+        external("down", "down.example", json!([])),
+        external("pending", "new.example", json!([])),
+        ingress(
+            "ns",
+            "listed",
+            Some("internal"),
+            &[("listed.example", "/", "Prefix", "listed", json!("http"))],
+        ),
+        ingress(
+            "ns",
+            "unlisted",
+            Some("internal"),
+            &[("unlisted.example", "/", "Prefix", "unlisted", json!(443))],
+        ),
+        ingress(
+            "ns",
+            "down",
+            Some("internal"),
+            &[("down.example", "/", "Prefix", "down", json!(80))],
+        ),
+        ingress(
+            "ns",
+            "pending",
+            Some("internal"),
+            &[("pending.example", "/", "Prefix", "pending", json!(80))],
+        ),
+    ];
+    let mut snapshot = Snapshot::from_objects(objects);
+    snapshot.external_names = [
+        (
+            "api.example".to_string(),
+            Ok(vec![
+                "192.0.2.1".parse().expect("ip"),
+                "2001:db8::1".parse().expect("ip"),
+            ]),
+        ),
+        ("down.example".to_string(), Err("no such host".to_string())),
+    ]
+    .into_iter()
+    .collect();
+    let t = translate(&snapshot, &two_classes());
+    // (host, ready endpoints)
+    let cases: [(&str, Vec<SocketAddr>); 4] = [
+        (
+            "listed.example",
+            vec![addr("192.0.2.1:8080"), addr("[2001:db8::1]:8080")],
+        ),
+        (
+            "unlisted.example",
+            vec![addr("192.0.2.1:443"), addr("[2001:db8::1]:443")],
+        ),
+        ("down.example", vec![]),
+        ("pending.example", vec![]),
+    ];
+    for (host, ready) in cases {
+        assert_eq!(endpoints(&t, host), (ready, vec![]), "{host}");
+    }
+    let listed = t.tables["internal"]
+        .lookup("listed.example", "/")
+        .expect("route");
+    assert_eq!(listed.backend.external_name(), Some("api.example"));
+    assert_eq!(
+        warning_list(&t),
+        vec![
+            (WarningKind::UnresolvedName, "Ingress ns/down".to_string()),
+            (
+                WarningKind::UnresolvedName,
+                "Ingress ns/pending".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn service_upstream_routes_to_the_cluster_ip_per_ingress() {
+    const SERVICE_UPSTREAM: &str = "nginx.ingress.kubernetes.io/service-upstream";
+    let with_cluster_ip = |name: &str, cluster_ip: &str| {
+        obj(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"namespace": "ns", "name": name},
+            "spec": {"clusterIP": cluster_ip, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}))
+    };
+    let objects = vec![
+        with_cluster_ip("s", "10.96.0.10"),
+        with_cluster_ip("headless", "None"),
+        slice("ns", "s-1", "s", "http", 8080, &[("10.0.0.1", true)]),
+        slice("ns", "h-1", "headless", "http", 8080, &[("10.0.0.2", true)]),
+        annotated(
+            ingress(
+                "ns",
+                "via-ip",
+                Some("internal"),
+                &[("ip.example", "/", "Prefix", "s", json!(80))],
+            ),
+            &[(SERVICE_UPSTREAM, "true")],
+        ),
+        ingress(
+            "ns",
+            "direct",
+            Some("internal"),
+            &[("direct.example", "/", "Prefix", "s", json!(80))],
+        ),
+        annotated(
+            ingress(
+                "ns",
+                "headless",
+                Some("internal"),
+                &[("headless.example", "/", "Prefix", "headless", json!("http"))],
+            ),
+            &[(SERVICE_UPSTREAM, "true")],
+        ),
+    ];
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    // (host, ready endpoints)
+    let cases = [
+        ("ip.example", vec![addr("10.96.0.10:80")]),
+        ("direct.example", vec![addr("10.0.0.1:8080")]),
+        ("headless.example", vec![addr("10.0.0.2:8080")]),
+    ];
+    for (host, ready) in cases {
+        assert_eq!(endpoints(&t, host), (ready, vec![]), "{host}");
+    }
+    let table = &t.tables["internal"];
+    let slot = |host: &str| table.lookup(host, "/").expect("route").backend.slot();
+    assert_ne!(slot("ip.example"), slot("direct.example"));
+    assert_eq!(
+        warning_list(&t),
+        vec![(
+            WarningKind::InvalidAnnotation,
+            "Ingress ns/headless".to_string()
+        )]
+    );
+}

@@ -98,6 +98,107 @@ fn connect_timeout_reaches_every_route_of_its_ingress() {
 }
 
 #[test]
+fn backend_protocol_tls_and_vhost_reach_every_route_of_their_ingress() {
+    use gatehouse_routes::{BackendProtocol, UpstreamTls};
+    const PROTOCOL: &str = "nginx.ingress.kubernetes.io/backend-protocol";
+    let route = |name: &str, host: &str, annotations: &[(&str, &str)]| {
+        annotated(
+            ingress(
+                "ns",
+                name,
+                Some("internal"),
+                &[
+                    (host, "/", "Prefix", "s", json!(80)),
+                    (host, "/api", "Exact", "s", json!(80)),
+                ],
+            ),
+            annotations,
+        )
+    };
+    let objects = vec![
+        service("ns", "s", &[("http", 80)]),
+        route(
+            "secure",
+            "secure.example",
+            &[
+                (PROTOCOL, "https"),
+                ("nginx.ingress.kubernetes.io/proxy-ssl-verify", "on"),
+                ("gatehouse.dev/proxy-ssl-name", "s.internal"),
+                (
+                    "nginx.ingress.kubernetes.io/upstream-vhost",
+                    "s.internal:8443",
+                ),
+            ],
+        ),
+        route("grpc", "grpc.example", &[(PROTOCOL, "GRPC")]),
+        route("ajp", "ajp.example", &[(PROTOCOL, "AJP")]),
+        plain_ingress(),
+    ];
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    let table = &t.tables["internal"];
+    let secure_tls = UpstreamTls {
+        verify: true,
+        name: Some(Arc::from("s.internal")),
+        server_name: false,
+    };
+    // (host, path, protocol, upstream tls, upstream-vhost)
+    let cases = [
+        (
+            "secure.example",
+            "/",
+            BackendProtocol::Https,
+            secure_tls.clone(),
+            Some("s.internal:8443"),
+        ),
+        (
+            "secure.example",
+            "/api",
+            BackendProtocol::Https,
+            secure_tls,
+            Some("s.internal:8443"),
+        ),
+        (
+            "grpc.example",
+            "/",
+            BackendProtocol::Grpc,
+            UpstreamTls::default(),
+            None,
+        ),
+        (
+            "grpc.example",
+            "/api",
+            BackendProtocol::Grpc,
+            UpstreamTls::default(),
+            None,
+        ),
+        (
+            "ajp.example",
+            "/",
+            BackendProtocol::Http,
+            UpstreamTls::default(),
+            None,
+        ),
+        (
+            "plain.example",
+            "/",
+            BackendProtocol::Http,
+            UpstreamTls::default(),
+            None,
+        ),
+    ];
+    for (host, path, protocol, upstream_tls, vhost) in cases {
+        let policy = &table.lookup(host, path).expect("route").policy;
+        assert_eq!(policy.backend_protocol, protocol, "{host}{path}");
+        assert_eq!(policy.upstream_tls, upstream_tls, "{host}{path}");
+        assert_eq!(policy.upstream_vhost.as_deref(), vhost, "{host}{path}");
+    }
+    assert_eq!(
+        warning_list(&t),
+        vec![(WarningKind::InvalidAnnotation, "Ingress ns/ajp".to_string())]
+    );
+}
+
+#[test]
 fn tls_hosts_redirect_as_a_whole() {
     let objects = vec![
         service("ns", "s", &[("http", 80)]),
