@@ -125,9 +125,9 @@ fn manifests_fixture_report_and_exit_code() -> anyhow::Result<()> {
         (
             "admin/auth",
             &[
-                &format!("unsupported annotation {N}/auth-secret [access] [blocks]"),
+                &format!("supported-with-difference annotation {N}/auth-secret [access]"),
                 &format!("unsupported annotation {N}/auth-signin"),
-                &format!("unsupported annotation {N}/auth-type [access] [blocks]"),
+                &format!("supported-with-difference annotation {N}/auth-type [access]"),
                 &format!("unsupported annotation {N}/auth-url [access] [blocks]"),
             ],
         ),

@@ -82,7 +82,9 @@ pub async fn next_head(
                     Refusal::UriTooLong => ConnectionRefusal::UriTooLong,
                     Refusal::HeadersTooLarge => ConnectionRefusal::HeadersTooLarge,
                 });
-                refuse(stream, refusal).await;
+                // Boxed: its 4 KiB drain buffer would otherwise sit in every connection's
+                // future, refused or not.
+                Box::pin(refuse(stream, refusal)).await;
                 return Head::Gone;
             }
         }
