@@ -13,9 +13,11 @@ use anyhow::{bail, Context as _};
 use futures::{SinkExt as _, StreamExt as _};
 use gatehouse_testkit::tokio_tungstenite;
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
-use gatehouse_testkit::{echo_service, free_addr, prom, EchoBackend, Fixture, InstanceSpec};
+use gatehouse_testkit::{
+    echo_service, free_addr, prom, silent_backend, EchoBackend, Fixture, InstanceSpec,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -315,21 +317,6 @@ async fn bodies_over_the_limit_get_413() -> anyhow::Result<()> {
     let reply = gatehouse_testkit::raw_http::send(addr, &chunked).await?;
     assert_eq!(reply.status, 413, "{}", reply.summary());
     Ok(())
-}
-
-/// A backend that accepts, reads and never answers.
-async fn silent_backend(ip: &str) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(free_addr(ip)).await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf).await;
-            held.push(stream);
-        }
-    });
-    Ok((addr, task))
 }
 
 #[tokio::test]

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
-use gatehouse_testkit::{free_addr, free_port_on, raw_http, EchoBackend, Fixture, InstanceSpec};
+use gatehouse_testkit::{
+    free_addr, free_port_on, raw_http, silent_backend, EchoBackend, Fixture, InstanceSpec,
+};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpListener;
 
@@ -133,25 +135,10 @@ async fn failed_exchanges_are_retried_as_proxy_next_upstream_says() -> anyhow::R
     Ok(())
 }
 
-/// A backend that accepts, reads and never answers.
-async fn silent(ip: &str) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(free_addr(ip)).await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf).await;
-            held.push(stream);
-        }
-    });
-    Ok((addr, task))
-}
-
 #[tokio::test]
 async fn body_size_and_read_timeout_per_ingress() -> anyhow::Result<()> {
     let echo = EchoBackend::start("echo", free_addr("127.0.10.3")).await?;
-    let (quiet, task) = silent("127.0.10.4").await?;
+    let (quiet, task) = silent_backend("127.0.10.4").await?;
     let ingress = |host: &str, service: &str, key: &str, value: &str| {
         Ingress::new(NS, host)
             .class(CLASS)

@@ -69,11 +69,12 @@ pub fn wildcard_parent(host: &str) -> Option<&str> {
 }
 
 fn strip_port_and_dot(host: &str) -> &str {
-    let host = strip_port(host);
+    let host = host_without_port(host);
     host.strip_suffix('.').unwrap_or(host)
 }
 
-fn strip_port(host: &str) -> &str {
+/// The Host value without a port (`host:8080` → `host`, `[::1]:80` → `::1`).
+pub fn host_without_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         // IPv6 literal: keep the brackets' content.
         return rest.split_once(']').map_or(host, |(addr, _)| addr);

@@ -25,7 +25,7 @@ mod upstream;
 pub use backend::{Backend, EndpointSet};
 pub use basic_auth::{BasicAuth, PasswordHash, Satisfy};
 pub use builder::{Conflict, RouteTableBuilder};
-pub use host::{normalize_host, normalized_host, wildcard_parent, HostBuf};
+pub use host::{host_without_port, normalize_host, normalized_host, wildcard_parent, HostBuf};
 /// One address range of a [`SourceRanges`] (re-exported so users need no `ipnet` of their own).
 pub use ipnet::IpNet;
 pub use path::HostRoutes;
@@ -34,4 +34,4 @@ pub use request_path::{normalize_path, NormalPath, PathError};
 pub use source::SourceRanges;
 pub use table::{RouteMatch, RouteTable, TableInfo};
 pub use target::{IngressRef, PathType, RouteTarget};
-pub use upstream::{host_without_port, BackendProtocol, UpstreamTls};
+pub use upstream::{BackendProtocol, UpstreamTls};

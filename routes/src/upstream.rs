@@ -76,22 +76,10 @@ impl UpstreamTls {
     }
 }
 
-/// The Host value without a port (`host:8080` → `host`, `[::1]:80` → `::1`).
-pub fn host_without_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split_once(']').map_or(rest, |(ip, _)| ip);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-            name
-        }
-        _ => host,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::host_without_port;
 
     #[test]
     fn tls_and_http2_per_protocol() {

@@ -117,3 +117,20 @@ fn bound_socket(ip: &str, what: &str) -> (socket2::Socket, SocketAddr) {
         .unwrap_or_else(|| panic!("{what}: no local address"));
     (socket, addr)
 }
+
+/// A backend that accepts connections, reads what arrives and never answers (for upstream
+/// read timeouts); its connections are held until the task is aborted.
+pub async fn silent_backend(ip: &str) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use tokio::io::AsyncReadExt as _;
+    let listener = tokio::net::TcpListener::bind(free_addr(ip)).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            held.push(stream);
+        }
+    });
+    Ok((addr, task))
+}
