@@ -251,6 +251,7 @@ pub async fn run(mut updates: UpdateReceiver, mut ctx: Context, config: Reconcil
         Err(_) => return,
     };
     let Some(first) = first else { return };
+    let mut published = first.clone();
     let mut current = publish(&mut ctx, first);
     loop {
         // Status and Event writes must never hold back the next publish: a hung API call is
@@ -269,12 +270,16 @@ pub async fn run(mut updates: UpdateReceiver, mut ctx: Context, config: Reconcil
                 if changed.is_err() {
                     return;
                 }
-                let latest = updates.borrow_and_update().clone();
-                if let Some(latest) = latest {
-                    current = publish(&mut ctx, latest);
-                }
             }
             _ = tokio::time::sleep(config.status_resync), if resync => {}
+        }
+        // Whichever branch won, the newest picture is published if it is not yet: the resync
+        // timer can end the hold-off after it has already taken a change as seen, and that
+        // change must not wait for the next one.
+        let latest = updates.borrow_and_update().clone();
+        if let Some(latest) = latest.filter(|l| !Arc::ptr_eq(l, &published)) {
+            published = latest.clone();
+            current = publish(&mut ctx, latest);
         }
     }
 }
