@@ -383,6 +383,36 @@ mod tests {
         }))
     }
 
+    /// The leader's status re-sync timer can fire while the hold-off waits for quiet after a
+    /// change it has already taken as seen: that change must still be published.
+    #[tokio::test(start_paused = true)]
+    async fn a_change_is_published_when_the_resync_timer_ends_the_hold_off() {
+        let (ctx, instance) = context("web");
+        // Events make the loop re-sync on a timer (no warnings here, so nothing is sent).
+        let client = kube::Client::try_from(kube::Config::new(
+            "http://127.0.0.1:9".parse().expect("url"),
+        ))
+        .expect("client");
+        let ctx = ctx.with_events(crate::events::EventEmitter::new(client, "test", "replica"));
+        let (tx, rx) = crate::sources::channel();
+        let config = ReconcileConfig::new(HoldOff::KUBE);
+        let reconciler = tokio::spawn(run(rx, ctx, config));
+        tx.send_replace(update());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(instance.generation(), 1);
+        // Just before the re-sync: the hold-off's quiet wait (50 ms) outlasts the timer.
+        tokio::time::sleep(config.status_resync - Duration::from_millis(20)).await;
+        tx.send_replace(update());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            instance.generation(),
+            2,
+            "the change is published, not lost"
+        );
+        drop(tx);
+        let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
+    }
+
     #[tokio::test(start_paused = true)]
     async fn publishes_the_first_picture_at_once_then_once_per_burst() {
         let (ctx, instance) = context("web");
