@@ -136,7 +136,7 @@ fn manifests_fixture_report_and_exit_code() -> anyhow::Result<()> {
             &[
                 &format!("unknown annotation {N}/x-unknown-key"),
                 "unsupported backend default backend [blocks]",
-                "unsupported backend legacy.example/ [blocks]",
+                "supported-with-difference backend legacy.example/",
             ],
         ),
         (
@@ -410,7 +410,7 @@ async fn cluster_ingresses_of_every_namespace() -> anyhow::Result<()> {
         .map(|(_, lines)| lines)
         .unwrap_or_default();
     assert!(
-        backends.contains(&"unsupported backend legacy.example/ [blocks]".to_string()),
+        backends.contains(&"supported-with-difference backend legacy.example/".to_string()),
         "{backends:?}"
     );
     assert!(report["ingresses"][0]["source"].is_null());

@@ -199,6 +199,12 @@ fn annotation_findings(ing: &Ingress) -> Vec<Finding> {
         .filter(|w| w.kind == WarningKind::InvalidAnnotation)
         .map(|w| w.message.as_str())
         .collect();
+    // Access control refused for its value (e.g. `auth-type: digest`), not for its key.
+    let refused: Vec<&str> = warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::UnsupportedAccessControl)
+        .map(|w| w.message.as_str())
+        .collect();
     let mut findings = Vec::new();
     for (key, value) in map {
         let Some(name) = catalog::strip_prefix(key) else {
@@ -226,6 +232,13 @@ fn annotation_findings(ing: &Ingress) -> Vec<Finding> {
         finding.access_control = info.access_control;
         finding.blocking = finding.status == Status::Unsupported
             && (info.access_control || catalog::changes_routing(name) || catalog::is_snippet(name));
+        let asks = format!("annotation {key} asks for access control");
+        let by_value = finding.status != Status::Unsupported;
+        if let Some(message) = refused.iter().find(|m| by_value && m.starts_with(&asks)) {
+            finding.status = Status::Unsupported;
+            finding.note = message.to_string();
+            finding.blocking = true;
+        }
         let prefix = format!("annotation {key}:");
         if let Some(message) = invalid.iter().find(|m| m.starts_with(&prefix)) {
             finding.status = Status::InvalidValue;
@@ -395,10 +408,17 @@ fn backend_finding(
         if !external_names.contains(&(namespace.to_string(), service.name.clone())) {
             return None;
         }
-        format!(
-            "Service {namespace}/{} is of type ExternalName, which gatehouse does not route to.",
+        // Routed since ExternalName support landed; the differences are worth a line.
+        let note = format!(
+            "Service {namespace}/{} is of type ExternalName: gatehouse resolves the name (again every 30 s; a name that does not resolve answers 503) and keeps the client's Host, as ingress-nginx does; set upstream-vhost (and backend-protocol: HTTPS for a TLS device) as needed.",
             service.name
-        )
+        );
+        return Some(Finding::new(
+            Subject::Backend,
+            place,
+            Status::SupportedWithDifference,
+            &note,
+        ));
     };
     Some(Finding {
         blocking: true,

@@ -101,6 +101,11 @@ fn annotations_are_classified_by_the_catalog() {
             (SupportedWithDifference, true, false),
         ),
         (
+            "nginx.ingress.kubernetes.io/auth-type",
+            "digest",
+            (Unsupported, true, true),
+        ),
+        (
             "nginx.ingress.kubernetes.io/enable-modsecurity",
             "false",
             (Ignored, true, false),
@@ -250,7 +255,7 @@ spec:
         [
             (Subject::Backend, "default backend", true),
             (Subject::Path, "a.example/api(/|$)(.*)", true),
-            (Subject::Backend, "a.example/ext", true),
+            (Subject::Backend, "a.example/ext", false),
         ]
     );
     assert!(report.findings[0]
