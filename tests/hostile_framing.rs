@@ -40,8 +40,6 @@ const A: &str = "a.test";
 const B: &str = "b.test";
 /// How long a case waits for gatehouse to close the connection.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
-/// Why the tests that need the connection-level guard are ignored on this branch.
-const NEEDS_GUARD: &str = "needs the connection guard (issue 10 item 4)";
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_gatehouse"))
@@ -101,6 +99,13 @@ impl Setup {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        Ok(())
+    }
+
+    /// Runs the cases and fails with every case that did not get its outcome.
+    async fn expect(&self, cases: &[Case]) -> anyhow::Result<()> {
+        let failures = self.check(cases).await?;
+        anyhow::ensure!(failures.is_empty(), "{}", failures.join("\n"));
         Ok(())
     }
 
@@ -421,8 +426,7 @@ async fn ambiguous_framing_is_refused_and_the_connection_closed() -> anyhow::Res
             ClosedAtMostOne(&[400, 502]),
         ),
     ];
-    let failures = setup.check(&cases).await?;
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    setup.expect(&cases).await?;
     Ok(())
 }
 
@@ -553,8 +557,7 @@ async fn nothing_after_a_refused_request_is_processed() -> anyhow::Result<()> {
             want: Want::Refused(&[400]),
         })
         .collect();
-    let failures = setup.check(&cases).await?;
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    setup.expect(&cases).await?;
     Ok(())
 }
 
@@ -583,8 +586,7 @@ async fn control_bytes_in_fields_are_refused() -> anyhow::Result<()> {
         with("\\x01 in a name", b"X\x01A: a"),
         with("space in a name", b"X A: a"),
     ];
-    let failures = setup.check(&cases).await?;
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    setup.expect(&cases).await?;
     Ok(())
 }
 
@@ -608,12 +610,7 @@ async fn bare_lf_line_endings_are_refused() -> anyhow::Result<()> {
             b"GET / HTTP/1.1\r\nHost: app.test\r\n\n",
         ),
     ];
-    let failures = setup.check(&cases).await?;
-    assert!(
-        failures.is_empty(),
-        "{NEEDS_GUARD}: {}",
-        failures.join("\n")
-    );
+    setup.expect(&cases).await?;
     Ok(())
 }
 
@@ -645,8 +642,7 @@ async fn obs_fold_is_refused() -> anyhow::Result<()> {
             b"GET / HTTP/1.1\r\n Host: app.test\r\n\r\n",
         ),
     ];
-    let failures = setup.check(&cases).await?;
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    setup.expect(&cases).await?;
     Ok(())
 }
 
@@ -660,12 +656,7 @@ async fn an_oversized_request_line_gets_414() -> anyhow::Result<()> {
         request: request(&[&format!("GET {target} HTTP/1.1"), "Host: app.test"], ""),
         want: Want::Refused(&[414]),
     }];
-    let failures = setup.check(&cases).await?;
-    assert!(
-        failures.is_empty(),
-        "{NEEDS_GUARD}: {}",
-        failures.join("\n")
-    );
+    setup.expect(&cases).await?;
     Ok(())
 }
 
@@ -690,12 +681,7 @@ async fn oversized_fields_get_431() -> anyhow::Result<()> {
             want: Want::Refused(&[431]),
         },
     ];
-    let failures = setup.check(&cases).await?;
-    assert!(
-        failures.is_empty(),
-        "{NEEDS_GUARD}: {}",
-        failures.join("\n")
-    );
+    setup.expect(&cases).await?;
     Ok(())
 }
 
@@ -711,8 +697,7 @@ async fn too_many_fields_are_refused() -> anyhow::Result<()> {
         request: request(&lines, ""),
         want: Want::Refused(&[400, 431]),
     }];
-    let failures = setup.check(&cases).await?;
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    setup.expect(&cases).await?;
     Ok(())
 }
 
@@ -727,12 +712,7 @@ async fn a_request_shorter_than_the_h2c_preface_is_answered() -> anyhow::Result<
     let exchange = exchange_raw(setup.listener(), b"GET / HTTP/1.0\r\n\r\n", CLOSE_WAIT).await?;
     println!("| 18-byte HTTP/1.0 request | {} |", outcome(&exchange));
     // HTTP/1.0 without Host routes to the host-less rules: there are none, so 404.
-    assert_eq!(
-        exchange.status(),
-        Some(404),
-        "{NEEDS_GUARD}: {}",
-        exchange.summary()
-    );
+    assert_eq!(exchange.status(), Some(404), "{}", exchange.summary());
     Ok(())
 }
 
@@ -795,11 +775,7 @@ async fn slowloris_connections_are_closed_at_the_head_deadline() -> anyhow::Resu
             )),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{NEEDS_GUARD}: {}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
         setup.seen(),
         served,
