@@ -1,10 +1,11 @@
-//! Test support for gatehouse: echo and recording backends, the gatehouse process harness, manifests helpers,
+//! Test support for gatehouse: echo and recording backends, forward-auth emulators (`auth_server`), the gatehouse process harness, manifests helpers,
 //! test certificates and TLS clients, Prometheus scrape readers, and the Grafana dashboard
 //! reader tests check the metrics against; and `tools`, the one rule for a missing external
 //! program (skipped, or failed under `CI=true`).
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod auth_server;
 pub mod base64;
 pub mod browser;
 pub mod client;
@@ -23,6 +24,7 @@ pub mod tlsgen;
 pub mod tools;
 pub mod yaml;
 
+pub use auth_server::{AuthKind, AuthServer};
 pub use client::{get, h2c_client, http_client, Reply};
 pub use echo::EchoBackend;
 pub use fixture::{echo_service, recording_service, Fixture};

@@ -260,7 +260,7 @@ fn partial_head(buf: &[u8]) -> Option<SeenRequest> {
 
 /// The next whole request in `buf` and how many bytes it took. A chunked body wins over a
 /// length, as RFC 9112 says a recipient must read it.
-fn next_request(buf: &[u8]) -> Option<(SeenRequest, usize)> {
+pub(crate) fn next_request(buf: &[u8]) -> Option<(SeenRequest, usize)> {
     let (mut request, head_len) = head(buf)?;
     let rest = &buf[head_len..];
     let chunked = request
