@@ -3,6 +3,11 @@
 use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
+use std::sync::Arc;
+
+use gatehouse_controller::translate::annotations::forward_auth::{
+    self, AuthSettings, GlobalAuth, DEFAULT_NO_AUTH_LOCATIONS,
+};
 use gatehouse_controller::translate::annotations::UnsupportedAnnotations;
 use gatehouse_controller::translate::DEFAULT_CONTROLLER_NAME;
 
@@ -51,6 +56,46 @@ pub struct Cli {
     /// all its routes; `ignore` serves it without the check. Both warn.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = UnsupportedMode::FailClosed)]
     pub unsupported_annotations: UnsupportedMode,
+
+    /// External authentication for every Ingress without its own `auth-url` (ingress-nginx's
+    /// `global-auth-url`): an http(s) URL, nginx variables allowed. An Ingress opts out with
+    /// `enable-global-auth: "false"`. The other `--global-auth-*` flags take the values of the
+    /// annotations of the same names.
+    #[arg(long, value_name = "URL")]
+    pub global_auth_url: Option<String>,
+
+    /// The global auth subrequest's method (default: the request's own).
+    #[arg(long, value_name = "METHOD", requires = "global_auth_url")]
+    pub global_auth_method: Option<String>,
+
+    /// Where a 401 from the global auth service redirects (`?rd=` with the original URL is
+    /// added unless the URL sets it).
+    #[arg(long, value_name = "URL", requires = "global_auth_url")]
+    pub global_auth_signin: Option<String>,
+
+    /// The sign-in URL's parameter that carries the original URL (default `rd`).
+    #[arg(long, value_name = "NAME", requires = "global_auth_url")]
+    pub global_auth_signin_redirect_param: Option<String>,
+
+    /// Headers of the global auth answer set on the upstream request (comma-separated).
+    #[arg(long, value_name = "HEADERS", requires = "global_auth_url")]
+    pub global_auth_response_headers: Option<String>,
+
+    /// The global auth subrequest's `X-Auth-Request-Redirect` (default `$request_uri`).
+    #[arg(long, value_name = "VALUE", requires = "global_auth_url")]
+    pub global_auth_request_redirect: Option<String>,
+
+    /// `proxy_set_header NAME VALUE;` lines for the global auth subrequest.
+    #[arg(long, value_name = "SNIPPET", requires = "global_auth_url")]
+    pub global_auth_snippet: Option<String>,
+
+    /// `true`: the global auth answer's `Set-Cookie` goes on every response.
+    #[arg(long, value_name = "BOOL", requires = "global_auth_url")]
+    pub global_auth_always_set_cookie: Option<String>,
+
+    /// Route paths under these prefixes (comma-separated) are exempt from the global auth URL.
+    #[arg(long, value_name = "PATHS", default_value = DEFAULT_NO_AUTH_LOCATIONS)]
+    pub no_auth_locations: String,
 
     /// On SIGTERM, /readyz answers 503 at once and the listeners keep serving this long (so the
     /// pod's removal from its Service's endpoints reaches every node) before they close.
@@ -176,6 +221,33 @@ pub struct Cli {
     /// The limit flags given (`--keep-alive` …; see `limits::SETTINGS`), in order.
     #[arg(skip)]
     pub limits: Vec<(String, String)>,
+}
+
+impl Cli {
+    /// The global external authentication the `--global-auth-*` flags ask for, parsed by the
+    /// same parsers as the annotations; an invalid value names its flag.
+    pub fn global_auth(&self) -> Result<Option<GlobalAuth>, String> {
+        let Some(url) = self.global_auth_url.as_deref() else {
+            return Ok(None);
+        };
+        let settings = AuthSettings {
+            url,
+            method: self.global_auth_method.as_deref(),
+            signin: self.global_auth_signin.as_deref(),
+            signin_redirect_param: self.global_auth_signin_redirect_param.as_deref(),
+            response_headers: self.global_auth_response_headers.as_deref(),
+            request_redirect: self.global_auth_request_redirect.as_deref(),
+            snippet: self.global_auth_snippet.as_deref(),
+            always_set_cookie: self.global_auth_always_set_cookie.as_deref(),
+        };
+        let auth = forward_auth::from_settings(&settings).map_err(|e| format!("--global-{e}"))?;
+        let no_auth_locations = forward_auth::parse_locations(&self.no_auth_locations)
+            .map_err(|e| format!("--no-auth-locations: {e}"))?;
+        Ok(Some(GlobalAuth {
+            auth: Arc::new(auth),
+            no_auth_locations,
+        }))
+    }
 }
 
 /// The command line with the limit flags of `limits::SETTINGS` added.

@@ -183,6 +183,14 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.proxy_send_timeout),
     },
     Setting {
+        key: "auth-timeout",
+        default: "15s",
+        nginx: "— (ingress-nginx waits up to `proxy-read-timeout`, 60 s)",
+        help: "longest an external authentication subrequest (`auth-url`) may take, connect included; past it the request gets 500",
+        apply: |l, v| set(&mut l.auth_timeout, duration(v)),
+        show: |l| format_duration(l.auth_timeout),
+    },
+    Setting {
         key: "forwarded-port",
         default: "client",
         nginx: "— (ingress-nginx sends the listener's port)",
@@ -226,6 +234,7 @@ pub fn defaults() -> Limits {
         proxy_connect_timeout: Duration::ZERO,
         proxy_read_timeout: Duration::ZERO,
         proxy_send_timeout: Duration::ZERO,
+        auth_timeout: Duration::ZERO,
         forwarded_port: None,
     };
     for s in SETTINGS {

@@ -81,6 +81,7 @@ fn run(mut cli: Cli) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("instance {}: {e}", i.class))
         })
         .collect::<Result<Vec<_>>>()?;
+    let global_auth = cli.global_auth().map_err(|e| anyhow::anyhow!(e))?;
     if cli.check_config {
         fallback_cert(&cli)?;
         default_secret(&cli)?;
@@ -111,6 +112,7 @@ fn run(mut cli: Cli) -> Result<()> {
         default_secret: default_secret(&cli)?,
         fallback_cert: Some(fallback_cert(&cli)?),
         unsupported_annotations: cli.unsupported_annotations.into(),
+        global_auth,
     };
 
     let mut server = Server::new_with_opt_and_conf(None, server_conf(threads, cli.shutdown_grace));

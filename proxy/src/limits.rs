@@ -36,6 +36,8 @@ pub struct Limits {
     pub proxy_read_timeout: Duration,
     /// Longest pause between two writes to an upstream.
     pub proxy_send_timeout: Duration,
+    /// Longest an auth subrequest (`auth-url`) may take, connect included (500 beyond).
+    pub auth_timeout: Duration,
     /// `X-Forwarded-Port` sent upstream instead of the port the client used.
     pub forwarded_port: Option<u16>,
 }

@@ -11,6 +11,7 @@
 mod backend;
 mod basic_auth;
 mod builder;
+pub mod forward_auth;
 pub mod host;
 mod path;
 mod policy;
@@ -25,6 +26,7 @@ mod upstream;
 pub use backend::{Backend, EndpointSet};
 pub use basic_auth::{BasicAuth, PasswordHash, Satisfy};
 pub use builder::{Conflict, RouteTableBuilder};
+pub use forward_auth::{ForwardAuth, Template};
 pub use host::{host_without_port, normalize_host, normalized_host, wildcard_parent, HostBuf};
 /// One address range of a [`SourceRanges`] (re-exported so users need no `ipnet` of their own).
 pub use ipnet::IpNet;

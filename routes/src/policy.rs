@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::basic_auth::{BasicAuth, Satisfy};
+use crate::forward_auth::ForwardAuth;
 use crate::source::SourceRanges;
 use crate::upstream::{BackendProtocol, UpstreamTls};
 
@@ -42,6 +43,8 @@ pub struct RoutePolicy {
     pub basic_auth: Option<BasicAuth>,
     /// How the source lists and basic authentication combine (`satisfy`).
     pub satisfy: Satisfy,
+    /// Requests pass only when an auth service says so (`auth-url`, or the global auth URL).
+    pub forward_auth: Option<Arc<ForwardAuth>>,
     /// The protocol spoken to the backends (`backend-protocol`).
     pub backend_protocol: BackendProtocol,
     /// Verification and server name when that protocol uses TLS (`proxy-ssl-*`).

@@ -8,6 +8,7 @@ use gatehouse_routes::{
 };
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
+use super::annotations::forward_auth::GlobalAuth;
 use super::annotations::{IngressAnnotations, UnsupportedAnnotations};
 use super::backends::BackendResolver;
 use super::basic_auth::AuthSecrets;
@@ -26,6 +27,8 @@ pub struct IngressContext<'a> {
     pub unsupported_annotations: UnsupportedAnnotations,
     /// The snapshot's Secrets, for basic authentication.
     pub auth_secrets: &'a AuthSecrets<'a>,
+    /// The process's global external authentication, if any.
+    pub global_auth: Option<&'a GlobalAuth>,
 }
 
 /// Adds every valid rule of `ing`; each invalid part becomes a warning and is skipped.
@@ -73,10 +76,25 @@ pub fn add_ingress<'a>(
                     && !host.is_empty()
                     && ctx.tls_hosts.contains(&normalized_host(host))))
     };
-    // The Ingress's routes share one policy per redirect decision.
-    let policies =
-        [false, true].map(|redirect| Arc::new(notes.route_policy(redirect, basic_auth.clone())));
-    let policy = |redirect: bool| policies[usize::from(redirect)].clone();
+    // The global auth URL applies to an Ingress without its own that does not opt out, except
+    // on the no-auth locations (ACME challenges).
+    let global_auth = ctx
+        .global_auth
+        .filter(|_| notes.forward_auth.is_none() && notes.global_auth);
+    // The Ingress's routes share one policy per redirect decision and global-auth exemption.
+    let policies = [false, true].map(|redirect| {
+        [false, true].map(|exempt| {
+            let mut policy = notes.route_policy(redirect, basic_auth.clone());
+            if let (Some(global), false) = (global_auth, exempt) {
+                policy.forward_auth = Some(global.auth.clone());
+            }
+            Arc::new(policy)
+        })
+    });
+    let policy = |redirect: bool, path: &str| {
+        let exempt = global_auth.is_some_and(|g| g.exempts(path));
+        policies[usize::from(redirect)][usize::from(exempt)].clone()
+    };
     let Some(spec) = &ing.spec else {
         return;
     };
@@ -90,7 +108,7 @@ pub fn add_ingress<'a>(
             default,
             backends,
             TargetSettings {
-                policy: policy(notes.force_ssl_redirect && ctx.has_https),
+                policy: policy(notes.force_ssl_redirect && ctx.has_https, "/"),
                 service_upstream: notes.service_upstream,
             },
         ) {
@@ -154,7 +172,7 @@ pub fn add_ingress<'a>(
                 &p.backend,
                 backends,
                 TargetSettings {
-                    policy: policy(redirect),
+                    policy: policy(redirect, raw_path),
                     service_upstream: notes.service_upstream,
                 },
             ) {

@@ -71,6 +71,9 @@ pub struct TranslateConfig {
     /// `--unsupported-annotations`: what access control gatehouse cannot give does to an
     /// Ingress (default: its routes answer 503).
     pub unsupported_annotations: annotations::UnsupportedAnnotations,
+    /// `--global-auth-url` and its companions: external authentication for every Ingress
+    /// without its own that does not opt out.
+    pub global_auth: Option<annotations::forward_auth::GlobalAuth>,
 }
 
 impl TranslateConfig {
@@ -82,6 +85,7 @@ impl TranslateConfig {
             default_secret: None,
             fallback_cert: None,
             unsupported_annotations: annotations::UnsupportedAnnotations::FailClosed,
+            global_auth: None,
         }
     }
 }
@@ -151,6 +155,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
                 has_https: class.has_https,
                 unsupported_annotations: config.unsupported_annotations,
                 auth_secrets: &auth_secrets,
+                global_auth: config.global_auth.as_ref(),
             };
             ingress::add_ingress(ing, &ctx, &mut builder, &mut backends, &mut warnings);
         }

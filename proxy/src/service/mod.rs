@@ -49,6 +49,8 @@ pub struct ClassProxy {
     table: Arc<ArcSwap<LiveTable>>,
     options: ProxyOptions,
     limits: Arc<Limits>,
+    /// The client of auth subrequests, with its pool of connections to auth services.
+    auth: steps::forward_auth::client::AuthClient,
 }
 
 impl ClassProxy {
@@ -64,6 +66,7 @@ impl ClassProxy {
             table,
             options,
             limits,
+            auth: Default::default(),
         }
     }
 
@@ -114,6 +117,11 @@ pub struct RequestCtx {
     body_max: u64,
     /// Request body bytes seen so far.
     body_seen: u64,
+    /// Headers of the auth service's answer to set on the upstream request
+    /// (`auth-response-headers`).
+    auth_upstream_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The auth service's cookies for the client's response.
+    auth_cookies: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl RequestCtx {
@@ -139,6 +147,8 @@ impl RequestCtx {
             in_flight,
             body_max: 0,
             body_seen: 0,
+            auth_upstream_headers: Vec::new(),
+            auth_cookies: Vec::new(),
         }
     }
 
@@ -275,7 +285,7 @@ impl ProxyHttp for ClassProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        match steps::run(self, session.req_header_mut(), ctx) {
+        match steps::run_all(self, session.req_header_mut(), ctx).await {
             std::ops::ControlFlow::Continue(()) => Ok(false),
             std::ops::ControlFlow::Break(answer) => {
                 let hsts = self.options.hsts.as_ref().filter(|_| ctx.tls);
@@ -383,6 +393,13 @@ impl ProxyHttp for ClassProxy {
         headers::prepare_upstream_request(session, upstream_request, self.limits.forwarded_port)?;
         if let Some(target) = &ctx.target {
             upstream::apply_vhost(&target.policy, upstream_request)?;
+            if let Some(auth) = &target.policy.forward_auth {
+                steps::forward_auth::subrequest::apply_to_upstream(
+                    auth,
+                    &ctx.auth_upstream_headers,
+                    upstream_request,
+                )?;
+            }
         }
         upstream_request.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         Ok(())
@@ -482,6 +499,14 @@ impl ProxyHttp for ClassProxy {
         response: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
+        if !ctx.auth_cookies.is_empty() {
+            let always = ctx
+                .target
+                .as_ref()
+                .and_then(|t| t.policy.forward_auth.as_ref())
+                .is_some_and(|a| a.always_set_cookie);
+            steps::forward_auth::add_cookies(always, &ctx.auth_cookies, response)?;
+        }
         if ctx.tls {
             if let Some(hsts) = &self.options.hsts {
                 if !response

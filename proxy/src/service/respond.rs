@@ -15,8 +15,7 @@ pub async fn answer(
 ) -> Result<()> {
     let extras = Extras {
         hsts,
-        location: None,
-        challenge: None,
+        ..Extras::default()
     };
     match answer {
         Answer::Text { status, body } => text(session, status, body, extras).await,
@@ -31,6 +30,23 @@ pub async fn answer(
                 ..extras
             };
             text(session, 401, "401 authorization required\n", extras).await
+        }
+        Answer::Auth {
+            status,
+            body,
+            location,
+            headers,
+        } => {
+            let extras = Extras {
+                location: location.as_deref(),
+                headers: &headers,
+                ..extras
+            };
+            if body.is_empty() {
+                send(session, status, Bytes::new(), "", extras).await
+            } else {
+                text(session, status, body, extras).await
+            }
         }
         Answer::Redirect { status, location } => {
             let extras = Extras {
@@ -51,6 +67,8 @@ pub struct Extras<'a> {
     pub location: Option<&'a str>,
     /// `WWW-Authenticate` value of a 401.
     pub challenge: Option<&'a str>,
+    /// Further headers (from an auth service's answer), appended as they are.
+    pub headers: &'a [(http::HeaderName, HeaderValue)],
 }
 
 /// Writes a complete response. The connection stays open unless the request has a body we
@@ -77,6 +95,9 @@ pub async fn send(
         let value = HeaderValue::from_bytes(challenge.as_bytes())
             .map_err(|e| Error::because(ErrorType::InternalError, "WWW-Authenticate", e))?;
         resp.insert_header(http::header::WWW_AUTHENTICATE, value)?;
+    }
+    for (name, value) in extras.headers {
+        resp.append_header(name.clone(), value.clone())?;
     }
     if let Some(hsts) = extras.hsts {
         resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;

@@ -170,7 +170,10 @@ const PEER_ADDRESS: &str =
 
 // Texts for annotations that only configure another, unsupported feature.
 const NO_AFFINITY: &str = "Has no effect: session affinity (`affinity`) is not supported.";
-const NO_AUTH_URL: &str = "Has no effect: external authentication (`auth-url`) is not supported.";
+const AUTH_NOT_CACHED: &str =
+    "Auth answers are never cached: every request asks the auth service (over pooled connections).";
+const AUTH_POOLED: &str =
+    "Auth subrequests always reuse pooled keep-alive connections (idle up to 60 s).";
 const NO_AUTH_TLS: &str =
     "Has no effect: client certificate authentication (`auth-tls-secret`) is not supported.";
 const NO_CANARY: &str =
@@ -200,25 +203,23 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported("affinity-mode", NO_AFFINITY),
     differs_access("allowlist-source-range", PEER_ADDRESS),
     unsupported("app-root", "Requests for `/` reach the backend instead of being redirected to the app root."),
-    unsupported("auth-always-set-cookie", NO_AUTH_URL),
-    unsupported("auth-cache-duration", NO_AUTH_URL),
-    unsupported("auth-cache-key", NO_AUTH_URL),
-    unsupported("auth-keepalive", NO_AUTH_URL),
-    unsupported("auth-keepalive-requests", NO_AUTH_URL),
-    unsupported("auth-keepalive-share-vars", NO_AUTH_URL),
-    unsupported("auth-keepalive-timeout", NO_AUTH_URL),
-    unsupported("auth-method", NO_AUTH_URL),
-    unsupported("auth-proxy-set-headers", NO_AUTH_URL),
+    supported("auth-always-set-cookie"),
+    ignored("auth-cache-duration", AUTH_NOT_CACHED),
+    ignored("auth-cache-key", AUTH_NOT_CACHED),
+    ignored("auth-keepalive", AUTH_POOLED),
+    ignored("auth-keepalive-requests", AUTH_POOLED),
+    ignored("auth-keepalive-share-vars", AUTH_POOLED),
+    ignored("auth-keepalive-timeout", AUTH_POOLED),
+    supported("auth-method"),
+    unsupported("auth-proxy-set-headers", "The ConfigMap's headers are not added to the auth subrequest; `auth-snippet`'s `proxy_set_header` lines are."),
     supported("auth-realm"),
-    unsupported("auth-request-redirect", NO_AUTH_URL),
-    unsupported("auth-response-headers", NO_AUTH_URL),
+    supported("auth-request-redirect"),
+    supported("auth-response-headers"),
     differs_access("auth-secret", "Password hashes must be in a format `htpasswd` writes: bcrypt, `$apr1$` or `{SHA}`; other crypt(3) formats (DES, `$1$`, `$5$`, `$6$`) refuse the Ingress (503) instead of being checked."),
     supported_access("auth-secret-type"),
-    unsupported("auth-signin", NO_AUTH_URL),
-    unsupported("auth-signin-redirect-param", NO_AUTH_URL),
-    // Only takes part in the auth-url subrequest, so it cannot refuse a request on its own;
-    // auth-url itself is flagged.
-    unsupported("auth-snippet", NO_AUTH_URL),
+    differs("auth-signin", "`$request_uri` and `$escaped_request_uri` hold the normalised path (the one the backend receives), not the spelling the client sent."),
+    supported("auth-signin-redirect-param"),
+    differs("auth-snippet", "Only `proxy_set_header NAME VALUE;` lines (with nginx variables); any other directive refuses the Ingress (503), since it might have been part of the access decision."),
     unsupported("auth-tls-error-page", NO_AUTH_TLS),
     unsupported_access("auth-tls-match-cn", "Client certificates are not requested, so their common name is not checked."),
     unsupported("auth-tls-pass-certificate-to-upstream", "No client certificate is requested, so none is passed to the backend."),
@@ -226,7 +227,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     unsupported_access("auth-tls-verify-client", "Client certificates are not requested or verified: requests are let through without one."),
     unsupported_access("auth-tls-verify-depth", "Client certificates are not requested or verified, so no chain depth is enforced."),
     differs_access("auth-type", "`basic` only: `digest` is access control gatehouse does not implement, so it refuses the Ingress (503)."),
-    unsupported_access("auth-url", "Requests reach the backend without the external authentication check."),
+    differs_access("auth-url", "The subrequest's `X-Original-URL`, `X-Original-URI` and `X-Forwarded-Uri` carry the normalised path (the one the backend receives); an HTTPS auth service's certificate is not verified (as ingress-nginx); answers are never cached."),
     differs("backend-protocol", "`AJP` and `FCGI` are refused (a warning, and HTTP applies); gatehouse adds `H2C` (HTTP/2 with prior knowledge over plain TCP)."),
     unsupported("canary", "The canary Ingress is routed as an ordinary one; where it repeats another's host and path, the older Ingress gets all traffic."),
     unsupported("canary-by-cookie", NO_CANARY),
@@ -252,8 +253,7 @@ pub static ANNOTATIONS: &[AnnotationInfo] = &[
     ignored("disable-proxy-intercept-errors", "gatehouse never intercepts backend errors, which is what this asks for."),
     unsupported("enable-access-log", "Requests are still logged; `--access-log off` turns the log off for every Ingress."),
     unsupported("enable-cors", "No CORS headers are added and preflight requests reach the backend."),
-    // Global auth is not applied either, but the opt-out must be honoured once it is.
-    unsupported_access("enable-global-auth", "Has no effect: global external authentication (`global-auth-url`) is not applied."),
+    supported_access("enable-global-auth"),
     unsupported_access("enable-modsecurity", "No web application firewall inspects requests."),
     unsupported("enable-opentelemetry", "gatehouse exports no OpenTelemetry spans."),
     ignored("enable-opentracing", NO_OPENTRACING),

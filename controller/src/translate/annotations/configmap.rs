@@ -72,6 +72,16 @@ const fn unsupported(name: &'static str, what: &'static str) -> ConfigKeyInfo {
     }
 }
 
+/// A supported key that is access control.
+const fn supported_access(name: &'static str, flag: &'static str) -> ConfigKeyInfo {
+    ConfigKeyInfo {
+        name,
+        support: Support::Supported,
+        flag: Some(flag),
+        access_control: true,
+    }
+}
+
 /// An unsupported key whose absence can let through a request ingress-nginx refuses.
 const fn unsupported_access(name: &'static str, what: &'static str) -> ConfigKeyInfo {
     ConfigKeyInfo {
@@ -92,8 +102,8 @@ const NO_OPENTRACING: &str =
 const NO_OTEL: &str = "Has no effect: gatehouse exports no OpenTelemetry spans.";
 const NO_GZIP: &str = "Has no effect: gatehouse does not compress responses (`use-gzip`).";
 const NO_BROTLI: &str = "Has no effect: gatehouse does not compress responses (`enable-brotli`).";
-const NO_GLOBAL_AUTH: &str =
-    "Has no effect: global external authentication (`global-auth-url`) is not applied.";
+const AUTH_NOT_CACHED: &str =
+    "Auth answers are never cached: every request asks the auth service (over pooled connections).";
 const NO_RATE_LIMIT: &str =
     "Has no effect: no rate limit is applied (rate limits are abuse protection, not access control).";
 const NO_SYSLOG: &str = "Has no effect: logs go to stdout and stderr only (`enable-syslog`).";
@@ -168,18 +178,16 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     ignored("generate-request-id", "gatehouse always passes on or generates `X-Request-ID`, as with the default `true`."),
     ignored("geoip2-autoreload-in-minutes", "GeoIP data only feeds nginx variables for snippets and log formats, which gatehouse does not have."),
     unsupported("global-allowed-response-headers", "Has no effect: the `custom-headers` annotation is not supported."),
-    unsupported("global-auth-always-set-cookie", NO_GLOBAL_AUTH),
-    unsupported("global-auth-cache-duration", NO_GLOBAL_AUTH),
-    unsupported("global-auth-cache-key", NO_GLOBAL_AUTH),
-    unsupported("global-auth-method", NO_GLOBAL_AUTH),
-    unsupported("global-auth-request-redirect", NO_GLOBAL_AUTH),
-    unsupported("global-auth-response-headers", NO_GLOBAL_AUTH),
-    unsupported("global-auth-signin", NO_GLOBAL_AUTH),
-    unsupported("global-auth-signin-redirect-param", NO_GLOBAL_AUTH),
-    // Only takes part in the global auth subrequest, so it cannot refuse a request on its
-    // own; global-auth-url itself is flagged.
-    unsupported("global-auth-snippet", NO_GLOBAL_AUTH),
-    unsupported_access("global-auth-url", "Requests reach backends without the global external authentication check."),
+    supported("global-auth-always-set-cookie", "--global-auth-always-set-cookie"),
+    ignored("global-auth-cache-duration", AUTH_NOT_CACHED),
+    ignored("global-auth-cache-key", AUTH_NOT_CACHED),
+    supported("global-auth-method", "--global-auth-method"),
+    supported("global-auth-request-redirect", "--global-auth-request-redirect"),
+    supported("global-auth-response-headers", "--global-auth-response-headers"),
+    supported("global-auth-signin", "--global-auth-signin"),
+    supported("global-auth-signin-redirect-param", "--global-auth-signin-redirect-param"),
+    differs("global-auth-snippet", "Only `proxy_set_header NAME VALUE;` lines; any other directive stops gatehouse from starting.", Some("--global-auth-snippet")),
+    supported_access("global-auth-url", "--global-auth-url"),
     ignored("grpc-buffer-size-kb", NGINX_BUFFERS),
     unsupported("gzip-disable", NO_GZIP),
     unsupported("gzip-level", NO_GZIP),
@@ -237,7 +245,7 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     unsupported_access("modsecurity-snippet", "No ModSecurity rules are applied: no web application firewall inspects requests."),
     ignored("nginx-status-ipv4-whitelist", "gatehouse has no nginx status page; its admin listener binds where `--admin` says."),
     ignored("nginx-status-ipv6-whitelist", "gatehouse has no nginx status page; its admin listener binds where `--admin` says."),
-    unsupported("no-auth-locations", NO_GLOBAL_AUTH),
+    supported("no-auth-locations", "--no-auth-locations"),
     unsupported("no-tls-redirect-locations", "Only `/.well-known/acme-challenge/` (the default) is exempt from the HTTPS redirect."),
     unsupported("opentelemetry-config", NO_OTEL),
     unsupported("opentelemetry-operation-name", NO_OTEL),

@@ -18,6 +18,7 @@
 
 pub mod catalog;
 pub mod configmap;
+pub mod forward_auth;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_routes::{
-    BackendProtocol, BasicAuth, RetryPolicy, RoutePolicy, Satisfy, SourceRanges, UpstreamTls,
+    BackendProtocol, BasicAuth, ForwardAuth, RetryPolicy, RoutePolicy, Satisfy, SourceRanges,
+    UpstreamTls,
 };
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
@@ -82,17 +84,44 @@ pub const AUTH_SECRET: &str = "auth-secret";
 pub const AUTH_SECRET_TYPE: &str = "auth-secret-type";
 /// The realm of the `WWW-Authenticate` challenge.
 pub const AUTH_REALM: &str = "auth-realm";
+/// The auth service asked before each request (external authentication).
+pub const AUTH_URL: &str = "auth-url";
+/// The method of the auth subrequest (default: the request's own).
+pub const AUTH_METHOD: &str = "auth-method";
+/// Where a 401 from the auth service redirects.
+pub const AUTH_SIGNIN: &str = "auth-signin";
+/// The sign-in URL's parameter that carries the original URL (default `rd`).
+pub const AUTH_SIGNIN_REDIRECT_PARAM: &str = "auth-signin-redirect-param";
+/// Headers of the auth answer copied onto the upstream request (comma-separated).
+pub const AUTH_RESPONSE_HEADERS: &str = "auth-response-headers";
+/// The auth subrequest's `X-Auth-Request-Redirect` (default `$request_uri`).
+pub const AUTH_REQUEST_REDIRECT: &str = "auth-request-redirect";
+/// `proxy_set_header` lines for the auth subrequest.
+pub const AUTH_SNIPPET: &str = "auth-snippet";
+/// `"true"`: the auth answer's `Set-Cookie` goes on every response, not only successful ones.
+pub const AUTH_ALWAYS_SET_COOKIE: &str = "auth-always-set-cookie";
+/// `"false"`: the process's global auth URL does not apply to this Ingress.
+pub const ENABLE_GLOBAL_AUTH: &str = "enable-global-auth";
 /// `all` (default): the source lists and authentication must both pass; `any`: either suffices.
 pub const SATISFY: &str = "satisfy";
 /// The per-route names read under both prefixes, sorted.
 pub const READ: &[&str] = &[
     ALLOWLIST_SOURCE_RANGE,
+    AUTH_ALWAYS_SET_COOKIE,
+    AUTH_METHOD,
     AUTH_REALM,
+    AUTH_REQUEST_REDIRECT,
+    AUTH_RESPONSE_HEADERS,
     AUTH_SECRET,
     AUTH_SECRET_TYPE,
+    AUTH_SIGNIN,
+    AUTH_SIGNIN_REDIRECT_PARAM,
+    AUTH_SNIPPET,
     AUTH_TYPE,
+    AUTH_URL,
     BACKEND_PROTOCOL,
     DENYLIST_SOURCE_RANGE,
+    ENABLE_GLOBAL_AUTH,
     FORCE_SSL_REDIRECT,
     PROXY_BODY_SIZE,
     PROXY_CONNECT_TIMEOUT,
@@ -169,6 +198,11 @@ pub struct IngressAnnotations {
     pub basic_auth: Option<BasicAuthRequest>,
     /// How the source lists and authentication combine (`satisfy`).
     pub satisfy: Satisfy,
+    /// External authentication (`auth-url` and its companions).
+    pub forward_auth: Option<Arc<ForwardAuth>>,
+    /// The process's global auth URL applies unless the Ingress has its own
+    /// (`enable-global-auth`, default true).
+    pub global_auth: bool,
     /// The protocol spoken to the backends (`backend-protocol`, default HTTP).
     pub backend_protocol: BackendProtocol,
     /// Verification and server name towards TLS backends (`proxy-ssl-verify`,
@@ -201,6 +235,8 @@ impl Default for IngressAnnotations {
             retry: RetryPolicy::default(),
             basic_auth: None,
             satisfy: Satisfy::All,
+            forward_auth: None,
+            global_auth: true,
             backend_protocol: BackendProtocol::Http,
             upstream_tls: UpstreamTls::default(),
             upstream_vhost: None,
@@ -253,6 +289,10 @@ impl IngressAnnotations {
             satisfy: reader
                 .access(&[SATISFY], values::parse_satisfy)
                 .unwrap_or_default(),
+            forward_auth: reader.forward_auth().map(Arc::new),
+            global_auth: reader
+                .access(&[ENABLE_GLOBAL_AUTH], values::parse_bool)
+                .unwrap_or(defaults.global_auth),
             backend_protocol: reader
                 .route(BACKEND_PROTOCOL, values::parse_backend_protocol)
                 .unwrap_or(defaults.backend_protocol),
@@ -294,6 +334,7 @@ impl IngressAnnotations {
             retry: self.retry,
             basic_auth,
             satisfy: self.satisfy,
+            forward_auth: self.forward_auth.clone(),
             backend_protocol: self.backend_protocol,
             upstream_tls: self.upstream_tls.clone(),
             upstream_vhost: self.upstream_vhost.clone(),
@@ -479,6 +520,37 @@ impl<'a> Reader<'a> {
             secret_type: secret_type.unwrap_or_default(),
             realm: Arc::from(realm.unwrap_or_default()),
         })
+    }
+
+    /// External authentication: `auth-url` and, only with it (as in ingress-nginx), its
+    /// companions. Every one is access control: an invalid value refuses the Ingress.
+    fn forward_auth(&mut self) -> Option<ForwardAuth> {
+        let url = self.access(&[AUTH_URL], forward_auth::parse_url)?;
+        let parts = forward_auth::AuthParts {
+            url: Some(url),
+            method: self.access(&[AUTH_METHOD], forward_auth::parse_method),
+            signin: self.access(&[AUTH_SIGNIN], forward_auth::parse_signin),
+            signin_redirect_param: self.access(
+                &[AUTH_SIGNIN_REDIRECT_PARAM],
+                forward_auth::parse_redirect_param,
+            ),
+            response_headers: self
+                .access(&[AUTH_RESPONSE_HEADERS], forward_auth::parse_header_list),
+            request_redirect: self.access(&[AUTH_REQUEST_REDIRECT], forward_auth::parse_template),
+            set_headers: self.access(&[AUTH_SNIPPET], forward_auth::parse_auth_snippet),
+            always_set_cookie: self.access(&[AUTH_ALWAYS_SET_COOKIE], values::parse_bool),
+        };
+        match parts.build() {
+            Ok(auth) => auth,
+            Err(message) => {
+                let key = self.set_key(AUTH_SIGNIN);
+                self.warn(format!(
+                    "annotation {key}: {message}; every route of this Ingress answers 503 until it is fixed (invalid access control is never ignored)"
+                ));
+                self.refused.push((key, Refused::Invalid));
+                None
+            }
+        }
     }
 
     /// The key `name` is set under (gatehouse's prefix first), or ingress-nginx's key.

@@ -485,15 +485,15 @@ fn unread_annotations_are_classified() {
     )> = vec![
         // Unsupported access control: 503 by default, served with the flag; warned both ways.
         (
-            nginx_key("auth-url"),
-            "https://auth.example/check",
+            nginx_key("auth-tls-secret"),
+            "ns/client-ca",
             FailClosed,
             Some(WarningKind::UnsupportedAccessControl),
             true,
         ),
         (
-            nginx_key("auth-url"),
-            "https://auth.example/check",
+            nginx_key("auth-tls-secret"),
+            "ns/client-ca",
             Ignore,
             Some(WarningKind::UnsupportedAccessControl),
             false,
@@ -529,11 +529,19 @@ fn unread_annotations_are_classified() {
             true,
         ),
         (
-            own("auth-url"),
-            "https://auth.example/check",
+            own("auth-tls-secret"),
+            "ns/client-ca",
             FailClosed,
             Some(WarningKind::UnsupportedAccessControl),
             true,
+        ),
+        // Supported now: a valid auth-url is read, no warning.
+        (
+            nginx_key("auth-url"),
+            "https://auth.example/check",
+            FailClosed,
+            None,
+            false,
         ),
         // Access control turned off asks for nothing.
         (
@@ -667,15 +675,14 @@ fn warning_texts() {
         w[0].message,
         "unknown annotation nginx.ingress.kubernetes.io/rewrite-targt: gatehouse does not read it"
     );
-    let (_, w) = parse(&[(&nginx("auth-url"), "http://a")]);
+    let (_, w) = parse(&[(&nginx("auth-tls-secret"), "ns/ca")]);
     assert!(w[0].message.contains("answers 503"), "{}", w[0].message);
     let (_, w) = IngressAnnotations::parse(
-        &ingress(&[(&nginx("auth-url"), "http://a")]),
+        &ingress(&[(&nginx("auth-tls-secret"), "ns/ca")]),
         UnsupportedAnnotations::Ignore,
     );
     assert!(
-        w[0].message.contains("served without it")
-            && w[0].message.contains("external authentication"),
+        w[0].message.contains("served without it") && w[0].message.contains("Client certificates"),
         "{}",
         w[0].message
     );
@@ -684,14 +691,14 @@ fn warning_texts() {
 #[test]
 fn one_refusal_names_every_annotation() {
     let (got, warnings) = parse(&[
-        (&nginx("auth-url"), "http://a"),
+        (&nginx("auth-tls-secret"), "ns/ca"),
         (&nginx("auth-type"), "digest"),
         (&nginx(DENYLIST_SOURCE_RANGE), "nope"),
         (&nginx(WHITELIST_SOURCE_RANGE), "10.0.0.0/8"),
     ]);
     let reason = got.refuse.expect("refused");
     for part in [
-        "nginx.ingress.kubernetes.io/auth-url (not supported)",
+        "nginx.ingress.kubernetes.io/auth-tls-secret (not supported)",
         "nginx.ingress.kubernetes.io/auth-type (not supported)",
         "nginx.ingress.kubernetes.io/denylist-source-range (invalid value)",
     ] {
@@ -825,4 +832,103 @@ fn basic_auth_and_satisfy() {
             }
         }
     }
+}
+
+#[test]
+fn forward_auth_annotations() {
+    // The shapes real clusters use: Authelia, Authentik's outpost, oauth2-proxy.
+    let (got, w) = parse(&[
+        (
+            &nginx(AUTH_URL),
+            "http://authelia.auth.svc/api/authz/auth-request",
+        ),
+        (&nginx(AUTH_METHOD), "GET"),
+        (
+            &nginx(AUTH_SIGNIN),
+            "https://auth.example.com?rm=$request_method",
+        ),
+        (
+            &nginx(AUTH_RESPONSE_HEADERS),
+            "Remote-User,Remote-Name,Remote-Groups,Remote-Email",
+        ),
+        (
+            &nginx(AUTH_SNIPPET),
+            "proxy_set_header X-Forwarded-Method $request_method;",
+        ),
+    ]);
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(got.refuse, None);
+    let auth = got.forward_auth.expect("forward auth");
+    assert_eq!(
+        auth.url.source(),
+        "http://authelia.auth.svc/api/authz/auth-request"
+    );
+    assert_eq!(auth.method, Some(http::Method::GET));
+    assert_eq!(
+        auth.signin.as_ref().map(|s| s.source()),
+        Some("https://auth.example.com?rm=$request_method&rd=$pass_access_scheme://$http_host$escaped_request_uri")
+    );
+    assert_eq!(auth.response_headers.len(), 4);
+    assert_eq!(auth.set_headers.len(), 1);
+
+    let (got, w) = parse(&[
+        (&own(AUTH_URL), "https://$host/oauth2/auth"),
+        (
+            &nginx(AUTH_SIGNIN),
+            "https://$host/oauth2/start?rd=$escaped_request_uri",
+        ),
+        (&nginx(AUTH_SIGNIN_REDIRECT_PARAM), "redirect"),
+        (&nginx(AUTH_ALWAYS_SET_COOKIE), "true"),
+        (&nginx(AUTH_REQUEST_REDIRECT), "$scheme://$host$request_uri"),
+    ]);
+    assert!(w.is_empty(), "{w:?}");
+    let auth = got.forward_auth.expect("forward auth");
+    assert_eq!(
+        auth.signin.as_ref().map(|s| s.source()),
+        Some("https://$host/oauth2/start?rd=$escaped_request_uri&redirect=$pass_access_scheme://$http_host$escaped_request_uri")
+    );
+    assert!(auth.always_set_cookie);
+    assert!(auth.request_redirect.is_some());
+
+    // Companions without auth-url ask for nothing, as in ingress-nginx.
+    let (got, w) = parse(&[(&nginx(AUTH_SIGNIN), "https://auth.example.com")]);
+    assert!(w.is_empty() && got.forward_auth.is_none() && got.refuse.is_none());
+
+    // Every invalid value fails closed, naming its key.
+    for (key, value) in [
+        (AUTH_URL, "authelia/api/verify"),
+        (AUTH_URL, "http://$upstream_addr/"),
+        (AUTH_METHOD, "FETCH"),
+        (AUTH_SIGNIN, "auth.example.com"),
+        (AUTH_RESPONSE_HEADERS, "Remote User"),
+        (AUTH_SNIPPET, "if ($uri ~ /public) { return 200; }"),
+        (AUTH_SNIPPET, "proxy_set_header X-A $nonsense;"),
+        (AUTH_SIGNIN_REDIRECT_PARAM, "a b"),
+        (AUTH_ALWAYS_SET_COOKIE, "sometimes"),
+    ] {
+        let mut annotations = vec![(nginx(AUTH_URL), "http://auth.internal/verify")];
+        annotations.retain(|(k, _)| *k != nginx(key));
+        annotations.push((nginx(key), value));
+        let pairs: Vec<(&str, &str)> = annotations.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let (got, w) = parse(&pairs);
+        let reason = got
+            .refuse
+            .unwrap_or_else(|| panic!("{key}: {value:?} refuses"));
+        assert!(
+            reason.contains(key) && reason.contains("invalid"),
+            "{reason}"
+        );
+        assert_eq!(w.len(), 1, "{key}: {w:?}");
+        assert_eq!(w[0].kind, WarningKind::InvalidAnnotation);
+    }
+
+    // enable-global-auth: default true, "false" opts out, nonsense fails closed.
+    assert!(parse(&[]).0.global_auth);
+    assert!(
+        !parse(&[(&nginx(ENABLE_GLOBAL_AUTH), "false")])
+            .0
+            .global_auth
+    );
+    let (got, _) = parse(&[(&nginx(ENABLE_GLOBAL_AUTH), "nope")]);
+    assert!(got.refuse.is_some());
 }

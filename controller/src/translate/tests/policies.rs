@@ -268,7 +268,7 @@ fn allow_encoded_slashes_is_per_ingress_and_gatehouse_only() {
     );
 }
 
-const AUTH_URL: &str = "nginx.ingress.kubernetes.io/auth-url";
+const AUTH_TLS: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
 const ALLOW: &str = "nginx.ingress.kubernetes.io/whitelist-source-range";
 const DENY: &str = "nginx.ingress.kubernetes.io/denylist-source-range";
 
@@ -303,7 +303,7 @@ fn access_objects(ingresses: &[(&str, &[(&str, &str)])]) -> Vec<Object> {
 #[test]
 fn unsupported_access_control_refuses_every_route_of_its_ingress() {
     let objects = access_objects(&[
-        ("guarded", &[(AUTH_URL, "https://auth.example/check")]),
+        ("guarded", &[(AUTH_TLS, "ns/client-ca")]),
         (
             "rewritten",
             &[("nginx.ingress.kubernetes.io/rewrite-target", "/")],
@@ -326,7 +326,7 @@ fn unsupported_access_control_refuses_every_route_of_its_ingress() {
         ("elsewhere.example", "/"), // the refused Ingress's default backend
     ] {
         let reason = refuse(host, path).unwrap_or_else(|| panic!("{host}{path} is refused"));
-        assert!(reason.contains(AUTH_URL), "{reason}");
+        assert!(reason.contains(AUTH_TLS), "{reason}");
     }
     assert_eq!(refuse("rewritten.example", "/"), None);
     assert_eq!(refuse("plain.example", "/"), None);
@@ -354,7 +354,7 @@ fn unsupported_access_control_refuses_every_route_of_its_ingress() {
 
 #[test]
 fn ignoring_unsupported_access_control_serves_and_still_warns() {
-    let objects = access_objects(&[("guarded", &[(AUTH_URL, "https://auth.example/check")])]);
+    let objects = access_objects(&[("guarded", &[(AUTH_TLS, "ns/client-ca")])]);
     let mut config = two_classes();
     config.unsupported_annotations = UnsupportedAnnotations::Ignore;
     let t = translate(&Snapshot::from_objects(objects), &config);
@@ -427,4 +427,74 @@ fn source_ranges_reach_every_route_and_invalid_ones_refuse_whatever_the_flag() {
             )]
         );
     }
+}
+
+#[test]
+fn global_auth_applies_unless_the_ingress_has_its_own_or_opts_out() {
+    use crate::translate::annotations::forward_auth::{
+        from_settings, parse_locations, AuthSettings, GlobalAuth, DEFAULT_NO_AUTH_LOCATIONS,
+    };
+    let global = from_settings(&AuthSettings {
+        url: "http://authelia.auth.svc/api/verify",
+        ..AuthSettings::default()
+    })
+    .expect("global auth");
+    let own = "http://oauth2-proxy.auth.svc/oauth2/auth";
+    let mut objects = access_objects(&[
+        ("plain", &[]),
+        ("own", &[("nginx.ingress.kubernetes.io/auth-url", own)]),
+        (
+            "optout",
+            &[("nginx.ingress.kubernetes.io/enable-global-auth", "false")],
+        ),
+    ]);
+    // cert-manager's solver Ingress: exempt through --no-auth-locations.
+    objects.push(ingress(
+        "ns",
+        "solver",
+        Some("internal"),
+        &[(
+            "plain.example",
+            "/.well-known/acme-challenge/token",
+            "Exact",
+            "s",
+            json!(80),
+        )],
+    ));
+    let mut config = two_classes();
+    config.global_auth = Some(GlobalAuth {
+        auth: std::sync::Arc::new(global),
+        no_auth_locations: parse_locations(DEFAULT_NO_AUTH_LOCATIONS).expect("locations"),
+    });
+    let t = translate(&Snapshot::from_objects(objects), &config);
+    let table = &t.tables["internal"];
+    let url = |host: &str, path: &str| {
+        table
+            .lookup(host, path)
+            .expect("route")
+            .policy
+            .forward_auth
+            .as_ref()
+            .map(|a| a.url.source().to_string())
+    };
+    let global_url = Some("http://authelia.auth.svc/api/verify".to_string());
+    assert_eq!(url("plain.example", "/"), global_url);
+    assert_eq!(url("plain.example", "/api"), global_url);
+    assert_eq!(url("own.example", "/"), Some(own.to_string()));
+    assert_eq!(url("optout.example", "/"), None);
+    assert_eq!(
+        url("plain.example", "/.well-known/acme-challenge/token"),
+        None
+    );
+    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+
+    // Without the flag nothing is added.
+    let objects = access_objects(&[("plain", &[])]);
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    assert!(t.tables["internal"]
+        .lookup("plain.example", "/")
+        .expect("route")
+        .policy
+        .forward_auth
+        .is_none());
 }

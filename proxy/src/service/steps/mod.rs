@@ -16,8 +16,10 @@
 //! decided together there) — then the refusal of encoded slashes the route does not allow, then the HTTPS
 //! redirect (it applies even where nothing matched, never to the ACME challenge path, so a
 //! CA's plain-HTTP validation reaches its solver on a TLS host), then the answers for requests
-//! that have nowhere to go, and last the body size limit (only a request that would be
-//! forwarded is refused for its size, as nginx checks it per location). Access control comes before the redirect so that a refused route
+//! that have nowhere to go, then the body size limit (only a request that would be
+//! forwarded is refused for its size, as nginx checks it per location), and last external
+//! authentication ([`run_all`]; ingress-nginx's `auth_request` also runs after the redirect
+//! and the allow-lists). Access control comes before the redirect so that a refused route
 //! or client gets nothing but the refusal: not even a redirect that tells it the route exists
 //! with TLS.
 
@@ -26,6 +28,7 @@ mod basic_auth;
 mod body_size;
 mod connection_header;
 mod encoded_slashes;
+pub mod forward_auth;
 mod framing;
 mod https_redirect;
 mod no_endpoint;
@@ -69,6 +72,18 @@ pub enum Answer {
         /// The `WWW-Authenticate` value (`Basic realm="…"`).
         challenge: String,
     },
+    /// An answer decided by the auth service (`auth-url`): a 302 to the sign-in URL, a 401 or
+    /// a 403, with headers taken from its answer (`Set-Cookie`, `WWW-Authenticate`).
+    Auth {
+        /// The status code.
+        status: u16,
+        /// The body (empty for the redirect).
+        body: &'static str,
+        /// The `Location` value of a redirect.
+        location: Option<String>,
+        /// Headers from the auth service's answer.
+        headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    },
     /// A redirect without a body.
     Redirect {
         /// The status code (308 keeps the method and body).
@@ -99,6 +114,14 @@ pub fn run(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) ->
     no_endpoint::step(ctx)?;
     body_size::step(req, ctx, proxy.limits.body_max)?;
     ControlFlow::Continue(())
+}
+
+/// Runs [`run`]'s steps, then, for a request that would be forwarded, external
+/// authentication: the one step that waits on the network, so it comes last (a request
+/// answered above never costs an auth subrequest).
+pub async fn run_all(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) -> Flow {
+    run(proxy, req, ctx)?;
+    forward_auth::step(&proxy.auth, &proxy.limits, req, ctx).await
 }
 
 #[cfg(test)]
