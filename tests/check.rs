@@ -126,9 +126,14 @@ fn manifests_fixture_report_and_exit_code() -> anyhow::Result<()> {
             "admin/auth",
             &[
                 &format!("supported-with-difference annotation {N}/auth-secret [access]"),
-                &format!("unsupported annotation {N}/auth-signin"),
+                &format!("supported-with-difference annotation {N}/auth-signin"),
+                &format!("invalid-value annotation {N}/auth-snippet [blocks]"),
+                "supported snippet-directive proxy_set_header",
+                "unsupported snippet-directive return [blocks]",
+                &format!("unsupported annotation {N}/auth-tls-secret [access] [blocks]"),
+                &format!("unsupported annotation {N}/auth-tls-verify-client [access] [blocks]"),
                 &format!("supported-with-difference annotation {N}/auth-type [access]"),
-                &format!("unsupported annotation {N}/auth-url [access] [blocks]"),
+                &format!("supported-with-difference annotation {N}/auth-url [access]"),
             ],
         ),
         (
@@ -200,10 +205,10 @@ fn manifests_fixture_report_and_exit_code() -> anyhow::Result<()> {
         format!("{FIXTURES}/manifests/more/backends.yaml")
     );
     assert_eq!(by_name("supported")["blocking"], false);
-    let auth_url = &by_name("auth")["findings"][3];
+    let auth_tls = &by_name("auth")["findings"][5];
     assert_eq!(
-        auth_url["note"],
-        "Requests reach the backend without the external authentication check."
+        auth_tls["note"],
+        "Client certificates are not requested or verified: requests are let through without one."
     );
     Ok(())
 }
@@ -220,7 +225,7 @@ fn table_output_groups_per_ingress() -> anyhow::Result<()> {
         "{text}"
     );
     assert!(
-        text.lines().any(|l| l.contains("auth-url")
+        text.lines().any(|l| l.contains("auth-tls-secret")
             && l.contains("[BLOCKS, access control]")
             && l.starts_with("  unsupported")),
         "{text}"
@@ -254,7 +259,7 @@ fn stdin_clean_ingress_exits_zero() -> anyhow::Result<()> {
     assert_eq!(report["blocking"], false);
 
     // What `kubectl get ingress -A -o yaml` prints: a List.
-    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.k8s.io/v1\n  kind: Ingress\n  metadata: {name: listed, namespace: web, annotations: {nginx.ingress.kubernetes.io/auth-url: http://a/}}\n";
+    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.k8s.io/v1\n  kind: Ingress\n  metadata: {name: listed, namespace: web, annotations: {nginx.ingress.kubernetes.io/auth-tls-verify-client: \"on\"}}\n";
     let out = check(&["-f", "-", "-o", "json"], list)?;
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -262,7 +267,7 @@ fn stdin_clean_ingress_exits_zero() -> anyhow::Result<()> {
         owned(&[(
             "web/listed",
             &[&format!(
-                "unsupported annotation {N}/auth-url [access] [blocks]"
+                "unsupported annotation {N}/auth-tls-verify-client [access] [blocks]"
             )]
         )])
     );
@@ -274,11 +279,7 @@ fn nginx_configmap_maps_keys_to_flags() -> anyhow::Result<()> {
     let clean = format!("{FIXTURES}/clean.yaml");
     let cm = format!("{FIXTURES}/nginx-configmap.yaml");
     let out = check(&["-f", &clean, "--nginx-configmap", &cm, "-o", "json"], "")?;
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "global-auth-url and http-snippet block"
-    );
+    assert_eq!(out.status.code(), Some(2), "http-snippet blocks");
     let report = json(&out)?;
     let groups = summary(&report);
     assert_eq!(
@@ -286,7 +287,7 @@ fn nginx_configmap_maps_keys_to_flags() -> anyhow::Result<()> {
         owned(&[(
             "configmap",
             &[
-                "unsupported configmap-key global-auth-url [access] [blocks]",
+                "supported configmap-key global-auth-url [access]",
                 "supported-with-difference configmap-key hsts",
                 "unsupported configmap-key http-snippet [access] [blocks]",
                 "unsupported snippet-directive map [blocks]",
@@ -307,7 +308,12 @@ fn nginx_configmap_maps_keys_to_flags() -> anyhow::Result<()> {
         .collect();
     assert_eq!(
         flags,
-        ["--hsts-max-age", "--keep-alive=75", "--proxy-body-size=8m"]
+        [
+            "--global-auth-url=http://auth.auth.svc/check",
+            "--hsts-max-age",
+            "--keep-alive=75",
+            "--proxy-body-size=8m"
+        ]
     );
     assert_eq!(report["configmap"]["source"], cm);
     Ok(())

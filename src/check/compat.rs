@@ -136,7 +136,7 @@ mod tests {
             );
         }
         assert!(text.contains(
-            "| `auth-url` | unsupported | yes | yes | Requests reach the backend without the external authentication check. |"
+            "| `auth-tls-secret` | unsupported | yes | yes | Client certificates are not requested or verified: requests are let through without one. |"
         ));
         assert!(text.contains("| `ssl-redirect` | supported |  |  |  |"));
         assert!(text.contains("| `hsts-max-age` | supported | `--hsts-max-age` |  |  |  |"));

@@ -193,7 +193,14 @@ fn annotation_findings(ing: &Ingress) -> Vec<Finding> {
         return Vec::new();
     };
     // The values gatehouse reads are checked by the same parser translation uses.
-    let (_, warnings) = IngressAnnotations::parse(ing, UnsupportedAnnotations::FailClosed);
+    let (notes, warnings) = IngressAnnotations::parse(ing, UnsupportedAnnotations::FailClosed);
+    // Keys whose value refuses the Ingress (its routes answer 503).
+    let refuses = |key: &str| {
+        notes
+            .refuse
+            .as_deref()
+            .is_some_and(|r| r.contains(&format!("{key} (")))
+    };
     let invalid: Vec<&str> = warnings
         .iter()
         .filter(|w| w.kind == WarningKind::InvalidAnnotation)
@@ -244,7 +251,7 @@ fn annotation_findings(ing: &Ingress) -> Vec<Finding> {
             finding.status = Status::InvalidValue;
             finding.note = message.to_string();
             // Invalid access control refuses the Ingress (its routes answer 503).
-            finding.blocking = info.access_control;
+            finding.blocking = info.access_control || refuses(key);
         }
         let directives = snippet_findings(key, name, value, finding.status);
         findings.push(finding);
@@ -280,9 +287,27 @@ fn snippet_findings(key: &str, name: &str, value: &str, status: Status) -> Vec<F
         return Vec::new();
     }
     let blocking = status != Status::Ignored;
+    // External authentication's snippet: its proxy_set_header lines are applied.
+    let auth = name == "auth-snippet" || name == "global-auth-snippet";
     snippet_directives(value)
         .into_iter()
-        .map(|directive| Finding {
+        .map(|directive| match (auth, directive == "proxy_set_header") {
+            (true, true) => Finding::new(
+                Subject::SnippetDirective,
+                directive,
+                Status::Supported,
+                &format!("In {key}: set on the auth subrequest."),
+            ),
+            (true, false) => Finding {
+                blocking: true,
+                ..Finding::new(
+                    Subject::SnippetDirective,
+                    directive,
+                    Status::Unsupported,
+                    &format!("In {key}: only `proxy_set_header` lines are applied; any other directive refuses the Ingress (503), or stops gatehouse from starting in `--global-auth-snippet`."),
+                )
+            },
+            (false, _) => Finding {
             blocking,
             ..Finding::new(
                 Subject::SnippetDirective,
@@ -290,6 +315,7 @@ fn snippet_findings(key: &str, name: &str, value: &str, status: Status) -> Vec<F
                 Status::Unsupported,
                 &format!("In {key}: gatehouse never applies nginx directives."),
             )
+            },
         })
         .collect()
 }
