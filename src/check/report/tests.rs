@@ -93,6 +93,16 @@ fn annotations_are_classified_by_the_catalog() {
         (
             "nginx.ingress.kubernetes.io/auth-url",
             "http://auth/",
+            (SupportedWithDifference, true, false),
+        ),
+        (
+            "nginx.ingress.kubernetes.io/auth-url",
+            "auth/verify",
+            (InvalidValue, true, true),
+        ),
+        (
+            "nginx.ingress.kubernetes.io/auth-tls-secret",
+            "ns/ca",
             (Unsupported, true, true),
         ),
         (
@@ -110,10 +120,11 @@ fn annotations_are_classified_by_the_catalog() {
             "false",
             (Ignored, true, false),
         ),
+        // Without auth-url it asks for nothing; its value is still fine.
         (
             "nginx.ingress.kubernetes.io/auth-signin",
             "http://x/",
-            (Unsupported, false, false),
+            (SupportedWithDifference, false, false),
         ),
         (
             "nginx.ingress.kubernetes.io/no-such-thing",
@@ -311,7 +322,13 @@ fn configmap_keys_map_to_flags() {
         ),
         ("proxy-buffering", "on", Ignored, None, false),
         ("use-gzip", "true", Unsupported, None, false),
-        ("global-auth-url", "http://auth/", Unsupported, None, true),
+        (
+            "global-auth-url",
+            "http://auth/",
+            Supported,
+            Some("--global-auth-url=http://auth/"),
+            false,
+        ),
         ("enable-modsecurity", "false", Ignored, None, false),
         (
             "enable-owasp-modsecurity-crs",
@@ -406,7 +423,7 @@ fn configmap_snippets_list_their_directives() {
 fn the_report_sorts_and_sums_up() {
     let clean = check_ingress(&annotated(&[]), &ExternalNames::new(), None);
     let mut bad = check_ingress(
-        &annotated(&[(&format!("{N}auth-url"), "http://a/")]),
+        &annotated(&[(&format!("{N}auth-tls-secret"), "ns/ca")]),
         &ExternalNames::new(),
         None,
     );
