@@ -318,6 +318,24 @@ async fn failures_fail_closed() -> anyhow::Result<()> {
     assert!(set_cookie.starts_with("_oauth2_proxy="), "{set_cookie:?}");
     assert_eq!(auth.contract_violations(), Vec::<String>::new());
     assert!(echo.hits() >= 2);
+
+    // Each outcome is counted for the graphs.
+    let samples = gatehouse_testkit::prom::scrape(fixture.admin).await?;
+    let count = |result: &str| {
+        gatehouse_testkit::prom::value(
+            &samples,
+            "gatehouse_auth_requests_total",
+            &[("class", CLASS), ("result", result)],
+        )
+    };
+    // down, hang, and the 500/404/302 answers.
+    assert_eq!(count("failed"), 5.0);
+    assert_eq!(count("sign_in"), 1.0, "plain.test's 401");
+    assert_eq!(
+        count("allowed"),
+        3.0,
+        "the 200 answer, the POST, the refresh"
+    );
     Ok(())
 }
 

@@ -81,7 +81,7 @@ async fn internal_forward_auth_to_https_and_external_allow_list() -> anyhow::Res
         (format!("{NGINX}backend-protocol"), "HTTPS".to_string()),
         (format!("{NGINX}proxy-body-size"), "0".to_string()),
     ]);
-    let files = vec![
+    let files = [
         ("vault-svc.yaml".to_string(), vault_yaml),
         ("blog-svc.yaml".to_string(), blog_yaml),
         ingress(

@@ -27,4 +27,4 @@ pub use build_info::{BUILD_REVISION, BUILD_VERSION};
 pub use error::{MetricsError, Result};
 pub use metrics::{InFlightRequest, Metrics};
 pub use options::{AcmeOrderResult, CertExpiry, MetricsOptions, ReadyEndpoints};
-pub use record::{ConnectionRefusal, RequestRecord, UpstreamErrorKind};
+pub use record::{AuthOutcome, ConnectionRefusal, RequestRecord, UpstreamErrorKind};

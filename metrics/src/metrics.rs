@@ -12,7 +12,7 @@ use crate::error::{MetricsError, Result};
 use crate::nginx_compat::NginxCompat;
 use crate::options::{AcmeOrderResult, CertExpiry, MetricsOptions, ReadyEndpoints};
 use crate::process_stats;
-use crate::record::{ConnectionRefusal, RequestRecord};
+use crate::record::{AuthOutcome, ConnectionRefusal, RequestRecord};
 use crate::registrar::Registrar;
 use crate::request_metrics::RequestMetrics;
 
@@ -87,6 +87,11 @@ impl Metrics {
         if let Some(nginx) = &self.nginx {
             nginx.connection_opened(class);
         }
+    }
+
+    /// An auth subrequest of instance `class` ended so.
+    pub fn auth_request(&self, class: &str, outcome: AuthOutcome) {
+        self.requests.auth_request(class, outcome);
     }
 
     /// A downstream connection to instance `class` was closed by a limit.

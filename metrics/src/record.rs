@@ -31,6 +31,31 @@ impl ConnectionRefusal {
     }
 }
 
+/// How an external authentication subrequest (`auth-url`) ended (a bounded label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthOutcome {
+    /// 2xx: the request went on.
+    Allowed,
+    /// 401: redirected to the sign-in URL, or answered 401.
+    SignIn,
+    /// 403.
+    Forbidden,
+    /// The auth service could not be reached, timed out, or answered another status (500).
+    Failed,
+}
+
+impl AuthOutcome {
+    /// The label value used in `gatehouse_auth_requests_total{result=...}`.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            AuthOutcome::Allowed => "allowed",
+            AuthOutcome::SignIn => "sign_in",
+            AuthOutcome::Forbidden => "forbidden",
+            AuthOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// How talking to the upstream failed, as far as metrics care (a bounded label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UpstreamErrorKind {

@@ -4,7 +4,7 @@ use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec};
 
 use crate::error::Result;
 use crate::labels::{method_label, or_unmatched, status_label};
-use crate::record::{ConnectionRefusal, RequestRecord, UpstreamErrorKind};
+use crate::record::{AuthOutcome, ConnectionRefusal, RequestRecord, UpstreamErrorKind};
 use crate::registrar::Registrar;
 
 /// Request latency buckets: 1 ms .. 10 s, roughly 1-2.5-5 per decade.
@@ -34,6 +34,7 @@ pub(crate) struct RequestMetrics {
     pub(crate) connections_open: IntGaugeVec,
     connections_total: IntCounterVec,
     connections_refused: IntCounterVec,
+    auth_requests: IntCounterVec,
     pub(crate) in_flight: IntGaugeVec,
 }
 
@@ -104,6 +105,11 @@ impl RequestMetrics {
                 "gatehouse_downstream_connections_refused_total",
                 "Client connections closed by a limit, by reason: max_connections, head_timeout, bad_head (400), uri_too_long (414), headers_too_large (431).",
                 &["class", "reason"],
+            )?,
+            auth_requests: r.int_counter_vec(
+                "gatehouse_auth_requests_total",
+                "External authentication subrequests (auth-url), by result: allowed (2xx), sign_in (401), forbidden (403), failed (unreachable, timed out or another status: the request got 500).",
+                &["class", "result"],
             )?,
             in_flight: r.int_gauge_vec(
                 "gatehouse_http_requests_in_flight",
@@ -191,6 +197,12 @@ impl RequestMetrics {
 
     pub(crate) fn connection_closed(&self, class: &str) {
         self.connections_open.with_label_values(&[class]).dec();
+    }
+
+    pub(crate) fn auth_request(&self, class: &str, outcome: AuthOutcome) {
+        self.auth_requests
+            .with_label_values(&[class, outcome.as_label()])
+            .inc();
     }
 
     pub(crate) fn connection_refused(&self, class: &str, reason: ConnectionRefusal) {

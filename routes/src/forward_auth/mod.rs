@@ -83,7 +83,7 @@ pub fn signin_with_redirect(signin: &str, param: &str) -> String {
     let without_fragment = signin.split('#').next().unwrap_or(signin);
     match without_fragment.split_once('?') {
         None => format!("{signin}?{param}={ORIGINAL}"),
-        Some((_, query)) if query.is_empty() => format!("{signin}{param}={ORIGINAL}"),
+        Some((_, "")) => format!("{signin}{param}={ORIGINAL}"),
         Some((_, query)) => {
             let has_param = query.split('&').any(|pair| {
                 pair.split_once('=')

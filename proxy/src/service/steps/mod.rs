@@ -121,7 +121,7 @@ pub fn run(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) ->
 /// answered above never costs an auth subrequest).
 pub async fn run_all(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) -> Flow {
     run(proxy, req, ctx)?;
-    forward_auth::step(&proxy.auth, &proxy.limits, req, ctx).await
+    forward_auth::step(proxy, req, ctx).await
 }
 
 #[cfg(test)]

@@ -75,10 +75,13 @@ pub struct AuthAnswer {
     pub headers: HeaderMap,
 }
 
+/// Resolved auth service names: (host, port) → addresses and when they were looked up.
+type NameCache = HashMap<(String, u16), (Vec<SocketAddr>, Instant)>;
+
 /// One instance's auth client.
 pub struct AuthClient {
     connector: Connector,
-    names: Mutex<HashMap<(String, u16), (Vec<SocketAddr>, Instant)>>,
+    names: Mutex<NameCache>,
 }
 
 impl Default for AuthClient {

@@ -12,23 +12,45 @@ use std::ops::ControlFlow;
 use http::header::{HeaderName, HeaderValue, SET_COOKIE, WWW_AUTHENTICATE};
 use pingora::http::{RequestHeader, ResponseHeader};
 
+use gatehouse_metrics::AuthOutcome;
+
 use super::{Answer, Flow};
-use crate::limits::Limits;
-use crate::routes::forward_auth::{RequestVars, Verdict};
+use crate::routes::forward_auth::{ForwardAuth, RequestVars, Verdict};
+use crate::service::ClassProxy;
 use crate::service::{headers, RequestCtx};
 use client::{AuthClient, Target};
 
-/// Asks the route's auth service, if it has one, whether the request may pass.
-pub async fn step(
+/// Asks the route's auth service, if it has one, whether the request may pass, and counts
+/// the outcome (`gatehouse_auth_requests_total`).
+pub async fn step(proxy: &ClassProxy, req: &RequestHeader, ctx: &mut RequestCtx) -> Flow {
+    let Some(auth) = ctx
+        .target
+        .as_ref()
+        .and_then(|t| t.policy.forward_auth.clone())
+    else {
+        return ControlFlow::Continue(());
+    };
+    let flow = ask(&proxy.auth, &proxy.limits, &auth, req, ctx).await;
+    if let Some(m) = &proxy.options.metrics {
+        let outcome = match &flow {
+            ControlFlow::Continue(()) => AuthOutcome::Allowed,
+            ControlFlow::Break(Answer::Auth { status: 403, .. }) => AuthOutcome::Forbidden,
+            ControlFlow::Break(Answer::Auth { .. }) => AuthOutcome::SignIn,
+            ControlFlow::Break(_) => AuthOutcome::Failed,
+        };
+        m.auth_request(&proxy.class, outcome);
+    }
+    flow
+}
+
+async fn ask(
     client: &AuthClient,
-    limits: &Limits,
+    limits: &crate::limits::Limits,
+    auth: &ForwardAuth,
     req: &RequestHeader,
     ctx: &mut RequestCtx,
 ) -> Flow {
     let Some(target) = &ctx.target else {
-        return ControlFlow::Continue(());
-    };
-    let Some(auth) = target.policy.forward_auth.clone() else {
         return ControlFlow::Continue(());
     };
     let connect = target
@@ -53,7 +75,7 @@ pub async fn step(
         );
         return failed();
     };
-    let sub = match subrequest::build(&auth, &dest, req, &vars) {
+    let sub = match subrequest::build(auth, &dest, req, &vars) {
         Ok(sub) => sub,
         Err(e) => {
             tracing::warn!(
