@@ -61,7 +61,7 @@ async fn unsupported_access_control_fails_closed_and_lists_are_enforced() -> any
     let (echo, echo_yaml) = echo_service(NS, "echo", "127.0.0.1").await?;
     let files = vec![
         ("echo.yaml".to_string(), echo_yaml),
-        annotated("auth", "auth-url", "https://auth.example/check"),
+        annotated("auth", "auth-tls-secret", "default/client-ca"),
         annotated("allow", "whitelist-source-range", "127.0.0.2/32"),
         annotated("deny", "denylist-source-range", "127.0.0.1"),
         annotated("solver", "whitelist-source-range", "0.0.0.0/0,::/0"),
@@ -70,12 +70,14 @@ async fn unsupported_access_control_fails_closed_and_lists_are_enforced() -> any
     ];
     let fixture = start(files, &[]).await?;
 
-    // auth-url: 503 naming the annotation, and the backend is never reached.
+    // auth-tls-secret (client certificates): 503 naming the annotation, and the backend is never reached.
     let hits = echo.hits();
     let reply = fixture.get(CLASS, "auth.test", "/").await?;
     assert_eq!(reply.status, 503, "{}", reply.summary());
     assert!(
-        reply.body.contains("nginx.ingress.kubernetes.io/auth-url"),
+        reply
+            .body
+            .contains("nginx.ingress.kubernetes.io/auth-tls-secret"),
         "the body names the annotation: {}",
         reply.summary()
     );
@@ -86,7 +88,8 @@ async fn unsupported_access_control_fails_closed_and_lists_are_enforced() -> any
         .await?;
     let stderr = fixture.gatehouse.stderr_text();
     assert!(
-        stderr.contains("default/auth") && stderr.contains("nginx.ingress.kubernetes.io/auth-url"),
+        stderr.contains("default/auth")
+            && stderr.contains("nginx.ingress.kubernetes.io/auth-tls-secret"),
         "the warning names the Ingress and the annotation: {stderr}"
     );
 
@@ -143,7 +146,7 @@ async fn ignore_flag_serves_unsupported_access_control_and_still_warns() -> anyh
     let (echo, echo_yaml) = echo_service(NS, "echo", "127.0.0.1").await?;
     let files = vec![
         ("echo.yaml".to_string(), echo_yaml),
-        annotated("auth", "auth-url", "https://auth.example/check"),
+        annotated("auth", "auth-tls-secret", "default/client-ca"),
         annotated("broken", "denylist-source-range", "not-an-address"),
     ];
     let fixture = start(files, &["--unsupported-annotations=ignore"]).await?;
@@ -157,7 +160,7 @@ async fn ignore_flag_serves_unsupported_access_control_and_still_warns() -> anyh
     assert!(fixture
         .gatehouse
         .stderr_text()
-        .contains("nginx.ingress.kubernetes.io/auth-url"));
+        .contains("nginx.ingress.kubernetes.io/auth-tls-secret"));
     // The flag is about unsupported annotations: an invalid list still fails closed.
     let broken = fixture.get(CLASS, "broken.test", "/").await?;
     assert_eq!(broken.status, 503, "{}", broken.summary());

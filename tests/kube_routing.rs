@@ -264,8 +264,8 @@ async fn unsupported_access_control_is_refused_and_reported_as_an_event() -> any
         &Ingress::new(NS, "guarded")
             .class("internal")
             .annotation(
-                "nginx.ingress.kubernetes.io/auth-url",
-                "https://auth.example/check",
+                "nginx.ingress.kubernetes.io/auth-tls-secret",
+                "default/client-ca",
             )
             .path(
                 "guarded.example",
@@ -282,7 +282,9 @@ async fn unsupported_access_control_is_refused_and_reported_as_an_event() -> any
     let reply = gh.get("internal", "guarded.example", "/").await?;
     assert_eq!(reply.status, 503, "{}", reply.summary());
     assert!(
-        reply.body.contains("nginx.ingress.kubernetes.io/auth-url"),
+        reply
+            .body
+            .contains("nginx.ingress.kubernetes.io/auth-tls-secret"),
         "{}",
         reply.summary()
     );
@@ -304,7 +306,7 @@ async fn unsupported_access_control_is_refused_and_reported_as_an_event() -> any
         .and_then(|e| e["note"].as_str().map(str::to_string))
         .unwrap_or_default();
     assert!(
-        note.contains("nginx.ingress.kubernetes.io/auth-url") && note.contains("503"),
+        note.contains("nginx.ingress.kubernetes.io/auth-tls-secret") && note.contains("503"),
         "the Event's note names the annotation and the outcome: {note}"
     );
     drop(a);
