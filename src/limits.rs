@@ -6,14 +6,27 @@
 use std::time::Duration;
 
 use gatehouse_controller::translate::annotations::values::{
-    format_duration, format_size, parse_duration, parse_size,
+    format_duration, format_size, parse_bool, parse_duration, parse_size, parse_source_ranges,
 };
+use gatehouse_proxy::routes::SourceRanges;
 use gatehouse_proxy::Limits;
+
+/// Which README table a setting is listed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// "Limits and timeouts".
+    Limits,
+    /// "Client addresses" (trusted proxies, PROXY protocol).
+    ClientAddress,
+}
 
 /// One setting.
 pub struct Setting {
     /// Flag name (without `--`) and `--instance` key.
     pub key: &'static str,
+    /// Its README table.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub section: Section,
     /// The default, as it would be written on the command line.
     pub default: &'static str,
     /// What ingress-nginx calls it, and its default there (for the README's table).
@@ -73,6 +86,7 @@ fn header_buffers(limits: &mut Limits, value: &str) -> Result<(), String> {
 /// Every setting, in the order of the README table.
 pub const SETTINGS: &[Setting] = &[
     Setting {
+        section: Section::Limits,
         key: "keep-alive",
         default: "75s",
         nginx: "`keep-alive` (75)",
@@ -81,6 +95,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.keep_alive),
     },
     Setting {
+        section: Section::Limits,
         key: "keep-alive-requests",
         default: "1000",
         nginx: "`keep-alive-requests` (1000)",
@@ -89,6 +104,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| l.keep_alive_requests.to_string(),
     },
     Setting {
+        section: Section::Limits,
         key: "client-header-timeout",
         default: "60s",
         nginx: "`client-header-timeout` (60)",
@@ -97,6 +113,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.client_header_timeout),
     },
     Setting {
+        section: Section::Limits,
         key: "client-body-timeout",
         default: "60s",
         nginx: "`client-body-timeout` (60)",
@@ -105,6 +122,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.client_body_timeout),
     },
     Setting {
+        section: Section::Limits,
         key: "send-timeout",
         default: "60s",
         nginx: "nginx `send_timeout` (60s; no ConfigMap key)",
@@ -113,6 +131,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.send_timeout),
     },
     Setting {
+        section: Section::Limits,
         key: "http2-idle-timeout",
         default: "75s",
         nginx: "`keep-alive` (nginx ≥ 1.19.7 times idle HTTP/2 with it)",
@@ -121,6 +140,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.http2_idle_timeout),
     },
     Setting {
+        section: Section::Limits,
         key: "http2-max-concurrent-streams",
         default: "128",
         nginx: "`http2-max-concurrent-streams` (128)",
@@ -129,6 +149,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| l.http2_max_concurrent_streams.to_string(),
     },
     Setting {
+        section: Section::Limits,
         key: "max-connections",
         default: "8192",
         nginx: "`max-worker-connections` (16384, per worker)",
@@ -137,6 +158,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| l.max_connections.to_string(),
     },
     Setting {
+        section: Section::Limits,
         key: "large-client-header-buffers",
         default: "4 8k",
         nginx: "`large-client-header-buffers` (4 8k)",
@@ -151,6 +173,7 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        section: Section::Limits,
         key: "proxy-body-size",
         default: "1m",
         nginx: "`proxy-body-size` (1m)",
@@ -159,6 +182,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_size(l.body_max),
     },
     Setting {
+        section: Section::Limits,
         key: "proxy-connect-timeout",
         default: "5s",
         nginx: "`proxy-connect-timeout` (5)",
@@ -167,6 +191,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.proxy_connect_timeout),
     },
     Setting {
+        section: Section::Limits,
         key: "proxy-read-timeout",
         default: "60s",
         nginx: "`proxy-read-timeout` (60)",
@@ -175,6 +200,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.proxy_read_timeout),
     },
     Setting {
+        section: Section::Limits,
         key: "proxy-send-timeout",
         default: "60s",
         nginx: "`proxy-send-timeout` (60)",
@@ -183,6 +209,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.proxy_send_timeout),
     },
     Setting {
+        section: Section::Limits,
         key: "auth-timeout",
         default: "15s",
         nginx: "— (ingress-nginx waits up to `proxy-read-timeout`, 60 s)",
@@ -191,6 +218,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| format_duration(l.auth_timeout),
     },
     Setting {
+        section: Section::Limits,
         key: "forwarded-port",
         default: "client",
         nginx: "— (ingress-nginx sends the listener's port)",
@@ -204,7 +232,78 @@ pub const SETTINGS: &[Setting] = &[
         },
         show: |l| l.forwarded_port.map_or_else(|| "client".into(), |p| p.to_string()),
     },
+    Setting {
+        section: Section::ClientAddress,
+        key: "trusted-proxies",
+        default: "none",
+        nginx: "`proxy-real-ip-cidr` (0.0.0.0/0: everyone, once `use-forwarded-headers` is on)",
+        help: "peers (CIDRs or addresses, `;`-separated) whose forwarded headers and PROXY protocol headers are believed; from any other peer they are replaced (`none`: trust no one)",
+        apply: |l, v| set(&mut l.trusted_proxies, trusted_proxies(v)),
+        show: |l| {
+            l.trusted_proxies
+                .as_ref()
+                .map_or_else(|| "none".into(), |r| r.to_string().replace(',', ";"))
+        },
+    },
+    Setting {
+        section: Section::ClientAddress,
+        key: "real-ip-header",
+        default: "X-Forwarded-For",
+        nginx: "`forwarded-for-header` (X-Forwarded-For)",
+        help: "where a trusted proxy's client address is read: `X-Forwarded-For` (its right-most address outside trusted-proxies) or a header holding one address, such as cloudflared's `CF-Connecting-IP` (absent or invalid: X-Forwarded-For)",
+        apply: |l, v| set(&mut l.real_ip_header, real_ip_header(v)),
+        show: |l| {
+            l.real_ip_header
+                .as_ref()
+                .map_or_else(|| "X-Forwarded-For".into(), |h| display_header(h))
+        },
+    },
+    Setting {
+        section: Section::ClientAddress,
+        key: "proxy-protocol",
+        default: "false",
+        nginx: "`use-proxy-protocol` (false)",
+        help: "every connection must start with a PROXY protocol v1 or v2 header (before TLS), from a peer in trusted-proxies; a connection without a valid one, or from another peer, is closed",
+        apply: |l, v| set(&mut l.proxy_protocol, parse_bool(v)),
+        show: |l| l.proxy_protocol.to_string(),
+    },
 ];
+
+/// `trusted-proxies`: `none`, or CIDRs and addresses separated by `;` (inside `--instance`,
+/// where `,` separates keys) or `,`.
+fn trusted_proxies(value: &str) -> Result<Option<SourceRanges>, String> {
+    let v = value.trim();
+    if v.is_empty() || v == "none" {
+        return Ok(None);
+    }
+    parse_source_ranges(&v.replace(';', ",")).map(Some)
+}
+
+/// `real-ip-header`: a header name; `X-Forwarded-For` means the forwarded chain itself.
+fn real_ip_header(value: &str) -> Result<Option<http::HeaderName>, String> {
+    let v = value.trim();
+    let name = http::HeaderName::from_bytes(v.as_bytes())
+        .map_err(|_| format!("{v:?} is not a header name"))?;
+    Ok((name.as_str() != "x-forwarded-for").then_some(name))
+}
+
+/// A header name as people write it (`cf-connecting-ip` → `CF-Connecting-IP`).
+fn display_header(name: &http::HeaderName) -> String {
+    match name.as_str() {
+        "cf-connecting-ip" => "CF-Connecting-IP".to_string(),
+        "x-real-ip" => "X-Real-IP".to_string(),
+        other => other
+            .split('-')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("-"),
+    }
+}
 
 /// The setting named `key`.
 pub fn setting(key: &str) -> Option<&'static Setting> {
@@ -236,6 +335,9 @@ pub fn defaults() -> Limits {
         proxy_send_timeout: Duration::ZERO,
         auth_timeout: Duration::ZERO,
         forwarded_port: None,
+        trusted_proxies: None,
+        real_ip_header: None,
+        proxy_protocol: false,
     };
     for s in SETTINGS {
         if let Err(e) = (s.apply)(&mut limits, s.default) {
@@ -277,12 +379,12 @@ pub fn args() -> impl Iterator<Item = clap::Arg> {
 mod tests {
     use super::*;
 
-    /// The README's "Limits and timeouts" table, as it must read.
-    fn readme_table() -> String {
+    /// One of the README's settings tables, as it must read.
+    fn readme_table(section: Section) -> String {
         let mut table = String::from(
             "| Flag (and `--instance` key) | Default | ingress-nginx equivalent | What it does |\n|---|---|---|---|\n",
         );
-        for s in SETTINGS {
+        for s in SETTINGS.iter().filter(|s| s.section == section) {
             table.push_str(&format!(
                 "| `--{}` | `{}` | {} | {} |\n",
                 s.key, s.default, s.nginx, s.help
@@ -294,11 +396,16 @@ mod tests {
     #[test]
     fn readme_lists_every_limit() {
         let readme = include_str!("../README.md");
-        let table = readme_table();
-        assert!(
-            readme.contains(&table),
-            "README.md's \"Limits and timeouts\" table must read:\n{table}"
-        );
+        for (section, title) in [
+            (Section::Limits, "Limits and timeouts"),
+            (Section::ClientAddress, "Client addresses"),
+        ] {
+            let table = readme_table(section);
+            assert!(
+                readme.contains(&table),
+                "README.md's \"{title}\" table must read:\n{table}"
+            );
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! The deadlines and size limits of one instance, typed. The binary builds them from its flags
+//! The deadlines, size limits and client-address settings of one instance, typed. The binary builds them from its flags
 //! (defaults, names and ingress-nginx equivalents are in its settings table); the connection
 //! guard and the request steps read them.
 
 use std::time::Duration;
 
-/// Client- and upstream-side limits of one instance.
+use crate::routes::SourceRanges;
+
+/// Client- and upstream-side limits of one instance, and whom it trusts for client addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// How long an idle keep-alive connection stays open (zero: no keep-alive).
@@ -40,6 +42,13 @@ pub struct Limits {
     pub auth_timeout: Duration,
     /// `X-Forwarded-Port` sent upstream instead of the port the client used.
     pub forwarded_port: Option<u16>,
+    /// Peers whose forwarded headers (and PROXY protocol headers) are believed (`None`: none).
+    pub trusted_proxies: Option<SourceRanges>,
+    /// The header a trusted proxy puts the client's address in (`CF-Connecting-IP`); `None`:
+    /// the right-most untrusted address of `X-Forwarded-For`.
+    pub real_ip_header: Option<http::HeaderName>,
+    /// Connections start with a PROXY protocol header (from trusted proxies only).
+    pub proxy_protocol: bool,
 }
 
 impl Limits {

@@ -22,13 +22,26 @@ pub fn request_host(req: &RequestHeader) -> &str {
         .unwrap_or("")
 }
 
+/// What the forwarded headers say about the client.
+#[derive(Clone, Copy, Debug)]
+pub struct Forwarding {
+    /// The client's address (see `client_address`).
+    pub client_ip: Option<std::net::IpAddr>,
+    /// The client used HTTPS.
+    pub https: bool,
+    /// The peer is a trusted proxy: its `X-Forwarded-For` chain is kept and extended and its
+    /// `CF-Connecting-IP` passed on; from anyone else both are replaced.
+    pub via_trusted_proxy: bool,
+    /// `--forwarded-port`: overrides the `X-Forwarded-Port` taken from the client's Host.
+    pub forwarded_port: Option<u16>,
+}
+
 /// Sets Host (if HTTP/2 left it in the authority) and the X-Forwarded-* and X-Real-IP headers
-/// (Pingora has already dropped the hop-by-hop ones). `forwarded_port` overrides the
-/// `X-Forwarded-Port` taken from the client's Host.
+/// (Pingora has already dropped the hop-by-hop ones).
 pub fn prepare_upstream_request(
     session: &Session,
     req: &mut RequestHeader,
-    forwarded_port: Option<u16>,
+    fwd: &Forwarding,
 ) -> Result<()> {
     let host = request_host(req).to_owned();
     if req.headers.get(HOST).is_none() && !host.is_empty() {
@@ -38,24 +51,49 @@ pub fn prepare_upstream_request(
     // removed by Pingora's upstream-request sanitiser (HttpUpstreamRequestPolicy::standard)
     // before this filter runs; doing it again here would only cost time.
 
-    let client_ip = session
+    let peer = session
         .client_addr()
         .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string());
-    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-
-    // Client-supplied forwarding headers are not trusted yet: they are replaced, not appended.
-    if let Some(ip) = &client_ip {
-        req.insert_header("x-forwarded-for", ip.as_str())?;
-        req.insert_header("x-real-ip", ip.as_str())?;
+        .map(|a| a.ip().to_canonical().to_string());
+    if let Some(client) = fwd.client_ip.map(|ip| ip.to_string()) {
+        let chain = match (&peer, fwd.via_trusted_proxy) {
+            // A trusted proxy's chain is kept and the proxy itself appended, as every proxy does.
+            (Some(peer), true) => {
+                let incoming: Vec<&str> = req
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                if incoming.is_empty() {
+                    peer.clone()
+                } else {
+                    format!("{}, {peer}", incoming.join(", "))
+                }
+            }
+            // Anyone else's is replaced, never appended to.
+            _ => client.clone(),
+        };
+        req.insert_header("x-forwarded-for", chain.as_str())?;
+        req.insert_header("x-real-ip", client.as_str())?;
+        // Only a trusted proxy's CF-Connecting-IP is passed on; one a client made up is
+        // replaced by its real address.
+        if !fwd.via_trusted_proxy && req.headers.contains_key("cf-connecting-ip") {
+            req.insert_header("cf-connecting-ip", client.as_str())?;
+        }
     }
-    req.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+    req.insert_header(
+        "x-forwarded-proto",
+        if fwd.https { "https" } else { "http" },
+    )?;
     if !host.is_empty() {
         req.insert_header("x-forwarded-host", host.as_str())?;
     }
     // The port the client used, not the listener's (8443 behind a Service on 443): apps build
     // their own URLs from it.
-    let port = forwarded_port.unwrap_or_else(|| client_port(&host, tls));
+    let port = fwd
+        .forwarded_port
+        .unwrap_or_else(|| client_port(&host, fwd.https));
     req.insert_header("x-forwarded-port", port)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! normalisation, ACME answers, route match, redirects, …), pick an endpoint, forward with the usual proxy headers; in
 //! `logging`, record the request in the metrics and the access log.
 
+pub mod client_address;
 mod headers;
 mod observe;
 pub mod request_id;
@@ -97,9 +98,14 @@ pub struct RequestCtx {
     retries: u32,
     /// The request arrived over TLS.
     tls: bool,
-    /// The client's address, set once per request: today the connection's peer (canonical:
-    /// an IPv4-mapped IPv6 peer is its IPv4 address). Source-range checks and the access log
-    /// read only this, so trusting proxies' forwarded headers later changes this one place.
+    /// The client used HTTPS: the connection is TLS, or a trusted proxy says so
+    /// (`X-Forwarded-Proto`). Redirects, HSTS and `X-Forwarded-Proto` follow it.
+    https: bool,
+    /// The connection's peer is a trusted proxy, whose forwarded headers were believed.
+    via_trusted_proxy: bool,
+    /// The client's address, set once per request ([`client_address::resolve`]): the
+    /// connection's peer (canonical: an IPv4-mapped IPv6 peer is its IPv4 address), or what a
+    /// trusted proxy says. Source-range checks, forward auth and the access log read only this.
     client_ip: Option<IpAddr>,
     /// When the request head had been read.
     started: Instant,
@@ -136,6 +142,8 @@ impl RequestCtx {
             tried: Vec::new(),
             retries: 0,
             tls: false,
+            https: false,
+            via_trusted_proxy: false,
             client_ip: None,
             started: Instant::now(),
             upstream_started: None,
@@ -277,7 +285,14 @@ impl ProxyHttp for ClassProxy {
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        ctx.client_ip = peer_ip(session);
+        ctx.https = ctx.tls;
+        if let Some(peer) = peer_ip(session) {
+            let client =
+                client_address::resolve(peer, ctx.tls, &session.req_header().headers, &self.limits);
+            ctx.client_ip = Some(client.ip);
+            ctx.https = client.https;
+            ctx.via_trusted_proxy = client.via_trusted_proxy;
+        }
         ctx.request_id = RequestId::for_request(session.req_header());
         ctx.content_length_dropped = steps::content_length_dropped(session.as_downstream());
         self.apply_client_limits(session);
@@ -288,7 +303,7 @@ impl ProxyHttp for ClassProxy {
         match steps::run_all(self, session.req_header_mut(), ctx).await {
             std::ops::ControlFlow::Continue(()) => Ok(false),
             std::ops::ControlFlow::Break(answer) => {
-                let hsts = self.options.hsts.as_ref().filter(|_| ctx.tls);
+                let hsts = self.options.hsts.as_ref().filter(|_| ctx.https);
                 respond::answer(session, answer, hsts).await?;
                 Ok(true)
             }
@@ -314,7 +329,7 @@ impl ProxyHttp for ClassProxy {
             })?;
         ctx.peer = Some(addr);
         ctx.upstream_started.get_or_insert_with(Instant::now);
-        let mut peer = upstream::peer(&target.policy, &target.backend, addr, ctx.tls);
+        let mut peer = upstream::peer(&target.policy, &target.backend, addr, ctx.https);
         peer.options.connection_timeout = Some(
             target
                 .policy
@@ -390,7 +405,13 @@ impl ProxyHttp for ClassProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        headers::prepare_upstream_request(session, upstream_request, self.limits.forwarded_port)?;
+        let client = headers::Forwarding {
+            client_ip: ctx.client_ip,
+            https: ctx.https,
+            via_trusted_proxy: ctx.via_trusted_proxy,
+            forwarded_port: self.limits.forwarded_port,
+        };
+        headers::prepare_upstream_request(session, upstream_request, &client)?;
         if let Some(target) = &ctx.target {
             upstream::apply_vhost(&target.policy, upstream_request)?;
             if let Some(auth) = &target.policy.forward_auth {
@@ -507,7 +528,7 @@ impl ProxyHttp for ClassProxy {
                 .is_some_and(|a| a.always_set_cookie);
             steps::forward_auth::add_cookies(always, &ctx.auth_cookies, response)?;
         }
-        if ctx.tls {
+        if ctx.https {
             if let Some(hsts) = &self.options.hsts {
                 if !response
                     .headers

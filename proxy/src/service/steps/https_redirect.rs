@@ -1,4 +1,4 @@
-//! Plain-HTTP requests go to HTTPS with a 308 when their route asks for it (`ssl-redirect` on a
+//! Plain-HTTP requests (by the client's scheme: a trusted proxy's `X-Forwarded-Proto` counts) go to HTTPS with a 308 when their route asks for it (`ssl-redirect` on a
 //! host with TLS, `force-ssl-redirect`), or when nothing on a TLS host matched. The ACME
 //! HTTP-01 path is never redirected, on any host (as in ingress-nginx): the CA validates over
 //! plain HTTP, and a solver that is not gatehouse (cert-manager's) must receive the request.
@@ -13,7 +13,7 @@ use crate::service::{headers, RequestCtx};
 
 /// Redirects a plain-HTTP request whose route or host wants HTTPS.
 pub fn step(req: &RequestHeader, ctx: &RequestCtx) -> Flow {
-    if ctx.tls || req.uri.path().starts_with(HTTP01_PREFIX) {
+    if ctx.https || req.uri.path().starts_with(HTTP01_PREFIX) {
         return ControlFlow::Continue(());
     }
     let route_wants = ctx.target.as_ref().is_some_and(|t| t.policy.redirect_https);

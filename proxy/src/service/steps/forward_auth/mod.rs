@@ -63,7 +63,7 @@ async fn ask(
         query: req.uri.query(),
         authority: headers::request_host(req),
         headers: &req.headers,
-        tls: ctx.tls,
+        tls: ctx.https,
         client_ip: ctx.client_ip,
         request_id: ctx.request_id(),
     };
