@@ -149,13 +149,23 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// (limits, peer, connection tls, headers, want ip, want https, via trusted proxy)
+    type Case<'a> = (
+        &'a Limits,
+        &'a str,
+        bool,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+        bool,
+        bool,
+    );
+
     #[test]
     fn the_client_address_by_case() {
         let cf = limits(&["10.69.0.0/16"], Some("cf-connecting-ip"));
         let xff = limits(&["10.69.0.0/16", "192.0.2.0/28"], None);
         let nobody = limits(&[], None);
-        // (limits, peer, connection tls, headers, want ip, want https, via trusted proxy)
-        let cases: Vec<(&Limits, &str, bool, Vec<(&str, &str)>, &str, bool, bool)> = vec![
+        let cases: Vec<Case> = vec![
             // cloudflared: CF-Connecting-IP wins; the client's own XFF entry is ignored.
             (
                 &cf,
