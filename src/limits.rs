@@ -255,7 +255,7 @@ pub const SETTINGS: &[Setting] = &[
         show: |l| {
             l.real_ip_header
                 .as_ref()
-                .map_or_else(|| "X-Forwarded-For".into(), |h| display_header(h))
+                .map_or_else(|| "X-Forwarded-For".into(), display_header)
         },
     },
     Setting {
