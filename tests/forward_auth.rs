@@ -424,3 +424,48 @@ async fn global_auth_url() -> anyhow::Result<()> {
     assert!(stderr.contains("--global-auth-snippet"), "{stderr}");
     Ok(())
 }
+
+/// An HTTP/2 request (h2c, authority instead of Host) is authenticated like an HTTP/1 one.
+#[tokio::test]
+async fn http2_requests_are_authenticated_too() -> anyhow::Result<()> {
+    let auth = AuthServer::start(AuthKind::AutheliaAuthRequest).await?;
+    let (_echo, echo_yaml) = echo_service(NS, "echo", "127.0.0.1").await?;
+    let files = vec![
+        ("echo.yaml".to_string(), echo_yaml),
+        ingress("app", "app.test", &auth.annotations("auth.example.test")),
+    ];
+    let fixture = start(
+        files,
+        InstanceSpec::http(CLASS, free_addr("127.0.0.1")),
+        &[],
+    )
+    .await?;
+    // The authority names the host (no Host header), as HTTP/2 clients send it.
+    let addr = fixture.http(CLASS);
+    let client = client_builder()
+        .http2_prior_knowledge()
+        .resolve("app.test", addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let send = |cookie: Option<String>| {
+        let mut request = client.get(format!("http://app.test:{}/h2?x=1", addr.port()));
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        request.send()
+    };
+    let reply = Reply::read(send(None).await?).await?;
+    assert_eq!(reply.status, 302, "{}", reply.summary());
+    let reply = Reply::read(send(Some(auth.login("alice", &[]))).await?).await?;
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    assert_eq!(reply.echoed_header("remote-user").as_deref(), Some("alice"));
+    assert_eq!(reply.echoed("version").as_deref(), Some("HTTP/1.1"));
+    let last = auth.requests();
+    let last = last.last().expect("asked");
+    assert_eq!(
+        last.header("x-original-url").as_deref(),
+        Some(format!("http://app.test:{}/h2?x=1", addr.port()).as_str())
+    );
+    assert_eq!(auth.contract_violations(), Vec::<String>::new());
+    Ok(())
+}
