@@ -1,6 +1,8 @@
 //! deploy/base/rbac.yaml grants exactly the verbs the controller uses: every request gatehouse
 //! sends to the API server in a full scenario (watch, status, leases, Events) is allowed by the
-//! manifest, and every rule of the manifest was used.
+//! manifest, and every rule of the manifest was used. Secrets are read exactly as the manifest's
+//! comment says: TLS Secrets by type, and each Secret an Ingress names (`auth-secret`,
+//! `proxy-ssl-secret`) by name.
 
 mod kube_support;
 
@@ -38,6 +40,25 @@ async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Resu
     };
     cluster.apply_yaml(&ing("ok", "svc"))?;
     cluster.apply_yaml(&ing("broken", "missing"))?;
+    // A Secret named by an Ingress, in another namespace: watched by name (it does not exist,
+    // so the Ingress answers 503; the list/watch is what matters here).
+    cluster.apply_yaml(
+        &Ingress::new("apps", "backend-tls")
+            .class("internal")
+            .annotation("nginx.ingress.kubernetes.io/backend-protocol", "HTTPS")
+            .annotation(
+                "nginx.ingress.kubernetes.io/proxy-ssl-secret",
+                "certs/backend-ca",
+            )
+            .path(
+                "backend-tls.example",
+                "/",
+                PathType::Prefix,
+                "svc",
+                PortRef::Name("http".into()),
+            )
+            .yaml(),
+    )?;
     let gh = Replica::start(
         &cluster,
         "rbac",
@@ -98,6 +119,29 @@ async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Resu
     assert!(
         unused.is_empty(),
         "granted but never used (remove from rbac.yaml): {unused:?}"
+    );
+    // Secrets: only TLS Secrets by type and the named one by name, in its namespace.
+    for r in cluster.api.requests() {
+        if !r.path.ends_with("/secrets") {
+            continue;
+        }
+        let selector = r.query_param("fieldSelector").unwrap_or_default();
+        match selector.as_str() {
+            "type=kubernetes.io/tls" => {}
+            "metadata.name=backend-ca" => {
+                assert_eq!(r.path, "/api/v1/namespaces/certs/secrets", "{r:?}")
+            }
+            other => panic!("Secrets read with selector {other:?}: {r:?}"),
+        }
+    }
+    assert!(
+        cluster
+            .api
+            .requests()
+            .iter()
+            .any(|r| r.path == "/api/v1/namespaces/certs/secrets"
+                && r.query_param("fieldSelector").as_deref() == Some("metadata.name=backend-ca")),
+        "the named Secret was watched by name"
     );
     // The event regarding the broken Ingress names it.
     let ev = events();

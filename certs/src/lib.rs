@@ -15,7 +15,7 @@ pub use cert_set::{CertInfo, CertSet, CertSetBuilder};
 pub use challenge::{ChallengeStore, MemoryChallenges};
 pub use error::CertError;
 pub use resolver::CertResolver;
-pub use tls_secret::{parse_tls_pair, LoadedCert};
+pub use tls_secret::{parse_ca_bundle, parse_client_pair, parse_tls_pair, ClientPair, LoadedCert};
 
 /// The crypto provider every TLS object in this crate is built with (ring, per workspace policy).
 pub fn crypto_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {

@@ -61,6 +61,47 @@ pub fn parse_tls_pair(chain_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, Ce
     })
 }
 
+/// A client certificate for backends (`proxy-ssl-secret`): the chain (DER, leaf first) and the
+/// private key (DER) that belongs to its leaf.
+pub type ClientPair = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// Parse a PEM chain and key to present to backends: [`parse_tls_pair`]'s checks (the key
+/// belongs to the leaf), plus every certificate of the chain parses as X.509 and the key's DER
+/// form is one rustls recognises by itself (the proxy hands both over as DER).
+pub fn parse_client_pair(chain_pem: &[u8], key_pem: &[u8]) -> Result<ClientPair, CertError> {
+    let loaded = parse_tls_pair(chain_pem, key_pem)?;
+    let chain: Vec<CertificateDer<'static>> = loaded.key.cert.clone();
+    for der in &chain {
+        x509_parser::parse_x509_certificate(der.as_ref())
+            .map_err(|e| CertError::BadCertificate(e.to_string()))?;
+    }
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| CertError::NoKey(e.to_string()))?;
+    PrivateKeyDer::try_from(key.secret_der().to_vec())
+        .map_err(|e| CertError::BadKey(e.to_string()))?;
+    Ok((chain, key))
+}
+
+/// Parse a PEM bundle of CA certificates (`ca.crt`) into DER, each checked to parse as X.509
+/// and to be usable as a trust anchor. An empty bundle is an error.
+pub fn parse_ca_bundle(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CertError::CertificatePem(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(CertError::NoCertificate);
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for der in &certs {
+        x509_parser::parse_x509_certificate(der.as_ref())
+            .map_err(|e| CertError::BadCertificate(e.to_string()))?;
+        store
+            .add(der.clone())
+            .map_err(|e| CertError::BadCertificate(e.to_string()))?;
+    }
+    Ok(certs)
+}
+
 /// What we read from a leaf certificate.
 pub(crate) struct LeafFacts {
     pub(crate) names: Vec<String>,
@@ -100,4 +141,61 @@ pub(crate) fn leaf_facts(der: &CertificateDer<'_>) -> Result<LeafFacts, CertErro
         not_before: validity.not_before.timestamp(),
         not_after: validity.not_after.timestamp(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_testkit::tlsgen::{KeyEncoding, KeyKind, LeafSpec, TestCa};
+
+    #[test]
+    fn client_pairs_and_ca_bundles() {
+        let ca = TestCa::new("Backend CA").expect("ca");
+        let other = TestCa::new("Other CA").expect("ca");
+        let leaf = ca.leaf(&["client.test"]).expect("leaf");
+        let rsa = ca
+            .leaf_with(&LeafSpec::new(&["rsa.test"]).key(KeyKind::Rsa2048, KeyEncoding::Pkcs1))
+            .expect("rsa leaf");
+        let foreign = other.leaf(&["x.test"]).expect("leaf");
+
+        let (chain, _) =
+            parse_client_pair(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes()).expect("pair");
+        assert_eq!(chain.len(), 2, "leaf and CA");
+        assert!(parse_client_pair(rsa.chain_pem.as_bytes(), rsa.key_pem.as_bytes()).is_ok());
+        // (chain, key, error label)
+        let bad = [
+            (
+                leaf.chain_pem.as_str(),
+                foreign.key_pem.as_str(),
+                "key_mismatch",
+            ),
+            ("", leaf.key_pem.as_str(), "no_certificate"),
+            (leaf.chain_pem.as_str(), "", "no_key"),
+            (
+                "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+                leaf.key_pem.as_str(),
+                "certificate_pem",
+            ),
+        ];
+        for (chain, key, label) in bad {
+            let err = parse_client_pair(chain.as_bytes(), key.as_bytes()).expect_err(label);
+            assert_eq!(err.metric_label(), label, "{err}");
+        }
+
+        let bundle = format!("{}{}", ca.cert_pem(), other.cert_pem());
+        assert_eq!(parse_ca_bundle(bundle.as_bytes()).expect("bundle").len(), 2);
+        assert_eq!(
+            parse_ca_bundle(b"no pem here")
+                .expect_err("empty")
+                .metric_label(),
+            "no_certificate"
+        );
+        let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            parse_ca_bundle(garbage.as_bytes())
+                .expect_err("garbage")
+                .metric_label(),
+            "bad_certificate"
+        );
+    }
 }

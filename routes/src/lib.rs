@@ -36,4 +36,4 @@ pub use request_path::{normalize_path, NormalPath, PathError};
 pub use source::SourceRanges;
 pub use table::{RouteMatch, RouteTable, TableInfo};
 pub use target::{IngressRef, PathType, RouteTarget};
-pub use upstream::{BackendProtocol, UpstreamTls};
+pub use upstream::{BackendProtocol, ClientCert, Prepared, UpstreamCa, UpstreamTls};

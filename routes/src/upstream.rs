@@ -1,8 +1,11 @@
 //! How gatehouse speaks to a route's backends: the protocol (`backend-protocol`) and, over
 //! TLS, certificate verification and the server name (`proxy-ssl-verify`, `proxy-ssl-name`,
-//! `proxy-ssl-server-name`).
+//! `proxy-ssl-server-name`), and the CAs and client certificate of `proxy-ssl-secret`.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 /// The protocol spoken to a route's backends (`backend-protocol`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -67,6 +70,103 @@ pub struct UpstreamTls {
     pub name: Option<Arc<str>>,
     /// Send the name as SNI even without verification (`proxy-ssl-server-name: on`).
     pub server_name: bool,
+    /// The CAs a verified backend must chain to, instead of the system's trust store
+    /// (`ca.crt` of the `proxy-ssl-secret` Secret); only used with `verify`.
+    pub ca: Option<Arc<UpstreamCa>>,
+    /// The client certificate presented to the backends (`tls.crt` and `tls.key` of the
+    /// `proxy-ssl-secret` Secret).
+    pub client_cert: Option<Arc<ClientCert>>,
+}
+
+/// Trust anchors for verifying backends: DER certificates, compared by content.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UpstreamCa {
+    /// The CA certificates (DER), as listed in the Secret; never empty.
+    pub certs: Vec<Vec<u8>>,
+    /// The proxy's own form of these certificates, made once.
+    pub prepared: Prepared,
+}
+
+impl UpstreamCa {
+    /// CAs from DER certificates (the caller has checked that each parses).
+    pub fn new(certs: Vec<Vec<u8>>) -> Self {
+        Self {
+            certs,
+            prepared: Prepared::default(),
+        }
+    }
+}
+
+impl fmt::Debug for UpstreamCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UpstreamCa({} certificates)", self.certs.len())
+    }
+}
+
+/// A client certificate chain (leaf first) with its private key, DER, compared by content.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClientCert {
+    /// The chain (DER), leaf first; never empty.
+    pub chain: Vec<Vec<u8>>,
+    /// The private key (DER: PKCS#8, PKCS#1 or SEC1), which belongs to the leaf.
+    pub key: Vec<u8>,
+    /// The proxy's own form of this certificate and key, made once.
+    pub prepared: Prepared,
+}
+
+impl ClientCert {
+    /// A client certificate from DER (the caller has checked the chain and that the key
+    /// belongs to the leaf).
+    pub fn new(chain: Vec<Vec<u8>>, key: Vec<u8>) -> Self {
+        Self {
+            chain,
+            key,
+            prepared: Prepared::default(),
+        }
+    }
+}
+
+impl fmt::Debug for ClientCert {
+    // The key is never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientCert({} certificates)", self.chain.len())
+    }
+}
+
+/// A slot the proxy fills once with its own form of a value (parsed certificates), so that
+/// requests do not parse them again. Ignored by comparison and hashing: it is derived from
+/// the value it belongs to.
+#[derive(Clone, Default)]
+pub struct Prepared(OnceLock<Arc<dyn Any + Send + Sync>>);
+
+impl Prepared {
+    /// The value `init` makes, made on first use and kept; `None` if an earlier call made a
+    /// value of another type.
+    pub fn get_or_init<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Option<Arc<T>> {
+        self.0
+            .get_or_init(|| Arc::new(init()))
+            .clone()
+            .downcast::<T>()
+            .ok()
+    }
+}
+
+impl PartialEq for Prepared {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Prepared {}
+
+impl Hash for Prepared {
+    fn hash<H: Hasher>(&self, _: &mut H) {}
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Prepared")
+    }
 }
 
 impl UpstreamTls {
@@ -103,12 +203,35 @@ mod tests {
     fn sni_is_sent_when_verifying_or_asked() {
         let tls = |verify, server_name| UpstreamTls {
             verify,
-            name: None,
             server_name,
+            ..UpstreamTls::default()
         };
         assert!(!tls(false, false).sends_sni());
         assert!(tls(false, true).sends_sni());
         assert!(tls(true, false).sends_sni());
+    }
+
+    #[test]
+    fn certificates_compare_by_content_and_prepare_once() {
+        let a = ClientCert::new(vec![vec![1, 2]], vec![3]);
+        let b = ClientCert::new(vec![vec![1, 2]], vec![3]);
+        let other_key = ClientCert::new(vec![vec![1, 2]], vec![4]);
+        let made = a.prepared.get_or_init(|| 7u32);
+        assert_eq!(made.as_deref(), Some(&7));
+        assert_eq!(a.prepared.get_or_init(|| 8u32).as_deref(), Some(&7));
+        assert_eq!(a.prepared.get_or_init(|| "other type"), None);
+        assert_eq!(a, b, "prepared or not, same content");
+        assert_ne!(a, other_key);
+        let hash = |c: &ClientCert| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            c.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&a), hash(&b));
+        assert!(!format!("{a:?}").contains('3'), "no key bytes in {a:?}");
+        let ca = UpstreamCa::new(vec![vec![9]]);
+        assert_eq!(ca, UpstreamCa::new(vec![vec![9]]));
+        assert_ne!(ca, UpstreamCa::new(vec![vec![8]]));
     }
 
     #[test]

@@ -65,6 +65,43 @@ impl EchoMode {
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(EchoMode::Tls(Arc::new(config)))
     }
+
+    /// Like [`EchoMode::tls`], and every client must present a certificate issued by one of
+    /// the CAs in `client_ca_pem` (mutual TLS); other clients fail the handshake.
+    pub fn tls_requiring_client_cert(
+        cert_chain_pem: &str,
+        key_pem: &str,
+        client_ca_pem: &str,
+        alpn: &[&[u8]],
+    ) -> anyhow::Result<EchoMode> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .context("echo TLS certificate")?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("echo TLS key")?;
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(client_ca_pem.as_bytes()) {
+            roots
+                .add(ca.context("echo client CA")?)
+                .context("echo client CA")?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .context("echo client verifier")?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("echo TLS versions")?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .context("echo TLS config")?;
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(EchoMode::Tls(Arc::new(config)))
+    }
 }
 
 /// What the echo backend learnt about one connection's TLS handshake.

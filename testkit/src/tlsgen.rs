@@ -108,6 +108,8 @@ pub struct LeafSpec {
     pub not_before: Option<(i32, u8, u8)>,
     /// Validity end as (year, month, day); default: 2099-01-01.
     pub not_after: Option<(i32, u8, u8)>,
+    /// Also usable as a TLS client certificate (extended key usage `clientAuth`).
+    pub client_auth: bool,
 }
 
 impl LeafSpec {
@@ -120,7 +122,14 @@ impl LeafSpec {
             encoding: KeyEncoding::Pkcs8,
             not_before: None,
             not_after: None,
+            client_auth: false,
         }
+    }
+
+    /// Also usable as a TLS client certificate (extended key usage `clientAuth`).
+    pub fn client_auth(mut self) -> Self {
+        self.client_auth = true;
+        self
     }
 
     /// Use this key algorithm and encoding.
@@ -234,6 +243,11 @@ fn leaf_params(spec: &LeafSpec) -> Result<CertificateParams> {
             .push(DnType::CommonName, first.as_str());
     }
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    if spec.client_auth {
+        params
+            .extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ClientAuth);
+    }
     params.use_authority_key_identifier_extension = true;
     let (y, m, d) = spec.not_before.unwrap_or((2024, 1, 1));
     params.not_before = rcgen::date_time_ymd(y, m, d);

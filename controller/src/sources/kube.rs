@@ -19,7 +19,7 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use super::auth_secrets::{self, AuthSecretWatchers};
+use super::named_secrets::{self, NamedSecretWatchers};
 use super::{SourceUpdate, UpdateSender};
 use crate::snapshot::Snapshot;
 
@@ -35,8 +35,8 @@ pub struct KubeSourceConfig {
     pub publish_services: Vec<(String, String)>,
 }
 
-/// How long a newly named basic-auth Secret's first list may hold up the next picture.
-const AUTH_SECRET_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a newly named Secret's first list may hold up the next picture.
+const NAMED_SECRET_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Task = BoxFuture<'static, ()>;
 
@@ -133,10 +133,11 @@ struct Stores {
 }
 
 impl Stores {
-    /// The current picture; `auth_secrets` are the basic-auth Secrets watched by name.
-    fn update(&self, auth_secrets: Vec<Arc<Secret>>) -> SourceUpdate {
+    /// The current picture; `named_secrets` are the Secrets Ingresses name (`auth-secret`,
+    /// `proxy-ssl-secret`), watched by name.
+    fn update(&self, named_secrets: Vec<Arc<Secret>>) -> SourceUpdate {
         let mut secrets = objects(&self.secrets);
-        secrets.extend(auth_secrets);
+        secrets.extend(named_secrets);
         SourceUpdate {
             snapshot: Arc::new(Snapshot {
                 ingress_classes: objects(std::slice::from_ref(&self.classes)),
@@ -202,23 +203,23 @@ pub async fn run_kube(client: Client, config: KubeSourceConfig, updates: UpdateS
             .collect(),
     };
     let watchers = futures::future::join_all(tasks);
-    let mut auth = AuthSecretWatchers::new(client.clone(), trigger.clone());
+    let mut named = NamedSecretWatchers::new(client.clone(), trigger.clone());
     let send = async {
         tracing::info!("waiting for the initial list of every watched kind");
         stores.wait_ready().await;
-        // The Secrets the Ingresses name for basic authentication, each watched by name.
-        auth.sync(&auth_secrets::referenced(&objects(&stores.ingresses), ns));
-        auth.wait_ready().await;
+        // The Secrets the Ingresses name (auth-secret, proxy-ssl-secret), each watched by name.
+        named.sync(&named_secrets::referenced(&objects(&stores.ingresses), ns));
+        named.wait_ready().await;
         tracing::info!("caches synced");
         // The reconciler coalesces bursts; each event here only replaces the latest picture.
         while !updates.is_closed() {
-            if auth.sync(&auth_secrets::referenced(&objects(&stores.ingresses), ns)) {
+            if named.sync(&named_secrets::referenced(&objects(&stores.ingresses), ns)) {
                 // A newly named Secret is listed before the picture that needs it is sent (a
                 // route is refused until then); bounded, so a Secret that cannot be listed
                 // does not hold up everything else.
-                let _ = tokio::time::timeout(AUTH_SECRET_LIST_WAIT, auth.wait_ready()).await;
+                let _ = tokio::time::timeout(NAMED_SECRET_LIST_WAIT, named.wait_ready()).await;
             }
-            updates.send_replace(Some(Arc::new(stores.update(auth.secrets()))));
+            updates.send_replace(Some(Arc::new(stores.update(named.secrets()))));
             trigger.notified().await;
         }
     };

@@ -1,10 +1,10 @@
 //! Sources of objects. Each only produces [`SourceUpdate`]s into a watch channel; the
 //! reconciler ([`crate::reconcile`]) does everything after that.
 
-pub mod auth_secrets;
 pub mod external_names;
 pub mod kube;
 pub mod manifests;
+pub mod named_secrets;
 pub mod watch;
 
 use std::sync::Arc;

@@ -42,7 +42,8 @@ pub struct BasicAuthRequest {
     pub realm: Arc<str>,
 }
 
-/// The Secrets of a snapshot by namespace and name, for basic authentication.
+/// The Secrets of a snapshot by namespace and name, for basic authentication and
+/// `proxy-ssl-secret`.
 pub struct AuthSecrets<'a> {
     secrets: HashMap<(&'a str, &'a str), &'a Secret>,
 }
@@ -56,6 +57,11 @@ impl<'a> AuthSecrets<'a> {
                 .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), &**s)))
                 .collect(),
         }
+    }
+
+    /// The Secret `ns/name`, if the snapshot has it.
+    pub fn get(&self, ns: &str, name: &str) -> Option<&'a Secret> {
+        self.secrets.get(&(ns, name)).copied()
     }
 
     /// The route-ready basic authentication for `request`, or why it cannot be given.
@@ -86,7 +92,7 @@ impl<'a> AuthSecrets<'a> {
 }
 
 /// The value of `key` in `data`, else in `stringData` (manifests may use either).
-fn secret_value(secret: &Secret, key: &str) -> Option<Vec<u8>> {
+pub(crate) fn secret_value(secret: &Secret, key: &str) -> Option<Vec<u8>> {
     if let Some(v) = secret.data.as_ref().and_then(|d| d.get(key)) {
         return Some(v.0.clone());
     }

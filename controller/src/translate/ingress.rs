@@ -25,7 +25,7 @@ pub struct IngressContext<'a> {
     pub has_https: bool,
     /// What access control gatehouse cannot give does to the Ingress.
     pub unsupported_annotations: UnsupportedAnnotations,
-    /// The snapshot's Secrets, for basic authentication.
+    /// The snapshot's Secrets, for basic authentication and `proxy-ssl-secret`.
     pub auth_secrets: &'a AuthSecrets<'a>,
     /// The process's global external authentication, if any.
     pub global_auth: Option<&'a GlobalAuth>,
@@ -66,6 +66,26 @@ pub fn add_ingress<'a>(
             }
         },
     };
+    if let Some(request) = &notes.proxy_ssl_secret {
+        match super::proxy_ssl::resolve(ctx.auth_secrets, request) {
+            Ok(ssl) => {
+                notes.upstream_tls.ca = ssl.ca;
+                notes.upstream_tls.client_cert = ssl.client_cert;
+            }
+            Err(why) => {
+                let key = request.secret_key.clone();
+                warnings.push(
+                    Warning::new(
+                        object.clone(),
+                        WarningKind::InvalidAnnotation,
+                        format!("annotation {key}: {why}; every route of this Ingress answers 503 until it is fixed (backend TLS settings are never dropped)"),
+                    )
+                    .in_class(ctx.class),
+                );
+                notes.refuse_because(&key, "its Secret is missing or unusable");
+            }
+        }
+    }
     let mut warn = |kind, message: String| {
         warnings.push(Warning::new(object.clone(), kind, message).in_class(ctx.class))
     };

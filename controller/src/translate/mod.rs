@@ -7,6 +7,7 @@ mod backends;
 pub mod basic_auth;
 mod classes;
 mod ingress;
+pub mod proxy_ssl;
 pub mod tls;
 mod warnings;
 

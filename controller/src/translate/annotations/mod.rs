@@ -32,6 +32,7 @@ use gatehouse_routes::{
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use super::basic_auth::BasicAuthRequest;
+use super::proxy_ssl::ProxySslRequest;
 use super::{ObjectRef, Warning, WarningKind};
 
 /// ingress-nginx's annotation prefix.
@@ -63,6 +64,9 @@ pub const BACKEND_PROTOCOL: &str = "backend-protocol";
 pub const PROXY_SSL_VERIFY: &str = "proxy-ssl-verify";
 /// The name a TLS backend's certificate is verified against and sent as SNI.
 pub const PROXY_SSL_NAME: &str = "proxy-ssl-name";
+/// The Secret (`NAMESPACE/NAME`) with the client certificate (`tls.crt`, `tls.key`) presented
+/// to TLS backends and the CAs (`ca.crt`) they are verified against.
+pub const PROXY_SSL_SECRET: &str = "proxy-ssl-secret";
 /// `on` sends the server name as SNI to TLS backends (default `off`).
 pub const PROXY_SSL_SERVER_NAME: &str = "proxy-ssl-server-name";
 /// `"true"`: requests go to the Service's cluster IP instead of its endpoints.
@@ -131,6 +135,7 @@ pub const READ: &[&str] = &[
     PROXY_READ_TIMEOUT,
     PROXY_SEND_TIMEOUT,
     PROXY_SSL_NAME,
+    PROXY_SSL_SECRET,
     PROXY_SSL_SERVER_NAME,
     PROXY_SSL_VERIFY,
     SATISFY,
@@ -208,6 +213,9 @@ pub struct IngressAnnotations {
     /// Verification and server name towards TLS backends (`proxy-ssl-verify`,
     /// `proxy-ssl-name`, `proxy-ssl-server-name`).
     pub upstream_tls: UpstreamTls,
+    /// The Secret with backend CAs and client certificate (`proxy-ssl-secret`), before it is
+    /// read; translation fills `upstream_tls` from it.
+    pub proxy_ssl_secret: Option<ProxySslRequest>,
     /// The Host header sent to the backends (`upstream-vhost`).
     pub upstream_vhost: Option<Arc<str>>,
     /// Route to the Service's cluster IP and port instead of its endpoints
@@ -239,6 +247,7 @@ impl Default for IngressAnnotations {
             global_auth: true,
             backend_protocol: BackendProtocol::Http,
             upstream_tls: UpstreamTls::default(),
+            proxy_ssl_secret: None,
             upstream_vhost: None,
             service_upstream: false,
             refuse: None,
@@ -304,7 +313,9 @@ impl IngressAnnotations {
                 server_name: reader
                     .route(PROXY_SSL_SERVER_NAME, values::parse_on_off)
                     .unwrap_or(defaults.upstream_tls.server_name),
+                ..defaults.upstream_tls
             },
+            proxy_ssl_secret: reader.proxy_ssl_secret(),
             upstream_vhost: reader.route(UPSTREAM_VHOST, values::parse_vhost),
             service_upstream: reader
                 .route(SERVICE_UPSTREAM, values::parse_bool)
@@ -551,6 +562,19 @@ impl<'a> Reader<'a> {
                 None
             }
         }
+    }
+
+    /// `proxy-ssl-secret`: a Secret that must be `NAMESPACE/NAME` (another namespace is
+    /// allowed, as in ingress-nginx); an invalid value refuses the Ingress like invalid access
+    /// control, since it configures how backends are verified.
+    fn proxy_ssl_secret(&mut self) -> Option<ProxySslRequest> {
+        let (namespace, name) =
+            self.access(&[PROXY_SSL_SECRET], values::parse_namespaced_secret_ref)?;
+        Some(ProxySslRequest {
+            secret_key: self.set_key(PROXY_SSL_SECRET),
+            namespace,
+            name,
+        })
     }
 
     /// The key `name` is set under (gatehouse's prefix first), or ingress-nginx's key.

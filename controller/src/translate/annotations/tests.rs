@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::translate::basic_auth::AuthSecretType;
+use crate::translate::proxy_ssl::ProxySslRequest;
 
 fn ingress(annotations: &[(&str, &str)]) -> Ingress {
     let map: serde_json::Map<String, serde_json::Value> = annotations
@@ -170,6 +171,7 @@ fn parses_each_key_under_both_prefixes() {
                     verify: true,
                     name: Some(Arc::from("api.internal")),
                     server_name: true,
+                    ..UpstreamTls::default()
                 },
                 ..default.clone()
             },
@@ -931,4 +933,71 @@ fn forward_auth_annotations() {
     );
     let (got, _) = parse(&[(&nginx(ENABLE_GLOBAL_AUTH), "nope")]);
     assert!(got.refuse.is_some());
+}
+
+#[test]
+fn proxy_ssl_secret_values() {
+    let request = |key: String, ns: &str, name: &str| ProxySslRequest {
+        secret_key: key,
+        namespace: ns.to_string(),
+        name: name.to_string(),
+    };
+    /// (annotations, request, refusal reason part)
+    type SslCase = (
+        Vec<(String, &'static str)>,
+        Option<ProxySslRequest>,
+        Option<&'static str>,
+    );
+    let cases: Vec<SslCase> = vec![
+        (vec![], None, None),
+        (
+            vec![(nginx(PROXY_SSL_SECRET), "certs/backend-tls")],
+            Some(request(nginx(PROXY_SSL_SECRET), "certs", "backend-tls")),
+            None,
+        ),
+        (
+            vec![(own(PROXY_SSL_SECRET), " ns/mtls ")],
+            Some(request(own(PROXY_SSL_SECRET), "ns", "mtls")),
+            None,
+        ),
+        // gatehouse's prefix wins when both are set.
+        (
+            vec![
+                (own(PROXY_SSL_SECRET), "ns/own"),
+                (nginx(PROXY_SSL_SECRET), "ns/nginx"),
+            ],
+            Some(request(own(PROXY_SSL_SECRET), "ns", "own")),
+            None,
+        ),
+        // Not NAMESPACE/NAME: refused, never served without the TLS settings asked for.
+        (
+            vec![(nginx(PROXY_SSL_SECRET), "backend-tls")],
+            None,
+            Some("proxy-ssl-secret (invalid value)"),
+        ),
+        (
+            vec![(nginx(PROXY_SSL_SECRET), "ns/Bad_Name")],
+            None,
+            Some("proxy-ssl-secret (invalid value)"),
+        ),
+        (
+            vec![(nginx(PROXY_SSL_SECRET), "")],
+            None,
+            Some("proxy-ssl-secret (invalid value)"),
+        ),
+    ];
+    for (annotations, want, refusal) in cases {
+        let pairs: Vec<(&str, &str)> = annotations.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let (got, warnings) = parse(&pairs);
+        assert_eq!(got.proxy_ssl_secret, want, "{annotations:?}");
+        assert_eq!(got.upstream_tls, UpstreamTls::default(), "{annotations:?}");
+        match refusal {
+            None => assert_eq!(got.refuse, None, "{annotations:?}"),
+            Some(part) => {
+                let reason = got.refuse.as_deref().unwrap_or_default();
+                assert!(reason.contains(part), "{annotations:?}: {reason}");
+                assert_eq!(warnings.len(), 1, "{annotations:?}: {warnings:?}");
+            }
+        }
+    }
 }

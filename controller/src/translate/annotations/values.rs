@@ -334,6 +334,18 @@ pub fn parse_vhost(value: &str) -> Result<Arc<str>, String> {
     Ok(Arc::from(text))
 }
 
+/// A Secret reference that must name its namespace (`NAMESPACE/NAME`), as ingress-nginx's
+/// `proxy-ssl-secret` expects.
+pub fn parse_namespaced_secret_ref(value: &str) -> Result<(String, String), String> {
+    match parse_secret_ref(value)? {
+        (Some(ns), name) => Ok((ns, name)),
+        (None, _) => Err(format!(
+            "{:?} does not name its namespace (expected NAMESPACE/NAME)",
+            value.trim()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

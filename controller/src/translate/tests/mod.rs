@@ -4,6 +4,7 @@ mod backends;
 mod basic_auth;
 mod classes;
 mod policies;
+mod proxy_ssl;
 mod rules;
 mod tls;
 

@@ -140,6 +140,7 @@ fn backend_protocol_tls_and_vhost_reach_every_route_of_their_ingress() {
         verify: true,
         name: Some(Arc::from("s.internal")),
         server_name: false,
+        ..UpstreamTls::default()
     };
     // (host, path, protocol, upstream tls, upstream-vhost)
     let cases = [

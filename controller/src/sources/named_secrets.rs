@@ -1,7 +1,8 @@
-//! The Secrets that Ingresses name for basic authentication (`auth-secret`), watched one by
-//! one by name: a watcher with a `metadata.name=NAME` field selector in the Secret's
-//! namespace per referenced Secret, started when an Ingress first names it and stopped when
-//! none does any more. No other Secret's contents are ever requested for this.
+//! The Secrets that Ingresses name — for basic authentication (`auth-secret`) and for backend
+//! TLS (`proxy-ssl-secret`) — watched one by one by name: a watcher with a
+//! `metadata.name=NAME` field selector in the Secret's namespace per referenced Secret, started
+//! when an Ingress first names it and stopped when none does any more. No other Secret's
+//! contents are ever requested for this.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,21 +21,25 @@ use crate::translate::annotations::{IngressAnnotations, UnsupportedAnnotations};
 /// A Secret by namespace and name.
 pub type SecretName = (String, String);
 
-/// The Secrets `ingresses` name for basic authentication, as translation reads them
-/// (`auth-type: basic` with a valid `auth-secret`), limited to `namespaces` when not empty.
+/// The Secrets `ingresses` name, as translation reads them: for basic authentication
+/// (`auth-type: basic` with a valid `auth-secret`) and for backend TLS (a valid
+/// `proxy-ssl-secret`), limited to `namespaces` when not empty.
 pub fn referenced(ingresses: &[Arc<Ingress>], namespaces: &[String]) -> BTreeSet<SecretName> {
     ingresses
         .iter()
-        // Cheap first: only Ingresses with an auth-type key are parsed (this runs per event).
+        // Cheap first: only Ingresses with a key that can name a Secret are parsed (this runs
+        // per event).
         .filter(|ing| {
-            ing.metadata
-                .annotations
-                .as_ref()
-                .is_some_and(|a| a.keys().any(|k| k.ends_with("/auth-type")))
+            ing.metadata.annotations.as_ref().is_some_and(|a| {
+                a.keys()
+                    .any(|k| k.ends_with("/auth-type") || k.ends_with("/proxy-ssl-secret"))
+            })
         })
-        .filter_map(|ing| {
+        .flat_map(|ing| {
             let (notes, _) = IngressAnnotations::parse(ing, UnsupportedAnnotations::FailClosed);
-            notes.basic_auth.map(|r| (r.namespace, r.name))
+            let auth = notes.basic_auth.map(|r| (r.namespace, r.name));
+            let ssl = notes.proxy_ssl_secret.map(|r| (r.namespace, r.name));
+            auth.into_iter().chain(ssl)
         })
         .filter(|(ns, _)| namespaces.is_empty() || namespaces.contains(ns))
         .collect()
@@ -53,13 +58,13 @@ impl Drop for Watch {
 }
 
 /// The running per-name Secret watchers.
-pub struct AuthSecretWatchers {
+pub struct NamedSecretWatchers {
     client: Client,
     trigger: Arc<Notify>,
     watches: BTreeMap<SecretName, Watch>,
 }
 
-impl AuthSecretWatchers {
+impl NamedSecretWatchers {
     /// No watchers yet; each event of those started later pulls `trigger`.
     pub fn new(client: Client, trigger: Arc<Notify>) -> Self {
         Self {
@@ -98,7 +103,7 @@ impl AuthSecretWatchers {
                         Ok(_) => trigger.notify_one(),
                         Err(e) => tracing::warn!(
                             secret,
-                            "watch of a basic-auth Secret failed, retrying with backoff (does RBAC allow list/watch of secrets in its namespace?): {e}"
+                            "watch of a Secret named by an Ingress failed, retrying with backoff (does RBAC allow list/watch of secrets in its namespace?): {e}"
                         ),
                     }
                     futures::future::ready(())
@@ -140,7 +145,7 @@ mod tests {
     }
 
     #[test]
-    fn only_secrets_named_for_basic_auth_are_referenced() {
+    fn only_secrets_named_for_basic_auth_or_backend_tls_are_referenced() {
         let n = |k: &str| format!("nginx.ingress.kubernetes.io/{k}");
         let ingresses = vec![
             ingress(
@@ -170,6 +175,24 @@ mod tests {
                 "six",
                 json!({"gatehouse.dev/auth-type": "basic", "gatehouse.dev/auth-secret": "own"}),
             ),
+            // proxy-ssl-secret, under either prefix; it must name its namespace.
+            ingress(
+                "a",
+                "seven",
+                json!({n("proxy-ssl-secret"): "d/backend-tls"}),
+            ),
+            ingress(
+                "a",
+                "eight",
+                json!({"gatehouse.dev/proxy-ssl-secret": "e/own-tls"}),
+            ),
+            ingress("a", "nine", json!({n("proxy-ssl-secret"): "no-namespace"})),
+            // Both in one Ingress.
+            ingress(
+                "a",
+                "ten",
+                json!({n("auth-type"): "basic", n("auth-secret"): "creds", n("proxy-ssl-secret"): "a/mtls"}),
+            ),
         ];
         let names = |ns: &[String]| -> Vec<(String, String)> {
             referenced(&ingresses, ns).into_iter().collect()
@@ -177,9 +200,19 @@ mod tests {
         let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
         assert_eq!(
             names(&[]),
-            vec![pair("a", "creds"), pair("b", "other"), pair("c", "own")]
+            vec![
+                pair("a", "creds"),
+                pair("a", "mtls"),
+                pair("b", "other"),
+                pair("c", "own"),
+                pair("d", "backend-tls"),
+                pair("e", "own-tls")
+            ]
         );
         // --watch-namespace limits what is read.
-        assert_eq!(names(&["a".to_string()]), vec![pair("a", "creds")]);
+        assert_eq!(
+            names(&["a".to_string()]),
+            vec![pair("a", "creds"), pair("a", "mtls")]
+        );
     }
 }
