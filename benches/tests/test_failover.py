@@ -1,6 +1,10 @@
 """benches/failover: its pure parts (counts, aggregation, configs, log summary, report, options)."""
 
+import json
+import os
+import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 from pathlib import Path
@@ -8,6 +12,8 @@ from pathlib import Path
 from harness import failover, loadgen, tools
 from harness.certs import CertFiles
 from harness.failover import RunResult
+
+BENCHES = Path(__file__).resolve().parents[1]
 
 GATEHOUSE_RETRY = (
     "\x1b[2m2026-11-30T14:34:05.123456Z\x1b[0m \x1b[33m WARN\x1b[0m pingora_proxy: Fail to proxy: Upstream "
@@ -203,6 +209,46 @@ class Options(unittest.TestCase):
 
                 with contextlib.redirect_stderr(devnull):
                     failover.parse_args(bad)
+
+
+class MissingPeer(unittest.TestCase):
+    """Without nginx (the backends and a peer) every run is n/a, and a failure under CI=true."""
+
+    def run_without_nginx(self, tmp: Path, ci: str):
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir()
+        for tool in ("taskset", "openssl"):
+            found = shutil.which(tool)
+            if found is None:
+                self.skipTest(f"{tool} is not installed")
+            (bin_dir / tool).symlink_to(found)
+        env = {k: v for k, v in os.environ.items() if k != "CI"}
+        env.update(PATH=str(bin_dir), CI=ci)
+        out = tmp / "failover.md"
+        proc = subprocess.run(
+            [sys.executable, str(BENCHES / "failover"), "--no-install", "--targets", "nginx", "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        return proc, out
+
+    def test_outside_ci_every_run_is_na_naming_the_package(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, out = self.run_without_nginx(Path(tmp), "false")
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            result = json.loads(out.with_name("failover.json").read_text())["results"][0]
+        self.assertTrue(result["error"].startswith("n/a: nginx is not installed"), result["error"])
+        self.assertIn("apt-get install nginx", result["error"])
+
+    def test_under_ci_it_fails(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, out = self.run_without_nginx(Path(tmp), "true")
+            self.assertFalse(out.exists())
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("nginx is not installed", proc.stdout)
+        self.assertIn("CI=true", proc.stdout)
 
 
 if __name__ == "__main__":
