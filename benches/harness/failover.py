@@ -32,7 +32,7 @@ from pathlib import Path
 from . import gatehouse, install, loadgen, manifests, peers, probe, tools
 from .certs import make_cert
 from .layout import BENCH_HOST, CLIENT_CPU, PROXY_CPU
-from .processes import Child, StartError, free_port_base, start_pinned, wait_for_ports
+from .processes import Child, StartError, ephemeral_ports, free_port_base, start_pinned, wait_for_ports
 
 DOCS = install.REPO / "docs" / "benchmarks"
 
@@ -334,7 +334,8 @@ def markdown(results: list[RunResult], meta: dict, targets: list[str]) -> str:
         for message, count in t.proxy_log.most_common(12):
             lines.append(f"| {count:,} | `{message.replace('|', '/').replace('`', chr(39))}` |")
         if len(t.proxy_log) > 12:
-            lines.append(f"| {sum(t.proxy_log.values()) - sum(c for _, c in t.proxy_log.most_common(12)):,} | (other) |")
+            rest = sum(t.proxy_log.values()) - sum(c for _, c in t.proxy_log.most_common(12))
+            lines.append(f"| {rest:,} | (other) |")
         lines.append("")
     if meta.get("analysis"):
         lines += ["## Analysis", "", meta["analysis"].strip(), ""]
@@ -381,10 +382,14 @@ def markdown(results: list[RunResult], meta: dict, targets: list[str]) -> str:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options; --quick sets small defaults for CI."""
     parser = argparse.ArgumentParser(prog="benches/failover", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="CI smoke mode: 1 round, 2 s runs, debug build, temp output")
+    parser.add_argument(
+        "--quick", action="store_true", help="CI smoke mode: 1 round, 2 s runs, debug build, temp output"
+    )
     parser.add_argument("--rounds", type=int, help="rounds per target (default 3; quick 1)")
     parser.add_argument("--seconds", type=int, help="seconds of load per run (default 10; quick 2)")
-    parser.add_argument("--kill-after", type=float, help="seconds into the load when backend A is killed (default: half)")
+    parser.add_argument(
+        "--kill-after", type=float, help="seconds into the load when backend A is killed (default: half)"
+    )
     parser.add_argument("--warmup", type=int, help="seconds of warm-up load before each run (default 1; quick 0)")
     parser.add_argument("--connections", type=int, default=64, help="client connections (default 64)")
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma list: " + ", ".join(TARGETS))
@@ -410,9 +415,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if not 0 < args.kill_after < args.seconds:
         parser.error("--kill-after must fall inside the load (0 < kill-after < seconds)")
     if args.out is None:
-        args.out = (
-            Path(tempfile.mkdtemp(prefix="gatehouse-failover-quick-")) / "failover.md" if quick else DOCS / "failover.md"
-        )
+        if quick:
+            args.out = Path(tempfile.mkdtemp(prefix="gatehouse-failover-quick-")) / "failover.md"
+        else:
+            args.out = DOCS / "failover.md"
     return args
 
 
@@ -504,7 +510,10 @@ def run_one(target: Target, round_no: int, binary: Path | None, flags, workdir: 
     result = RunResult(target.name, round_no)
     rundir = workdir / f"r{round_no + 1}-{target.name}"
     rundir.mkdir(parents=True)
-    base = free_port_base(span=20)
+    # Below the ephemeral range: once backend A is dead the proxy connects to its port thousands
+    # of times a second, and a connect whose ephemeral local port happened to be that very port
+    # would connect the socket to itself (TCP simultaneous open) and read its own request back.
+    base = free_port_base(span=20, low=10000, high=min(ephemeral_ports()[0], 60000))
     ports = list(range(base, base + 20))
     backends: Backends | None = None
     proxy: Child | None = None
@@ -553,7 +562,8 @@ def run_one(target: Target, round_no: int, binary: Path | None, flags, workdir: 
 def render(out: Path) -> int:
     """Re-render the markdown from a previous run's failover.json (e.g. after adding the analysis)."""
     data = json.loads(out.with_name("failover.json").read_text())
-    results = [RunResult(**{k: v for k, v in r.items() if k in RunResult.__dataclass_fields__}) for r in data["results"]]
+    fields = RunResult.__dataclass_fields__
+    results = [RunResult(**{k: v for k, v in r.items() if k in fields}) for r in data["results"]]
     analysis = out.with_name("failover-analysis.md")
     if analysis.exists():
         data["meta"]["analysis"] = analysis.read_text()
@@ -640,7 +650,9 @@ def report(
         "targets": args.targets,
         "machine": ", ".join(f"{k}: {v}" for k, v in install.machine().items()),
         "load_average": f"{load_before} before, {install.load_average()} after",
-        "versions": ", ".join(f"{k}: {v}" for k, v in install.versions(binary).items() if k in ("nginx", "wrk", "gatehouse", "rustc")),
+        "versions": ", ".join(
+            f"{k}: {v}" for k, v in install.versions(binary).items() if k in ("nginx", "wrk", "gatehouse", "rustc")
+        ),
         "notes": notes,
     }
     out: Path = args.out
@@ -649,12 +661,11 @@ def report(
     if analysis.exists():
         meta["analysis"] = analysis.read_text()
     out.write_text(markdown(results, meta, args.targets))
-    out.with_name("failover.json").write_text(
-        json.dumps({"meta": {k: v for k, v in meta.items() if k != "analysis"}, "results": [r.as_dict() for r in results]}, indent=1)
-    )
+    raw = {"meta": {k: v for k, v in meta.items() if k != "analysis"}, "results": [r.as_dict() for r in results]}
+    out.with_name("failover.json").write_text(json.dumps(raw, indent=1))
     log(f"[report] wrote {out}, {out.with_name('failover.json').name}")
     for name, t in aggregate(results, args.targets).items():
-        log(f"[total] {name:<17} {t.total:>10,} requests, {t.failed:>6,} failed ({fmt_rate(t.rate)}) over {t.runs} runs")
+        log(f"[total] {name:<17} {t.total:>10,} requests, {t.failed:>6,} failed ({fmt_rate(t.rate)}), {t.runs} runs")
     broken = [r for r in results if r.error and not r.error.startswith("n/a: ")]
     if broken:
         log(f"[result] FAILED: {broken[0].target} round {broken[0].round + 1}: {broken[0].error}")
