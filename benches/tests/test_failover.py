@@ -1,5 +1,7 @@
 """benches/failover: its pure parts (counts, aggregation, configs, log summary, report, options)."""
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -82,7 +84,8 @@ class Configs(unittest.TestCase):
         self.assertEqual(annotations["nginx.ingress.kubernetes.io/proxy-next-upstream"], "off")
         self.assertEqual(annotations["nginx.ingress.kubernetes.io/ssl-redirect"], "false")
         # The shared annotations of manifests.ingress are not changed for the next caller.
-        self.assertNotIn("nginx.ingress.kubernetes.io/proxy-next-upstream", failover.failover_objects([1])[1]["metadata"]["annotations"])
+        fresh = failover.failover_objects([1])[1]["metadata"]["annotations"]
+        self.assertNotIn("nginx.ingress.kubernetes.io/proxy-next-upstream", fresh)
 
     def render_nginx(self, name: str, tmp: Path) -> str:
         certs = CertFiles(tmp / "c.pem", tmp / "k.pem", tmp / "ck.pem")
@@ -204,11 +207,8 @@ class Options(unittest.TestCase):
 
     def test_kill_must_fall_inside_the_load_and_targets_must_exist(self):
         for bad in (["--seconds", "4", "--kill-after", "4"], ["--targets", "gatehouse,envoy"]):
-            with self.assertRaises(SystemExit), open("/dev/null", "w") as devnull:
-                import contextlib
-
-                with contextlib.redirect_stderr(devnull):
-                    failover.parse_args(bad)
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+                failover.parse_args(bad)
 
 
 class MissingPeer(unittest.TestCase):
