@@ -1,7 +1,8 @@
 //! Per-Ingress upstream settings through the real binary: `proxy-body-size`,
 //! `proxy-read-timeout` and the retries of `proxy-next-upstream` (a request whose upstream
 //! exchange fails before any response byte is tried on another endpoint: idempotent requests
-//! by default, others only with `non_idempotent`; `off` turns it off).
+//! by default, others only with `non_idempotent`; `off` turns it off; a request whose client
+//! has left is not sent again).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,7 +14,7 @@ use gatehouse_testkit::yaml::{self, Ingress, PathType};
 use gatehouse_testkit::{
     free_addr, free_port_on, raw_http, silent_backend, EchoBackend, Fixture, InstanceSpec,
 };
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
 const NS: &str = "default";
@@ -36,6 +37,25 @@ async fn closer(
             if matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
+        }
+    });
+    Ok((seen, task))
+}
+
+/// A backend that accepts, reads a request head and never answers, holding the connection;
+/// counts the requests it read.
+async fn mute(addr: SocketAddr) -> anyhow::Result<(Arc<AtomicUsize>, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            if matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            held.push(stream);
         }
     });
     Ok((seen, task))
@@ -132,6 +152,53 @@ async fn failed_exchanges_are_retried_as_proxy_next_upstream_says() -> anyhow::R
     assert!(swallowed >= 1);
     assert!(echo.hits() >= 8);
     task.abort();
+    Ok(())
+}
+
+/// The client closing its connection while the upstream has not answered yet is the client's
+/// failure (Pingora reports it from the downstream side), not the endpoint's: the request is
+/// not sent to another endpoint for nobody (nginx answers 499 and tries no other).
+#[tokio::test]
+async fn a_request_whose_client_left_is_not_retried() -> anyhow::Result<()> {
+    let port = free_port_on(&["127.0.10.6", "127.0.10.7"]);
+    let (a, task_a) = mute(SocketAddr::from(([127, 0, 10, 6], port))).await?;
+    let (b, task_b) = mute(SocketAddr::from(([127, 0, 10, 7], port))).await?;
+    let svc = yaml::backend(
+        NS,
+        "mute",
+        port,
+        &[("127.0.10.6", true), ("127.0.10.7", true)],
+    );
+    let route = Ingress::new(NS, "gone.test")
+        .class(CLASS)
+        .path("gone.test", "/", PathType::Prefix, "mute", "http")
+        .yaml();
+    let fixture = Fixture::start(
+        bin(),
+        vec![InstanceSpec::http(CLASS, free_addr("127.0.0.1"))],
+        &[("svc.yaml", svc), ("gone.test.yaml", route)],
+    )
+    .await?;
+    let seen = || a.load(Ordering::SeqCst) + b.load(Ordering::SeqCst);
+    let mut client = tokio::net::TcpStream::connect(fixture.http(CLASS)).await?;
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: gone.test\r\n\r\n")
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen() == 0 {
+        assert!(Instant::now() < deadline, "no endpoint got the request");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(client);
+    // A retry would reach the other endpoint within milliseconds; give it a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        seen(),
+        1,
+        "the request was sent to the other endpoint after its client had left"
+    );
+    task_a.abort();
+    task_b.abort();
     Ok(())
 }
 

@@ -71,7 +71,9 @@ def build_gatehouse(profile: str) -> Path:
         args.append("--release")
     _log(" ".join(args))
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
-    binary = REPO / "target" / ("release" if profile == "release" else "debug") / "gatehouse"
+    # cargo puts it under $CARGO_TARGET_DIR when set (relative to the repository, where cargo runs).
+    target_dir = REPO / os.environ.get("CARGO_TARGET_DIR", "target")
+    binary = target_dir / ("release" if profile == "release" else "debug") / "gatehouse"
     if result.returncode != 0:
         raise InstallError(f"cargo build failed:\n{result.stderr[-3000:]}")
     if not binary.is_file():

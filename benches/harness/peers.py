@@ -85,14 +85,31 @@ def upstream(workdir: Path, http_port: int, https_port: int, certs: CertFiles) -
 
 def nginx(workdir: Path, http_port: int, https_port: int, upstream_port: int, certs: CertFiles) -> ProxySpec:
     """nginx as a reverse proxy with an upstream keep-alive pool."""
+    return nginx_proxy(workdir, http_port, https_port, [upstream_port], certs)
+
+
+def nginx_proxy(
+    workdir: Path,
+    http_port: int,
+    https_port: int,
+    upstream_ports: list[int],
+    certs: CertFiles,
+    location_extra: list[str] | None = None,
+    server_params: str = "",
+) -> ProxySpec:
+    """nginx as a reverse proxy to one upstream group (one server per port on 127.0.0.1, round
+    robin, each with `server_params`) with a keep-alive pool; `location_extra` directives go into
+    the proxied location."""
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "nginx.conf"
+    params = f" {server_params}" if server_params else ""
+    servers = "".join(f"        server 127.0.0.1:{port}{params};\n" for port in upstream_ports)
+    extra = "".join(f"            {directive};\n" for directive in location_extra or [])
     conf.write_text(
         _nginx_main(
             workdir,
             f"""    upstream up {{
-        server 127.0.0.1:{upstream_port};
-        keepalive 512;
+{servers}        keepalive 512;
         keepalive_requests 1000000;
     }}
     server {{
@@ -112,7 +129,7 @@ def nginx(workdir: Path, http_port: int, https_port: int, upstream_port: int, ce
             proxy_set_header X-Forwarded-Host $host;
             proxy_set_header X-Forwarded-Port $server_port;
             proxy_set_header X-Real-IP $remote_addr;
-        }}
+{extra}        }}
     }}""",
         )
     )

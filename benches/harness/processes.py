@@ -43,6 +43,17 @@ class Child:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def kill(self, timeout: float = 5.0) -> None:
+        """SIGKILL our own process group at once (a crash, not a shutdown: nginx master and
+        workers die together and the kernel closes their sockets), and reap it."""
+        if self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self.popen.wait(timeout=timeout)
+
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM our own process group, then SIGKILL it if it lingers."""
         if self.popen.poll() is not None:

@@ -72,6 +72,20 @@ class QuickModes(unittest.TestCase):
                 self.assertEqual(len(r["change_to_routed_ms"]), 2)
                 self.assertEqual(r["error"], "")
 
+    def test_failover_quick_counts_each_target(self):
+        # The double answers by itself, so the kill costs it nothing; nginx really loses the endpoint.
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "failover.md"
+            proc = self.run_tool("failover", "--targets", "gatehouse,nginx", "--out", str(out))
+            self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] + proc.stderr[-3000:])
+            data = json.loads(out.with_name("failover.json").read_text())
+            self.assertEqual([r["target"] for r in data["results"]], ["gatehouse", "nginx"])
+            for r in data["results"]:
+                self.assertEqual(r["error"], "")
+                self.assertGreater(r["total"], 0)
+                self.assertIsNotNone(r["killed_at"])
+            self.assertIn("## Each run", out.read_text())
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -482,10 +482,14 @@ impl ProxyHttp for ClassProxy {
                 e.etype(),
                 ErrorType::ReadTimedout | ErrorType::WriteTimedout
             );
+        // The client closed or reset its connection while the upstream had not answered yet
+        // (Pingora reports it from the downstream side): not the endpoint's failure, and nobody
+        // is left to answer, so the request goes nowhere else (nginx: 499, no next upstream).
+        let client_left = e.esource() == &ErrorSource::Downstream;
         let mut e = e.more_context(format!("peer {peer}"));
         let idempotent = session.req_header().method.is_idempotent();
         let body_kept = !session.as_ref().retry_buffer_truncated();
-        if !idempotent || !body_kept {
+        if client_left || !idempotent || !body_kept {
             e.set_retry(false);
         } else {
             // Pingora's own rule: a pooled connection the upstream had closed is retried.
@@ -496,7 +500,12 @@ impl ProxyHttp for ClassProxy {
         let wanted = policy.is_some_and(|r| {
             (if timed_out { r.on_timeout } else { r.on_error }) && (idempotent || r.non_idempotent)
         });
-        if wanted && body_kept && ctx.upstream_header.is_none() && self.try_another(ctx) {
+        if wanted
+            && !client_left
+            && body_kept
+            && ctx.upstream_header.is_none()
+            && self.try_another(ctx)
+        {
             ctx.upstream_error = Some(observe::upstream_error_kind(&e));
             e.set_retry(true);
             return e;
