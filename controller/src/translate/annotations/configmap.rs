@@ -102,6 +102,8 @@ const NO_OPENTRACING: &str =
 const NO_OTEL: &str = "Has no effect: gatehouse exports no OpenTelemetry spans.";
 const NO_GZIP: &str = "Has no effect: gatehouse does not compress responses (`use-gzip`).";
 const NO_BROTLI: &str = "Has no effect: gatehouse does not compress responses (`enable-brotli`).";
+const NEXT_UPSTREAM_PER_INGRESS: &str =
+    "No global flag: every Ingress gets ingress-nginx's default (`error timeout`, 3 tries, no time limit) unless its own `proxy-next-upstream*` annotations say otherwise.";
 const AUTH_NOT_CACHED: &str =
     "Auth answers are never cached: every request asks the auth service (over pooled connections).";
 const NO_RATE_LIMIT: &str =
@@ -273,9 +275,9 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     ignored("proxy-headers-hash-max-size", NGINX_TUNING),
     unsupported("proxy-http-version", "gatehouse always speaks HTTP/1.1 to backends."),
     ignored("proxy-max-temp-file-size", "gatehouse never buffers responses to temporary files."),
-    unsupported("proxy-next-upstream", "Only a failed connect is retried, once, on another endpoint."),
-    unsupported("proxy-next-upstream-timeout", "Only a failed connect is retried, once, on another endpoint."),
-    unsupported("proxy-next-upstream-tries", "Only a failed connect is retried, once, on another endpoint."),
+    unsupported("proxy-next-upstream", NEXT_UPSTREAM_PER_INGRESS),
+    unsupported("proxy-next-upstream-timeout", NEXT_UPSTREAM_PER_INGRESS),
+    unsupported("proxy-next-upstream-tries", NEXT_UPSTREAM_PER_INGRESS),
     unsupported("proxy-protocol-header-timeout", NO_PROXY_PROTOCOL),
     supported("proxy-read-timeout", "--proxy-read-timeout"),
     unsupported("proxy-real-ip-cidr", NO_FORWARDED_TRUST),
@@ -291,7 +293,7 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     ignored("proxy-stream-responses", NO_STREAMS),
     ignored("proxy-stream-timeout", NO_STREAMS),
     ignored("relative-redirects", ONLY_NGINX_REDIRECTS),
-    unsupported("retry-non-idempotent", "Only a failed connect is retried, for any method."),
+    unsupported("retry-non-idempotent", "No global flag: a non-idempotent request is retried after it reached an endpoint only when its Ingress's `proxy-next-upstream` includes `non_idempotent` (a failed connect is retried for any method)."),
     ignored("reuse-port", NGINX_TUNING),
     ignored("server-name-hash-bucket-size", NGINX_TUNING),
     ignored("server-name-hash-max-size", NGINX_TUNING),
