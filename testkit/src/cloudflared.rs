@@ -7,7 +7,8 @@
 //!   can be a trusted proxy or an untrusted peer),
 //! - with `https://`: TLS whose SNI is `originServerName` (`external.<domain>`), not the
 //!   request's Host, offering ALPN `h2` and `http/1.1` (`http2Origin: true`; HTTP/1.1 only
-//!   otherwise); with `http://`: plain TCP, and with `http2Origin` HTTP/2 with prior knowledge,
+//!   otherwise); with `http://`: plain TCP and HTTP/1.1 ([`Origin::h2c`] also speaks HTTP/2
+//!   with prior knowledge there, as other clients of the plain listener may),
 //! - one long-lived connection carrying the requests of every hostname the tunnel serves
 //!   (`keepAliveTimeout`), several streams at once on HTTP/2,
 //! - each request carrying the visitor's Host (the `:authority` on HTTP/2) and the headers
@@ -70,7 +71,8 @@ impl Origin {
         }
     }
 
-    /// `http://addr` with `http2Origin: true` (HTTP/2 with prior knowledge).
+    /// `http://addr` spoken in HTTP/2 with prior knowledge (h2c; cloudflared itself speaks
+    /// HTTP/1.1 to `http://` services: add [`Origin::http1`]).
     pub fn h2c(addr: SocketAddr) -> Origin {
         Origin {
             addr,
@@ -492,9 +494,9 @@ impl Tunnel {
         self.frames()
             .iter()
             .flat_map(Frame::settings)
-            .filter(|(id, _)| *id == SETTINGS_MAX_CONCURRENT_STREAMS)
+            .rev()
+            .find(|(id, _)| *id == SETTINGS_MAX_CONCURRENT_STREAMS)
             .map(|(_, value)| value)
-            .last()
     }
 
     /// The GOAWAY frames received so far: (last stream id, error code).
