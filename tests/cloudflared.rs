@@ -356,6 +356,22 @@ async fn two_hundred_streams_share_one_connection() -> anyhow::Result<()> {
         "{most} requests at once through one connection limited to {LIMIT} streams"
     );
     assert!(most > 1, "the streams ran concurrently ({most} at most)");
+
+    // A client that opens streams before the SETTINGS arrive (Go assumes 100 until then): the
+    // streams over the limit are refused with REFUSED_STREAM, which it sends again; the
+    // connection itself lives on, and every request is answered.
+    let eager = Tunnel::connect(&site.tunnel(TUNNEL).eager()).await?;
+    many_streams(&eager, 200).await?;
+    eprintln!(
+        "eager client: {} streams refused and sent again",
+        eager.refused_streams()
+    );
+    assert!(eager.closed().is_none() && eager.goaways().is_empty());
+    let most = site.app.most_in_flight();
+    assert!(
+        most <= u64::from(LIMIT),
+        "{most} at once with an eager client"
+    );
     Ok(())
 }
 

@@ -58,6 +58,9 @@ pub struct Origin {
     pub http2: bool,
     /// The address cloudflared connects from (a loopback address such as 127.0.0.1).
     pub source: Option<IpAddr>,
+    /// HTTP/2: send requests before the origin's SETTINGS have arrived (up to 100 streams at
+    /// once, Go's assumption until then); by default the client waits for them.
+    pub eager: bool,
 }
 
 impl Origin {
@@ -68,6 +71,7 @@ impl Origin {
             server_name: Some(server_name.to_string()),
             http2: true,
             source: None,
+            eager: false,
         }
     }
 
@@ -79,12 +83,19 @@ impl Origin {
             server_name: None,
             http2: true,
             source: None,
+            eager: false,
         }
     }
 
     /// `http2Origin: false`: HTTP/1.1 with keep-alive.
     pub fn http1(mut self) -> Origin {
         self.http2 = false;
+        self
+    }
+
+    /// Sends requests before the origin's SETTINGS have been seen (see [`Origin::eager`]).
+    pub fn eager(mut self) -> Origin {
+        self.eager = true;
         self
     }
 
@@ -335,7 +346,9 @@ impl Tunnel {
             leaf,
             refused: AtomicU64::new(0),
         };
-        tunnel.await_settings().await?;
+        if !origin.eager {
+            tunnel.await_settings().await?;
+        }
         Ok(tunnel)
     }
 
