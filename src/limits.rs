@@ -38,6 +38,22 @@ pub struct Setting {
     show: fn(&Limits) -> String,
 }
 
+/// `http2-idle-timeout=keep-alive` (the default): idle HTTP/2 connections are kept as long as
+/// idle HTTP/1 ones, as nginx does since 1.19.7. cloudflared's HTTP/2 origin connections
+/// (`http2Origin`) are kept for `keep-alive=1h` that way, not cut at 75 s.
+const FOLLOW_KEEP_ALIVE: &str = "keep-alive";
+
+/// The HTTP/2 idle timeout that follows `keep_alive`: the same, except that no keep-alive (0)
+/// keeps nginx's 75 s (an HTTP/2 idle timeout of zero would close a connection before its first
+/// stream).
+fn http2_idle_following(keep_alive: Duration) -> Duration {
+    if keep_alive.is_zero() {
+        Duration::from_secs(75)
+    } else {
+        keep_alive
+    }
+}
+
 /// Longest accepted duration: a day.
 const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
@@ -133,11 +149,23 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         section: Section::Limits,
         key: "http2-idle-timeout",
-        default: "75s",
+        default: "keep-alive",
         nginx: "`keep-alive` (nginx ≥ 1.19.7 times idle HTTP/2 with it)",
-        help: "how long an HTTP/2 connection without open streams is kept",
-        apply: |l, v| set(&mut l.http2_idle_timeout, duration(v)),
-        show: |l| format_duration(l.http2_idle_timeout),
+        help: "how long an HTTP/2 connection without open streams is kept (`keep-alive`: as long as an idle HTTP/1 one, 75 s when that is 0)",
+        apply: |l, v| {
+            let idle = match v.trim() {
+                FOLLOW_KEEP_ALIVE => Ok(http2_idle_following(l.keep_alive)),
+                other => duration(other),
+            };
+            set(&mut l.http2_idle_timeout, idle)
+        },
+        show: |l| {
+            if l.http2_idle_timeout == http2_idle_following(l.keep_alive) {
+                FOLLOW_KEEP_ALIVE.to_string()
+            } else {
+                format_duration(l.http2_idle_timeout)
+            }
+        },
     },
     Setting {
         section: Section::Limits,
@@ -350,8 +378,16 @@ pub fn defaults() -> Limits {
 /// The limits of an instance: defaults, then the global flags, then the instance's own keys.
 pub fn effective(global: &[(String, String)], own: &[(String, String)]) -> Result<Limits, String> {
     let mut limits = defaults();
+    let mut http2_idle_follows = true;
     for (key, value) in global.iter().chain(own) {
         apply(&mut limits, key, value)?;
+        if key == "http2-idle-timeout" {
+            http2_idle_follows = value.trim() == FOLLOW_KEEP_ALIVE;
+        }
+    }
+    // Following keep-alive means its final value, whichever order the keys came in.
+    if http2_idle_follows {
+        limits.http2_idle_timeout = http2_idle_following(limits.keep_alive);
     }
     Ok(limits)
 }
@@ -458,6 +494,41 @@ mod tests {
         assert_eq!(
             effective(&[], &[pair("keep-alive", "0")]).map(|l| l.keep_alive_secs()),
             Ok(None)
+        );
+    }
+
+    #[test]
+    fn http2_idle_timeout_follows_keep_alive_unless_given() {
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let idle = |global: &[(String, String)], own: &[(String, String)]| {
+            effective(global, own).map(|l| l.http2_idle_timeout)
+        };
+        let secs = |n| Ok(Duration::from_secs(n));
+        assert_eq!(idle(&[], &[]), secs(75));
+        // The external instance behind cloudflared (http2Origin): an hour, like HTTP/1.
+        assert_eq!(idle(&[], &[pair("keep-alive", "1h")]), secs(3600));
+        assert_eq!(idle(&[pair("keep-alive", "1h")], &[]), secs(3600));
+        // Given after keep-alive or before it, the final keep-alive counts.
+        assert_eq!(
+            idle(
+                &[pair("http2-idle-timeout", "keep-alive")],
+                &[pair("keep-alive", "20s")]
+            ),
+            secs(20)
+        );
+        assert_eq!(idle(&[], &[pair("keep-alive", "0")]), secs(75));
+        // Given a duration, it is its own.
+        assert_eq!(
+            idle(
+                &[pair("http2-idle-timeout", "5s")],
+                &[pair("keep-alive", "1h")]
+            ),
+            secs(5)
+        );
+        let shown = effective(&[], &[pair("keep-alive", "1h")]).map(|l| describe(&l));
+        assert_eq!(
+            shown.map(|d| d["http2-idle-timeout"].clone()),
+            Ok("keep-alive".into())
         );
     }
 }

@@ -101,7 +101,8 @@ fn invalid_limits_are_refused_naming_the_setting() {
 }
 
 /// deploy/'s Deployment arguments are valid, and the external instance (behind cloudflared,
-/// whose origin connections idle for 90 s) keeps connections for an hour.
+/// whose origin connections idle for its keepAliveTimeout, 3600s) keeps connections for an
+/// hour, HTTP/2 ones too, and reads the client's address from CF-Connecting-IP.
 #[test]
 fn deploy_arguments_pass_check_config() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(
@@ -121,6 +122,10 @@ fn deploy_arguments_pass_check_config() -> anyhow::Result<()> {
         .and_then(|all| all.iter().find(|i| i["class"] == "external"))
         .context("an external instance")?;
     assert_eq!(external["limits"]["keep-alive"], "1h");
+    // cloudflared's HTTP/2 origin connections are kept as long.
+    assert_eq!(external["limits"]["http2-idle-timeout"], "keep-alive");
+    assert_eq!(external["limits"]["trusted-proxies"], "10.69.0.0/16");
+    assert_eq!(external["limits"]["real-ip-header"], "CF-Connecting-IP");
     Ok(())
 }
 

@@ -116,13 +116,39 @@ pub struct EchoBackend {
     name: String,
     addr: SocketAddr,
     hits: Arc<AtomicU64>,
+    load: Arc<Load>,
     shutdown: watch::Sender<bool>,
 }
 
 struct Shared {
     name: String,
     hits: Arc<AtomicU64>,
+    load: Arc<Load>,
     shutdown: watch::Receiver<bool>,
+}
+
+/// Requests being answered now, and the most there ever were at once.
+#[derive(Default)]
+struct Load {
+    now: AtomicU64,
+    most: AtomicU64,
+}
+
+/// One request being answered (until its response body has been sent or dropped).
+struct InFlight(Arc<Load>);
+
+impl InFlight {
+    fn enter(load: &Arc<Load>) -> InFlight {
+        let now = load.now.fetch_add(1, Ordering::SeqCst) + 1;
+        load.most.fetch_max(now, Ordering::SeqCst);
+        InFlight(load.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl EchoBackend {
@@ -142,10 +168,12 @@ impl EchoBackend {
             .with_context(|| format!("echo backend {name}: bind {addr}"))?;
         let addr = listener.local_addr().context("echo backend local_addr")?;
         let hits = Arc::new(AtomicU64::new(0));
+        let load = Arc::new(Load::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             name: name.to_string(),
             hits: hits.clone(),
+            load: load.clone(),
             shutdown: shutdown_rx,
         });
         tokio::spawn(accept_loop(listener, shared, mode));
@@ -153,6 +181,7 @@ impl EchoBackend {
             name: name.to_string(),
             addr,
             hits,
+            load,
             shutdown,
         })
     }
@@ -170,6 +199,12 @@ impl EchoBackend {
     /// Number of requests served so far (WebSocket upgrades included).
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// The most requests it was answering at once (a streamed response counts until its last
+    /// chunk is sent).
+    pub fn most_in_flight(&self) -> u64 {
+        self.load.most.load(Ordering::SeqCst)
     }
 }
 
@@ -264,11 +299,13 @@ async fn handle(
     if is_websocket_upgrade(&req) {
         return Ok(websocket_accept(shared, req));
     }
+    let in_flight = InFlight::enter(&shared.load);
     let path = req.uri().path().to_string();
     if path == "/stream" {
         return Ok(stream_response(
             &shared.name,
             req.uri().query().unwrap_or(""),
+            in_flight,
         ));
     }
     let status = path
@@ -341,7 +378,7 @@ fn query_param<T: std::str::FromStr>(query: &str, key: &str) -> Option<T> {
 }
 
 /// `/stream?chunks=N&size=S[&delay_ms=D]`: N chunks of S bytes, D ms apart (default 100).
-fn stream_response(name: &str, query: &str) -> Response<EchoBody> {
+fn stream_response(name: &str, query: &str, in_flight: InFlight) -> Response<EchoBody> {
     let chunks = query_param::<usize>(query, "chunks")
         .unwrap_or(5)
         .min(MAX_STREAM_CHUNKS);
@@ -358,6 +395,11 @@ fn stream_response(name: &str, query: &str) -> Response<EchoBody> {
         // Each chunk is filled with a letter derived from its index so order is checkable.
         let fill = b'a' + (index % 26) as u8;
         Ok::<_, Infallible>(Frame::data(Bytes::from(vec![fill; size])))
+    });
+    // The request is in flight until the stream is done (or dropped).
+    let frames = frames.map(move |frame| {
+        let _in_flight = &in_flight;
+        frame
     });
     let body: Pin<Box<dyn futures::Stream<Item = _> + Send + Sync>> = Box::pin(frames);
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(body)));

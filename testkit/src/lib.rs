@@ -1,4 +1,4 @@
-//! Test support for gatehouse: echo and recording backends, forward-auth emulators (`auth_server`), the gatehouse process harness, manifests helpers,
+//! Test support for gatehouse: echo and recording backends, a cloudflared-like origin client, forward-auth emulators (`auth_server`), the gatehouse process harness, manifests helpers,
 //! test certificates and TLS clients, Prometheus scrape readers, and the Grafana dashboard
 //! reader tests check the metrics against; and `tools`, the one rule for a missing external
 //! program (skipped, or failed under `CI=true`).
@@ -9,6 +9,7 @@ pub mod auth_server;
 pub mod base64;
 pub mod browser;
 pub mod client;
+pub mod cloudflared;
 pub mod dashboards;
 pub mod echo;
 pub mod fixture;
