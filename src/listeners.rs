@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use gatehouse_certs::default_cert::self_signed;
 use gatehouse_certs::{parse_tls_pair, CertResolver, LoadedCert, MemoryChallenges};
-use gatehouse_proxy::{ClassApp, ClassProxy, Instance, Limits, ListenerSpec, ProxyOptions};
+use gatehouse_proxy::{
+    ClassApp, ClassProxy, Instance, Limits, ListenerSpec, PreTlsProxyProtocol, ProxyOptions,
+};
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
 use pingora::prelude::*;
@@ -116,8 +118,20 @@ pub(crate) fn class_service(
         options,
         limits.clone(),
     );
+    let proxy_protocol = limits.proxy_protocol.then(|| {
+        Arc::new(PreTlsProxyProtocol::new(
+            limits.clone(),
+            &inst.class,
+            metrics.clone(),
+        ))
+    });
     let app = ClassApp::new(&server.configuration, proxy, limits, metrics);
     let mut service = Service::new(format!("gatehouse-{}", inst.class), app);
+    if let Some(callback) = proxy_protocol {
+        // Pingora runs it on TLS listeners only, before the handshake (the PROXY header comes
+        // before the ClientHello); on plain listeners the connection guard reads the header.
+        service.endpoints().set_pre_tls_callback(callback);
+    }
     if let Some(addr) = &inst.listeners.http {
         service.add_listener(ListenerConfig::tcp(addr).l4_buffer(buffers()));
     }

@@ -81,17 +81,6 @@ fn run(mut cli: Cli) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("instance {}: {e}", i.class))
         })
         .collect::<Result<Vec<_>>>()?;
-    if let Some((inst, _)) = cli
-        .instances
-        .iter()
-        .zip(&limits)
-        .find(|(_, l)| l.proxy_protocol)
-    {
-        bail!(
-            "instance {}: proxy-protocol is not implemented yet; refusing to start rather than read PROXY headers as HTTP",
-            inst.class
-        );
-    }
     let global_auth = cli.global_auth().map_err(|e| anyhow::anyhow!(e))?;
     if cli.check_config {
         fallback_cert(&cli)?;

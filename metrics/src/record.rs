@@ -16,6 +16,9 @@ pub enum ConnectionRefusal {
     UriTooLong,
     /// A header line or the whole head was too long (answered 431).
     HeadersTooLarge,
+    /// `proxy-protocol`: the PROXY header was missing, malformed, late, or sent by a peer
+    /// outside `trusted-proxies`.
+    ProxyProtocol,
 }
 
 impl ConnectionRefusal {
@@ -27,6 +30,7 @@ impl ConnectionRefusal {
             ConnectionRefusal::BadHead => "bad_head",
             ConnectionRefusal::UriTooLong => "uri_too_long",
             ConnectionRefusal::HeadersTooLarge => "headers_too_large",
+            ConnectionRefusal::ProxyProtocol => "proxy_protocol",
         }
     }
 }

@@ -103,7 +103,7 @@ impl RequestMetrics {
             )?,
             connections_refused: r.int_counter_vec(
                 "gatehouse_downstream_connections_refused_total",
-                "Client connections closed by a limit, by reason: max_connections, head_timeout, bad_head (400), uri_too_long (414), headers_too_large (431).",
+                "Client connections closed by a limit, by reason: max_connections, head_timeout, bad_head (400), uri_too_long (414), headers_too_large (431), proxy_protocol (a PROXY header missing, malformed, late or untrusted).",
                 &["class", "reason"],
             )?,
             auth_requests: r.int_counter_vec(

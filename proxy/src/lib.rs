@@ -17,6 +17,7 @@ pub use gatehouse_metrics as metrics;
 /// The pure route model and matcher.
 pub use gatehouse_routes as routes;
 
+pub use connection::proxy_protocol::PreTlsProxyProtocol;
 pub use connection::ClassApp;
 pub use instance::{Instance, InstanceSet, ListenerSpec, LiveTable};
 pub use limits::Limits;

@@ -116,6 +116,21 @@ pub fn verifying_config(roots_pem: &str) -> anyhow::Result<ClientConfig> {
 /// sends no server_name extension); each of connect and handshake is bounded by `timeout`.
 pub async fn handshake(
     addr: SocketAddr,
+    config: ClientConfig,
+    sni: Option<&str>,
+    timeout: Duration,
+) -> anyhow::Result<TlsStream<TcpStream>> {
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| anyhow!("connect {addr}: timed out"))?
+        .with_context(|| format!("connect {addr}"))?;
+    handshake_over(tcp, config, sni, timeout).await
+}
+
+/// Completes a TLS handshake with `config` on a connection already open (and perhaps already
+/// written to, as with a PROXY protocol header), sending `sni` as [`handshake`] does.
+pub async fn handshake_over(
+    tcp: TcpStream,
     mut config: ClientConfig,
     sni: Option<&str>,
     timeout: Duration,
@@ -127,10 +142,7 @@ pub async fn handshake(
     let server_name =
         ServerName::try_from(name.clone()).with_context(|| format!("server name {name}"))?;
     let connector = TlsConnector::from(Arc::new(config));
-    let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
-        .await
-        .map_err(|_| anyhow!("connect {addr}: timed out"))?
-        .with_context(|| format!("connect {addr}"))?;
+    let addr = tcp.peer_addr().context("peer address")?;
     tokio::time::timeout(timeout, connector.connect(server_name, tcp))
         .await
         .map_err(|_| anyhow!("TLS handshake with {addr}: timed out"))?

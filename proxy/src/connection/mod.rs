@@ -12,10 +12,14 @@
 //! - check each head as it arrives ([`head`]): nginx's line and size limits (414/431) and the
 //!   framing RFC 9112 refuses (400), without buffering an oversized head.
 //!
+//! With `proxy-protocol`, a plain connection's PROXY header is read first, under the same
+//! deadline ([`proxy_protocol`]; TLS listeners read it before the handshake instead).
+//!
 //! The complete head is handed to Pingora's session as its pipelined prefix; HTTP/2 (ALPN, or
 //! the h2c preface) goes to Pingora's own loop.
 
 pub mod head;
+pub mod proxy_protocol;
 mod reader;
 mod stream;
 
@@ -162,7 +166,16 @@ impl ServerApp for ClassApp {
         let _open = OpenConnection(self);
         let h2 = stream.selected_alpn_proto() == Some(ALPN::H2);
         let deadline = Instant::now() + self.limits.client_header_timeout;
-        let stream = Box::new(GuardedStream::new(stream, deadline));
+        let mut stream = Box::new(GuardedStream::new(stream, deadline));
+        if self.limits.proxy_protocol {
+            if let Err(refused) = proxy_protocol::accept_guarded(&mut stream, &self.limits).await {
+                tracing::debug!(class = %self.class, %refused, "PROXY header refused; closing");
+                if refused.counted() {
+                    self.refused(ConnectionRefusal::ProxyProtocol);
+                }
+                return None;
+            }
+        }
         if h2 {
             return self.proxy.process_new(stream, shutdown).await;
         }

@@ -44,29 +44,35 @@ pub async fn next_head(
     stop: &mut ShutdownWatch,
     refused: impl Fn(ConnectionRefusal),
 ) -> Head {
-    let mut first = [0u8; FIRST_READ];
-    let wait_until = idle_until.unwrap_or(stream.deadline);
-    let n = tokio::select! {
-        read = tokio::time::timeout_at(wait_until, stream.inner.read(&mut first)) => match read {
-            Ok(Ok(n)) if n > 0 => n,
-            Ok(_) => return Head::Gone,
-            Err(_) => {
-                // An idle keep-alive connection ending is normal; a new one that never spoke
-                // is a head that missed its deadline.
-                if idle_until.is_none() {
-                    refused(ConnectionRefusal::HeadTimeout);
+    // Bytes already read past a PROXY protocol header start the first head.
+    let carried = std::mem::take(&mut stream.peeked);
+    let mut head = if carried.is_empty() {
+        let mut first = [0u8; FIRST_READ];
+        let wait_until = idle_until.unwrap_or(stream.deadline);
+        let n = tokio::select! {
+            read = tokio::time::timeout_at(wait_until, stream.inner.read(&mut first)) => match read {
+                Ok(Ok(n)) if n > 0 => n,
+                Ok(_) => return Head::Gone,
+                Err(_) => {
+                    // An idle keep-alive connection ending is normal; a new one that never
+                    // spoke is a head that missed its deadline.
+                    if idle_until.is_none() {
+                        refused(ConnectionRefusal::HeadTimeout);
+                    }
+                    return Head::Gone;
                 }
-                return Head::Gone;
-            }
-        },
-        () = shutting_down(stop) => return Head::Gone,
+            },
+            () = shutting_down(stop) => return Head::Gone,
+        };
+        BytesMut::from(&first[..n])
+    } else {
+        carried
     };
     if idle_until.is_some() {
         stream.deadline = Instant::now() + limits.client_header_timeout;
     }
     let deadline = stream.deadline;
     let mut scan = HeadScan::new(limits.header_line_max, limits.header_total_max);
-    let mut head = BytesMut::from(&first[..n]);
     let mut scanned = 0;
     loop {
         match scan.feed(&head[scanned..]) {

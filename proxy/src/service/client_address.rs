@@ -4,6 +4,10 @@
 //! `X-Forwarded-For` that is not itself a trusted proxy — and its scheme from
 //! `X-Forwarded-Proto`. Nothing a client sends directly is believed. The allow- and deny-lists,
 //! the access log, forward auth and the headers sent upstream all read the result.
+//!
+//! With `proxy-protocol`, the peer is the PROXY header's source (the connection guard replaced
+//! the socket digest before the session began), so a balancer's client is untrusted like a
+//! direct one unless that source is itself in `trusted-proxies`.
 
 use std::net::{IpAddr, SocketAddr};
 

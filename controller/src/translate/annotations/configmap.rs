@@ -109,10 +109,8 @@ const AUTH_NOT_CACHED: &str =
 const NO_RATE_LIMIT: &str =
     "Has no effect: no rate limit is applied (rate limits are abuse protection, not access control).";
 const NO_SYSLOG: &str = "Has no effect: logs go to stdout and stderr only (`enable-syslog`).";
-const NO_FORWARDED_TRUST: &str =
-    "Client-sent forwarding headers are replaced, never trusted; the client address is the TCP peer's.";
-const NO_PROXY_PROTOCOL: &str =
-    "Has no effect: the PROXY protocol (`use-proxy-protocol`) is not supported.";
+const FORWARDED_TRUST: &str =
+    "Forwarded headers are believed only from the peers in `--trusted-proxies` (none by default; per instance `trusted-proxies=`); from anyone else they are replaced.";
 const NO_HASH: &str = "Has no effect: consistent hashing (`upstream-hash-by`) is not supported.";
 const TLS_SESSIONS: &str =
     "TLS session resumption is rustls's own; clients only reconnect a little slower.";
@@ -147,7 +145,7 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     supported("client-body-timeout", "--client-body-timeout"),
     ignored("client-header-buffer-size", HEADER_LIMITS),
     differs("client-header-timeout", "A total deadline for the request head, from accept or from the first byte of a later request (nginx's timer works the same way); closed without an answer.", Some("--client-header-timeout")),
-    unsupported("compute-full-forwarded-for", NO_FORWARDED_TRUST),
+    differs("compute-full-forwarded-for", "X-Forwarded-For from a peer in `--trusted-proxies` is always kept and the peer appended (as with `true`); from anyone else it is replaced by the peer's address.", Some("--trusted-proxies")),
     unsupported("custom-http-errors", "Error responses from backends reach the client unchanged."),
     ignored("debug-connections", "Only turns on nginx's debug log for some clients."),
     ignored("default-type", "Only types responses nginx makes itself; gatehouse labels its own."),
@@ -167,16 +165,16 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     ignored("enable-ocsp", "OCSP stapling is an optimisation; clients connect the same without it."),
     unsupported("enable-opentelemetry", "gatehouse exports no OpenTelemetry spans."),
     unsupported_access("enable-owasp-modsecurity-crs", "The OWASP core rule set is not applied: no web application firewall inspects requests."),
-    unsupported("enable-real-ip", NO_FORWARDED_TRUST),
+    differs("enable-real-ip", FORWARDED_TRUST, Some("--trusted-proxies")),
     ignored("enable-serial-reloads", "gatehouse swaps route tables without reloads."),
     unsupported("enable-syslog", "Logs go to stdout and stderr only."),
     unsupported("enable-underscores-in-headers", "Headers with underscores reach the backend, as with `true`."),
     differs("error-log-level", "gatehouse's own log level comes from the `RUST_LOG` environment variable.", None),
     unsupported("error-log-path", "gatehouse's own log always goes to stderr."),
     unsupported("force-ssl-redirect", "No global switch: set the `force-ssl-redirect` annotation on each Ingress that needs it."),
-    unsupported("forwarded-for-header", NO_FORWARDED_TRUST),
-    unsupported("forwarded-for-proxy-protocol-header", NO_PROXY_PROTOCOL),
-    unsupported("forwarded-host-header", NO_FORWARDED_TRUST),
+    differs("forwarded-for-header", "`--real-ip-header` names the header a trusted proxy gives the client's address in (such as `CF-Connecting-IP`; default X-Forwarded-For), read only from `--trusted-proxies`.", Some("--real-ip-header")),
+    differs("forwarded-for-proxy-protocol-header", "Behind a PROXY header, forwarded headers are read only when its source is in `--trusted-proxies`, from the header `--real-ip-header` names.", Some("--real-ip-header")),
+    unsupported("forwarded-host-header", "X-Forwarded-Host is always replaced by the request's Host, from trusted proxies too."),
     ignored("generate-request-id", "gatehouse always passes on or generates `X-Request-ID`, as with the default `true`."),
     ignored("geoip2-autoreload-in-minutes", "GeoIP data only feeds nginx variables for snippets and log formats, which gatehouse does not have."),
     unsupported("global-allowed-response-headers", "Has no effect: the `custom-headers` annotation is not supported."),
@@ -278,9 +276,9 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     unsupported("proxy-next-upstream", NEXT_UPSTREAM_PER_INGRESS),
     unsupported("proxy-next-upstream-timeout", NEXT_UPSTREAM_PER_INGRESS),
     unsupported("proxy-next-upstream-tries", NEXT_UPSTREAM_PER_INGRESS),
-    unsupported("proxy-protocol-header-timeout", NO_PROXY_PROTOCOL),
+    differs("proxy-protocol-header-timeout", "The PROXY header must arrive within `--client-header-timeout`, the deadline of the first request head.", Some("--client-header-timeout")),
     supported("proxy-read-timeout", "--proxy-read-timeout"),
-    unsupported("proxy-real-ip-cidr", NO_FORWARDED_TRUST),
+    differs("proxy-real-ip-cidr", "`--trusted-proxies` (`;`-separated) trusts no one by default (ingress-nginx: 0.0.0.0/0), and applies to PROXY headers and forwarded headers alike.", Some("--trusted-proxies")),
     unsupported("proxy-redirect-from", "Location and Refresh headers from backends reach the client unchanged."),
     unsupported("proxy-redirect-to", "Location and Refresh headers from backends reach the client unchanged."),
     ignored("proxy-request-buffering", "gatehouse streams request bodies to the backend, as with `off`."),
@@ -327,13 +325,13 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     ignored("upstream-keepalive-requests", "gatehouse keeps its own pool of idle backend connections."),
     ignored("upstream-keepalive-time", "gatehouse keeps its own pool of idle backend connections."),
     ignored("upstream-keepalive-timeout", "gatehouse keeps idle backend connections for 60 s, ingress-nginx's default."),
-    unsupported("use-forwarded-headers", NO_FORWARDED_TRUST),
+    differs("use-forwarded-headers", FORWARDED_TRUST, Some("--trusted-proxies")),
     ignored("use-geoip", "ingress-nginx itself no longer reads it: the legacy GeoIP module was removed."),
     ignored("use-geoip2", "GeoIP data only feeds nginx variables for snippets and log formats, which gatehouse does not have."),
     unsupported("use-gzip", "Responses are not compressed by gatehouse."),
     unsupported("use-http2", "HTTP/2 is always offered on TLS listeners."),
     ignored("use-port-in-redirects", ONLY_NGINX_REDIRECTS),
-    unsupported("use-proxy-protocol", "Connections that start with a PROXY protocol header fail, and client addresses are the load balancer's."),
+    differs("use-proxy-protocol", "`--proxy-protocol true` (per instance `proxy-protocol=true`) reads PROXY v1 and v2 headers, only from peers in `--trusted-proxies`; a connection without a valid header is closed.", Some("--proxy-protocol")),
     ignored("variables-hash-bucket-size", NGINX_TUNING),
     ignored("variables-hash-max-size", NGINX_TUNING),
     unsupported_access("whitelist-source-range", "Requests from any address are let through; the allow-list is not checked."),
