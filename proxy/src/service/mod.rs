@@ -329,7 +329,8 @@ impl ProxyHttp for ClassProxy {
             })?;
         ctx.peer = Some(addr);
         ctx.upstream_started.get_or_insert_with(Instant::now);
-        let mut peer = upstream::peer(&target.policy, &target.backend, addr, ctx.https);
+        // AUTO_HTTP follows the connection's own scheme, as ingress-nginx's `$scheme` does.
+        let mut peer = upstream::peer(&target.policy, &target.backend, addr, ctx.tls);
         peer.options.connection_timeout = Some(
             target
                 .policy
