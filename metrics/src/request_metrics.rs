@@ -138,16 +138,6 @@ impl RequestMetrics {
         let mut status_buf = [0u8; 3];
         let status = status_label(rec.status, &mut status_buf);
         let [class, namespace, ingress, service] = route;
-        self.requests
-            .with_label_values(&[
-                class,
-                namespace,
-                ingress,
-                service,
-                method_label(rec.method),
-                status,
-            ])
-            .inc();
         self.duration
             .with_label_values(&route)
             .observe(rec.duration.as_secs_f64());
@@ -181,6 +171,18 @@ impl RequestMetrics {
         if let Some(kind) = rec.upstream_error {
             self.upstream_error(&route, kind);
         }
+        // Counted last: a scrape that sees the request counted sees all of its other series
+        // too (a reader waiting on the request count never reads a half-recorded request).
+        self.requests
+            .with_label_values(&[
+                class,
+                namespace,
+                ingress,
+                service,
+                method_label(rec.method),
+                status,
+            ])
+            .inc();
     }
 
     fn upstream_error(&self, route: &[&str; 4], kind: UpstreamErrorKind) {
