@@ -148,7 +148,7 @@ async fn only_the_leader_orders_and_either_replica_answers_the_challenge() -> an
     // RBAC: the ACME manifest grants exactly what ACME added to the requests.
     let used = needed_all(&cluster.api.requests());
     let base = granted(&["deploy/base/rbac.yaml"])?;
-    let acme = granted(&["deploy/base/rbac-acme.yaml"])?;
+    let acme = granted(&["deploy/components/acme/rbac.yaml"])?;
     let missing: Vec<_> = used
         .iter()
         .filter(|p| !base.contains(*p) && !acme.contains(*p))

@@ -1,22 +1,157 @@
-//! deploy/base/rbac.yaml grants exactly the verbs the controller uses: every request gatehouse
-//! sends to the API server in a full scenario (watch, status, leases, Events) is allowed by the
-//! manifest, and every rule of the manifest was used. Secrets are read exactly as the manifest's
-//! comment says: TLS Secrets by type, and each Secret an Ingress names (`auth-secret`,
-//! `proxy-ssl-secret`) by name.
+//! The RBAC that deploy/ renders grants exactly what the controller uses: every request
+//! gatehouse sends to the API server in a full scenario (watches, status, leases, Events) is
+//! allowed — in the namespace it goes to — by the RBAC of every deploy/ kustomization that
+//! installs gatehouse, and every rule of it was used. A kustomization whose Deployment has
+//! `--watch-namespace` (deploy/components/watch-namespace) is checked against a scenario run
+//! with that flag: there the grants are namespaced, and a request outside them fails the test.
+//! Secrets are read exactly as deploy/base/rbac.yaml's comment says: TLS Secrets by type, and
+//! each Secret an Ingress names (`auth-secret`, `proxy-ssl-secret`) by name — and, under
+//! `--watch-namespace`, not at all outside the watched namespaces. The ACME rules are
+//! tests/acme_cluster.rs's.
 
+mod deploy_support;
 mod kube_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use gatehouse_testapi::RequestRecord;
 use gatehouse_testkit::yaml::{self, Ingress, PathType, PortRef};
 use gatehouse_testkit::EchoBackend;
-use kube_support::rbac::{granted, needed_all, Permission};
+use kube_support::rbac::{needed, Permission};
 use kube_support::{eventually, Cluster, Replica};
 use serde_json::json;
+use serde_yaml::Value;
 
-#[tokio::test]
-async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Result<()> {
+/// A permission and where it holds: `None` cluster-wide (every namespace and cluster-scoped
+/// resources), `Some(ns)` in that namespace only.
+type Scoped = (Option<String>, Permission);
+
+/// Cluster-scoped resources: a RoleBinding grants nothing on them.
+const CLUSTER_SCOPED: &[&str] = &["ingressclasses", "namespaces", "nodes"];
+
+/// The permissions `objects` grant to the ServiceAccount gatehouse/gatehouse, without the ACME
+/// roles (`gatehouse-acme*`).
+fn granted(objects: &[Value]) -> BTreeSet<Scoped> {
+    let role_key = |o: &Value| {
+        (
+            o["metadata"]["namespace"].as_str().map(str::to_string),
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    let roles: BTreeMap<(Option<String>, String), &Value> = objects
+        .iter()
+        .filter(|o| matches!(o["kind"].as_str(), Some("ClusterRole" | "Role")))
+        .map(|o| (role_key(o), o))
+        .collect();
+    let mut out = BTreeSet::new();
+    for binding in objects.iter().filter(|o| {
+        matches!(
+            o["kind"].as_str(),
+            Some("ClusterRoleBinding" | "RoleBinding")
+        )
+    }) {
+        let ours = binding["subjects"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .any(|s| {
+                s["kind"] == "ServiceAccount"
+                    && s["name"] == "gatehouse"
+                    && s["namespace"] == "gatehouse"
+            });
+        let role_name = binding["roleRef"]["name"].as_str().unwrap_or_default();
+        if !ours || role_name.starts_with("gatehouse-acme") {
+            continue;
+        }
+        let scope = match binding["kind"].as_str() {
+            Some("RoleBinding") => binding["metadata"]["namespace"]
+                .as_str()
+                .map(str::to_string),
+            _ => None,
+        };
+        let role = match binding["roleRef"]["kind"].as_str() {
+            Some("Role") => roles.get(&(scope.clone(), role_name.to_string())),
+            _ => roles.get(&(None, role_name.to_string())),
+        };
+        let role = role.unwrap_or_else(|| panic!("binding to a missing role: {binding:?}"));
+        for rule in role["rules"].as_sequence().into_iter().flatten() {
+            let list = |k: &str| -> Vec<String> {
+                rule[k]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            };
+            for g in list("apiGroups") {
+                for r in list("resources") {
+                    if scope.is_some() && CLUSTER_SCOPED.contains(&r.as_str()) {
+                        continue;
+                    }
+                    for verb in list("verbs") {
+                        out.insert((scope.clone(), (g.clone(), r.clone(), verb)));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The namespace a request goes to (`None`: cluster-scoped, or across all namespaces).
+fn namespace_of(r: &RequestRecord) -> Option<String> {
+    let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    let rest = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => rest,
+        ["apis", _g, _v, rest @ ..] => rest,
+        _ => return None,
+    };
+    match rest {
+        ["namespaces", ns, tail @ ..] if !tail.is_empty() => Some(ns.to_string()),
+        _ => None,
+    }
+}
+
+/// Every permission a request log needs, where (a server-side apply also counts as `create`).
+fn needed_scoped(requests: &[RequestRecord]) -> BTreeSet<Scoped> {
+    let mut out = BTreeSet::new();
+    for r in requests {
+        let Some((g, res, verb)) = needed(r) else {
+            continue;
+        };
+        let ns = namespace_of(r);
+        if r.content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/apply-patch"))
+        {
+            out.insert((ns.clone(), (g.clone(), res.clone(), "create".into())));
+        }
+        out.insert((ns, (g, res, verb)));
+    }
+    out
+}
+
+fn allows(grants: &BTreeSet<Scoped>, (ns, perm): &Scoped) -> bool {
+    grants
+        .iter()
+        .any(|(g_ns, g_perm)| g_perm == perm && (g_ns.is_none() || g_ns == ns))
+}
+
+fn uses(needed: &BTreeSet<Scoped>, (g_ns, g_perm): &Scoped) -> bool {
+    needed
+        .iter()
+        .any(|(ns, perm)| perm == g_perm && (g_ns.is_none() || g_ns == ns))
+}
+
+/// The full scenario (Ingresses in `apps`, one with a missing Service, status through
+/// publish-service, Events created and patched, the election Lease in `gatehouse`), run with
+/// `extra` flags until every permission of `grants` has been used or 20 s have passed; returns
+/// what the controller needed.
+async fn scenario(extra: &[&str], grants: &BTreeSet<Scoped>) -> anyhow::Result<BTreeSet<Scoped>> {
     let cluster = Cluster::start().await?;
     let wait = Duration::from_secs(20);
     let echo = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.8.1")).await?;
@@ -26,6 +161,13 @@ async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Resu
         echo.addr().port(),
         &[("127.0.8.1", true)],
     ))?;
+    // The LoadBalancer Service whose address Cilium LB-IPAM fills in (deploy/base).
+    cluster.api.apply(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"namespace": "gatehouse", "name": "gatehouse-internal"},
+        "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": 80}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.1.1.1"}]}}
+    }))?;
     let ing = |name: &str, svc: &str| {
         Ingress::new("apps", name)
             .class("internal")
@@ -59,11 +201,13 @@ async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Resu
             )
             .yaml(),
     )?;
+    let mut flags = vec!["--lease-renew", "1", "--election-namespace", "gatehouse"];
+    flags.extend_from_slice(extra);
     let gh = Replica::start(
         &cluster,
         "rbac",
-        &[("internal", "publish-address=10.1.1.1")],
-        &["--lease-renew", "1", "--election-namespace", "gatehouse"],
+        &[("internal", "publish-service=gatehouse/gatehouse-internal")],
+        &flags,
     )
     .await?;
     eventually("status written", wait, || {
@@ -102,25 +246,15 @@ async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Resu
     })
     .await?;
     // Every granted permission used (the lease renewal's get + update come within a second or
-    // two); on timeout the assertions below name what is missing.
-    let granted = granted(&["deploy/base/rbac.yaml"])?;
+    // two); on timeout the caller's assertions name what is missing.
     let _ = eventually("every granted permission used", wait, || {
-        needed_all(&cluster.api.requests()).is_superset(&granted)
+        let used = needed_scoped(&cluster.api.requests());
+        grants.iter().all(|g| uses(&used, g))
     })
     .await;
-
-    let used: BTreeSet<Permission> = needed_all(&cluster.api.requests());
-    let missing: Vec<_> = used.difference(&granted).collect();
-    let unused: Vec<_> = granted.difference(&used).collect();
-    assert!(
-        missing.is_empty(),
-        "used but not granted by deploy/base/rbac.yaml: {missing:?}"
-    );
-    assert!(
-        unused.is_empty(),
-        "granted but never used (remove from rbac.yaml): {unused:?}"
-    );
-    // Secrets: only TLS Secrets by type and the named one by name, in its namespace.
+    // Secrets: only TLS Secrets by type and the named one by name, in its namespace — and not
+    // at all when its namespace is not watched.
+    let certs_watched = extra.is_empty() || extra.contains(&"certs");
     for r in cluster.api.requests() {
         if !r.path.ends_with("/secrets") {
             continue;
@@ -128,20 +262,19 @@ async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Resu
         let selector = r.query_param("fieldSelector").unwrap_or_default();
         match selector.as_str() {
             "type=kubernetes.io/tls" => {}
-            "metadata.name=backend-ca" => {
+            "metadata.name=backend-ca" if certs_watched => {
                 assert_eq!(r.path, "/api/v1/namespaces/certs/secrets", "{r:?}")
             }
-            other => panic!("Secrets read with selector {other:?}: {r:?}"),
+            other => panic!("Secrets read with selector {other:?} (watching {extra:?}): {r:?}"),
         }
     }
-    assert!(
-        cluster
-            .api
-            .requests()
-            .iter()
-            .any(|r| r.path == "/api/v1/namespaces/certs/secrets"
-                && r.query_param("fieldSelector").as_deref() == Some("metadata.name=backend-ca")),
-        "the named Secret was watched by name"
+    let named = cluster.api.requests().iter().any(|r| {
+        r.path == "/api/v1/namespaces/certs/secrets"
+            && r.query_param("fieldSelector").as_deref() == Some("metadata.name=backend-ca")
+    });
+    assert_eq!(
+        named, certs_watched,
+        "the named Secret watched by name (watching {extra:?})"
     );
     // The event regarding the broken Ingress names it.
     let ev = events();
@@ -151,5 +284,81 @@ async fn rbac_manifest_grants_exactly_what_the_controller_uses() -> anyhow::Resu
                 && e["reason"] == json!("MissingService")),
         "{ev:?}"
     );
+    Ok(needed_scoped(&cluster.api.requests()))
+}
+
+/// The watched namespaces of a Deployment's arguments.
+fn watched(args: &[String]) -> Vec<String> {
+    args.iter()
+        .filter_map(|a| a.strip_prefix("--watch-namespace="))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_deploy_variant_grants_exactly_what_the_controller_uses() -> anyhow::Result<()> {
+    let Some(kubectl) = deploy_support::kubectl()? else {
+        return Ok(());
+    };
+    // Variant RBAC, grouped by the --watch-namespace flags its Deployments run with.
+    let mut by_watch: BTreeMap<Vec<String>, Vec<(String, BTreeSet<Scoped>)>> = BTreeMap::new();
+    for dir in deploy_support::kustomizations()? {
+        let objects = deploy_support::render(&kubectl, &dir)?;
+        let deployments = deploy_support::gatehouse_deployments(&objects);
+        let installs = objects
+            .iter()
+            .any(|o| o["kind"] == "ServiceAccount" && o["metadata"]["name"] == "gatehouse");
+        if deployments.is_empty() || !installs {
+            continue;
+        }
+        let watch: BTreeSet<Vec<String>> = deployments
+            .iter()
+            .map(|d| watched(&deploy_support::args(d)))
+            .collect();
+        assert_eq!(
+            watch.len(),
+            1,
+            "{dir}: Deployments watch different namespaces"
+        );
+        for d in &deployments {
+            assert_eq!(
+                d["spec"]["template"]["spec"]["serviceAccountName"], "gatehouse",
+                "{dir}"
+            );
+        }
+        let key = watch.into_iter().next().unwrap();
+        by_watch
+            .entry(key)
+            .or_default()
+            .push((dir, granted(&objects)));
+    }
+    assert!(
+        by_watch.contains_key(&Vec::new()),
+        "no cluster-wide variant rendered"
+    );
+    assert!(by_watch.len() >= 2, "no --watch-namespace variant rendered");
+
+    for (watch, variants) in &by_watch {
+        let mut extra = Vec::new();
+        for ns in watch {
+            extra.push("--watch-namespace");
+            extra.push(ns.as_str());
+        }
+        // The variants of one group should grant the same; the scenario waits for the union.
+        let union: BTreeSet<Scoped> = variants.iter().flat_map(|(_, g)| g.clone()).collect();
+        let used = scenario(&extra, &union).await?;
+        for (dir, grants) in variants {
+            let missing: Vec<_> = used.iter().filter(|u| !allows(grants, u)).collect();
+            let unused: Vec<_> = grants.iter().filter(|g| !uses(&used, g)).collect();
+            assert!(
+                missing.is_empty(),
+                "{dir} (watch {watch:?}): used but not granted: {missing:?}"
+            );
+            assert!(
+                unused.is_empty(),
+                "{dir} (watch {watch:?}): granted but never used (remove it): {unused:?}"
+            );
+        }
+    }
     Ok(())
 }
