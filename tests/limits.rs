@@ -117,7 +117,10 @@ fn deploy_arguments_pass_check_config() -> anyhow::Result<()> {
     for dir in deploy_support::kustomizations()? {
         let objects = deploy_support::render(&kubectl, &dir)?;
         for deployment in deploy_support::gatehouse_deployments(&objects) {
-            let name = format!("{dir}: {}", deployment["metadata"]["name"].as_str().unwrap_or("?"));
+            let name = format!(
+                "{dir}: {}",
+                deployment["metadata"]["name"].as_str().unwrap_or("?")
+            );
             let args = deploy_support::args(deployment);
             assert!(!args.is_empty(), "{name}: no arguments");
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -125,14 +128,21 @@ fn deploy_arguments_pass_check_config() -> anyhow::Result<()> {
             let seconds = |flag: &str, default: u64| {
                 args.iter()
                     .find_map(|a| a.strip_prefix(&format!("--{flag}=")))
-                    .map(|v| v.trim_end_matches('s').parse::<u64>().expect("whole seconds"))
+                    .map(|v| {
+                        v.trim_end_matches('s')
+                            .parse::<u64>()
+                            .expect("whole seconds")
+                    })
                     .unwrap_or(default)
             };
             let drain = seconds("shutdown-delay", 5) + seconds("shutdown-grace", 30);
             let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
                 .as_u64()
                 .unwrap_or(30);
-            assert!(grace >= drain + 5, "{name}: terminationGracePeriodSeconds {grace} < {drain} + 5");
+            assert!(
+                grace >= drain + 5,
+                "{name}: terminationGracePeriodSeconds {grace} < {drain} + 5"
+            );
             let tunnel = args.iter().any(|a| {
                 a.starts_with("--instance=class=external,") && a.contains(".cfargotunnel.com")
             });
