@@ -15,137 +15,11 @@ mod kube_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use gatehouse_testapi::RequestRecord;
 use gatehouse_testkit::yaml::{self, Ingress, PathType, PortRef};
 use gatehouse_testkit::EchoBackend;
-use kube_support::rbac::{needed, Permission};
+use kube_support::rbac::{allows, granted_scoped, needed_scoped, uses, Scoped};
 use kube_support::{eventually, Cluster, Replica};
 use serde_json::json;
-use serde_yaml::Value;
-
-/// A permission and where it holds: `None` cluster-wide (every namespace and cluster-scoped
-/// resources), `Some(ns)` in that namespace only.
-type Scoped = (Option<String>, Permission);
-
-/// Cluster-scoped resources: a RoleBinding grants nothing on them.
-const CLUSTER_SCOPED: &[&str] = &["ingressclasses", "namespaces", "nodes"];
-
-/// The permissions `objects` grant to the ServiceAccount gatehouse/gatehouse, without the ACME
-/// roles (`gatehouse-acme*`).
-fn granted(objects: &[Value]) -> BTreeSet<Scoped> {
-    let role_key = |o: &Value| {
-        (
-            o["metadata"]["namespace"].as_str().map(str::to_string),
-            o["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        )
-    };
-    let roles: BTreeMap<(Option<String>, String), &Value> = objects
-        .iter()
-        .filter(|o| matches!(o["kind"].as_str(), Some("ClusterRole" | "Role")))
-        .map(|o| (role_key(o), o))
-        .collect();
-    let mut out = BTreeSet::new();
-    for binding in objects.iter().filter(|o| {
-        matches!(
-            o["kind"].as_str(),
-            Some("ClusterRoleBinding" | "RoleBinding")
-        )
-    }) {
-        let ours = binding["subjects"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .any(|s| {
-                s["kind"] == "ServiceAccount"
-                    && s["name"] == "gatehouse"
-                    && s["namespace"] == "gatehouse"
-            });
-        let role_name = binding["roleRef"]["name"].as_str().unwrap_or_default();
-        if !ours || role_name.starts_with("gatehouse-acme") {
-            continue;
-        }
-        let scope = match binding["kind"].as_str() {
-            Some("RoleBinding") => binding["metadata"]["namespace"]
-                .as_str()
-                .map(str::to_string),
-            _ => None,
-        };
-        let role = match binding["roleRef"]["kind"].as_str() {
-            Some("Role") => roles.get(&(scope.clone(), role_name.to_string())),
-            _ => roles.get(&(None, role_name.to_string())),
-        };
-        let role = role.unwrap_or_else(|| panic!("binding to a missing role: {binding:?}"));
-        for rule in role["rules"].as_sequence().into_iter().flatten() {
-            let list = |k: &str| -> Vec<String> {
-                rule[k]
-                    .as_sequence()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            };
-            for g in list("apiGroups") {
-                for r in list("resources") {
-                    if scope.is_some() && CLUSTER_SCOPED.contains(&r.as_str()) {
-                        continue;
-                    }
-                    for verb in list("verbs") {
-                        out.insert((scope.clone(), (g.clone(), r.clone(), verb)));
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The namespace a request goes to (`None`: cluster-scoped, or across all namespaces).
-fn namespace_of(r: &RequestRecord) -> Option<String> {
-    let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
-    let rest = match parts.as_slice() {
-        ["api", "v1", rest @ ..] => rest,
-        ["apis", _g, _v, rest @ ..] => rest,
-        _ => return None,
-    };
-    match rest {
-        ["namespaces", ns, tail @ ..] if !tail.is_empty() => Some(ns.to_string()),
-        _ => None,
-    }
-}
-
-/// Every permission a request log needs, where (a server-side apply also counts as `create`).
-fn needed_scoped(requests: &[RequestRecord]) -> BTreeSet<Scoped> {
-    let mut out = BTreeSet::new();
-    for r in requests {
-        let Some((g, res, verb)) = needed(r) else {
-            continue;
-        };
-        let ns = namespace_of(r);
-        if r.content_type
-            .as_deref()
-            .is_some_and(|c| c.starts_with("application/apply-patch"))
-        {
-            out.insert((ns.clone(), (g.clone(), res.clone(), "create".into())));
-        }
-        out.insert((ns, (g, res, verb)));
-    }
-    out
-}
-
-fn allows(grants: &BTreeSet<Scoped>, (ns, perm): &Scoped) -> bool {
-    grants
-        .iter()
-        .any(|(g_ns, g_perm)| g_perm == perm && (g_ns.is_none() || g_ns == ns))
-}
-
-fn uses(needed: &BTreeSet<Scoped>, (g_ns, g_perm): &Scoped) -> bool {
-    needed
-        .iter()
-        .any(|(ns, perm)| perm == g_perm && (g_ns.is_none() || g_ns == ns))
-}
 
 /// The full scenario (Ingresses in `apps`, one with a missing Service, status through
 /// publish-service, Events created and patched, the election Lease in `gatehouse`), run with
@@ -327,10 +201,9 @@ async fn every_deploy_variant_grants_exactly_what_the_controller_uses() -> anyho
             );
         }
         let key = watch.into_iter().next().unwrap();
-        by_watch
-            .entry(key)
-            .or_default()
-            .push((dir, granted(&objects)));
+        // The ACME roles are tests/acme_cluster.rs's.
+        let grants = granted_scoped(&objects, |role| !role.starts_with("gatehouse-acme"));
+        by_watch.entry(key).or_default().push((dir, grants));
     }
     assert!(
         by_watch.contains_key(&Vec::new()),
