@@ -158,7 +158,7 @@ async fn only_the_leader_orders_and_either_replica_answers_the_challenge() -> an
     let unused: Vec<_> = acme.iter().filter(|p| !used.contains(*p)).collect();
     assert!(
         unused.is_empty(),
-        "rbac-acme.yaml grants unused verbs: {unused:?}"
+        "deploy/components/acme/rbac.yaml grants unused verbs: {unused:?}"
     );
     acme_rbac_of_every_deploy_variant(&cluster.api.requests())
 }
