@@ -252,7 +252,18 @@ impl Cli {
 
 /// The command line with the limit flags of `limits::SETTINGS` added.
 pub fn command() -> clap::Command {
-    Cli::command().args(crate::limits::args())
+    Cli::command()
+        .version(version())
+        .args(crate::limits::args())
+}
+
+/// `--version`: the crate version, and the git revision when the build was given one in
+/// `GATEHOUSE_GIT_REV` (the container image's build does; it is also `gatehouse_build_info`'s).
+fn version() -> &'static str {
+    match option_env!("GATEHOUSE_GIT_REV") {
+        Some(rev) => Box::leak(format!("{} ({rev})", env!("CARGO_PKG_VERSION")).into_boxed_str()),
+        None => env!("CARGO_PKG_VERSION"),
+    }
 }
 
 /// Parses the command line (limit flags included), exiting with clap's message on an error.

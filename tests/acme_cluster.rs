@@ -3,6 +3,7 @@
 //! challenge ConfigMap; the issued Secret comes back through the watch to both replicas.
 
 mod acme_support;
+mod deploy_support;
 mod kube_support;
 
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use acme_support::{client_trusting, wait_verified};
 use gatehouse_testkit::pebble::Pebble;
 use gatehouse_testkit::yaml;
 use gatehouse_testkit::{free_addr, EchoBackend};
-use kube_support::rbac::{granted, needed_all};
+use kube_support::rbac::{allows, granted, granted_scoped, needed_all, needed_scoped, uses};
 use kube_support::{eventually, Cluster, Replica};
 
 const HOST: &str = "shop.acme.test";
@@ -148,7 +149,7 @@ async fn only_the_leader_orders_and_either_replica_answers_the_challenge() -> an
     // RBAC: the ACME manifest grants exactly what ACME added to the requests.
     let used = needed_all(&cluster.api.requests());
     let base = granted(&["deploy/base/rbac.yaml"])?;
-    let acme = granted(&["deploy/base/rbac-acme.yaml"])?;
+    let acme = granted(&["deploy/components/acme/rbac.yaml"])?;
     let missing: Vec<_> = used
         .iter()
         .filter(|p| !base.contains(*p) && !acme.contains(*p))
@@ -157,7 +158,45 @@ async fn only_the_leader_orders_and_either_replica_answers_the_challenge() -> an
     let unused: Vec<_> = acme.iter().filter(|p| !used.contains(*p)).collect();
     assert!(
         unused.is_empty(),
-        "rbac-acme.yaml grants unused verbs: {unused:?}"
+        "deploy/components/acme/rbac.yaml grants unused verbs: {unused:?}"
     );
+    acme_rbac_of_every_deploy_variant(&cluster.api.requests())
+}
+
+/// Every deploy/ kustomization with built-in ACME grants the ACME requests of this scenario in
+/// the namespaces they went to (the Ingress in `apps`, the account and challenges in
+/// `gatehouse`), and each of its ACME grants was used: the cluster-wide binding, and
+/// deploy/components/watch-namespace-acme's RoleBindings (whose placeholder namespace is `apps`).
+fn acme_rbac_of_every_deploy_variant(
+    requests: &[gatehouse_testapi::RequestRecord],
+) -> anyhow::Result<()> {
+    let Some(kubectl) = deploy_support::kubectl()? else {
+        return Ok(());
+    };
+    let acme_perms = granted(&["deploy/components/acme/rbac.yaml"])?;
+    let used: std::collections::BTreeSet<_> = needed_scoped(requests)
+        .into_iter()
+        .filter(|(_, perm)| acme_perms.contains(perm))
+        .collect();
+    let mut checked = 0;
+    for dir in deploy_support::kustomizations()? {
+        let objects = deploy_support::render(&kubectl, &dir)?;
+        let grants = granted_scoped(&objects, |role| role.starts_with("gatehouse-acme"));
+        if grants.is_empty() {
+            continue;
+        }
+        let missing: Vec<_> = used.iter().filter(|u| !allows(&grants, u)).collect();
+        let unused: Vec<_> = grants.iter().filter(|g| !uses(&used, g)).collect();
+        assert!(
+            missing.is_empty(),
+            "{dir}: ACME used but not granted: {missing:?}"
+        );
+        assert!(
+            unused.is_empty(),
+            "{dir}: ACME granted but unused: {unused:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} ACME variants rendered");
     Ok(())
 }

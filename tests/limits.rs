@@ -21,6 +21,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
 
+mod deploy_support;
+
 const NS: &str = "default";
 const HOST: &str = "app.test";
 
@@ -100,32 +102,66 @@ fn invalid_limits_are_refused_naming_the_setting() {
     }
 }
 
-/// deploy/'s Deployment arguments are valid, and the external instance (behind cloudflared,
-/// whose origin connections idle for its keepAliveTimeout, 3600s) keeps connections for an
-/// hour, HTTP/2 ones too, and reads the client's address from CF-Connecting-IP.
+/// The arguments of every gatehouse Deployment that any deploy/ kustomization renders are valid
+/// (`--check-config` parses them all and exits 0), the kubelet waits out the drain
+/// (terminationGracePeriodSeconds ≥ --shutdown-delay + --shutdown-grace + 5 s), and an external
+/// instance behind cloudflared (whose origin connections idle for its keepAliveTimeout, 3600s)
+/// keeps connections for an hour, HTTP/2 ones too, believes forwarded headers only from the pod
+/// CIDR and reads the client's address from CF-Connecting-IP.
 #[test]
 fn deploy_arguments_pass_check_config() -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base/deployment.yaml"),
-    )?;
-    let deployment: serde_yaml::Value = serde_yaml::from_str(&text)?;
-    let args: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_sequence()
-        .context("container args")?
-        .iter()
-        .filter_map(|a| a.as_str())
-        .collect();
-    assert!(!args.is_empty());
-    let config = check_config(&args)?;
-    let external = config["instances"]
-        .as_array()
-        .and_then(|all| all.iter().find(|i| i["class"] == "external"))
-        .context("an external instance")?;
-    assert_eq!(external["limits"]["keep-alive"], "1h");
-    // cloudflared's HTTP/2 origin connections are kept as long.
-    assert_eq!(external["limits"]["http2-idle-timeout"], "keep-alive");
-    assert_eq!(external["limits"]["trusted-proxies"], "10.69.0.0/16");
-    assert_eq!(external["limits"]["real-ip-header"], "CF-Connecting-IP");
+    let Some(kubectl) = deploy_support::kubectl()? else {
+        return Ok(());
+    };
+    let mut checked = 0;
+    for dir in deploy_support::kustomizations()? {
+        let objects = deploy_support::render(&kubectl, &dir)?;
+        for deployment in deploy_support::gatehouse_deployments(&objects) {
+            let name = format!(
+                "{dir}: {}",
+                deployment["metadata"]["name"].as_str().unwrap_or("?")
+            );
+            let args = deploy_support::args(deployment);
+            assert!(!args.is_empty(), "{name}: no arguments");
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let config = check_config(&args).with_context(|| name.clone())?;
+            let seconds = |flag: &str, default: u64| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix(&format!("--{flag}=")))
+                    .map(|v| {
+                        v.trim_end_matches('s')
+                            .parse::<u64>()
+                            .expect("whole seconds")
+                    })
+                    .unwrap_or(default)
+            };
+            let drain = seconds("shutdown-delay", 5) + seconds("shutdown-grace", 30);
+            let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+                .as_u64()
+                .unwrap_or(30);
+            assert!(
+                grace >= drain + 5,
+                "{name}: terminationGracePeriodSeconds {grace} < {drain} + 5"
+            );
+            let tunnel = args.iter().any(|a| {
+                a.starts_with("--instance=class=external,") && a.contains(".cfargotunnel.com")
+            });
+            if tunnel {
+                let external = config["instances"]
+                    .as_array()
+                    .and_then(|all| all.iter().find(|i| i["class"] == "external"))
+                    .with_context(|| format!("{name}: an external instance"))?;
+                let limits = &external["limits"];
+                assert_eq!(limits["keep-alive"], "1h", "{name}");
+                // cloudflared's HTTP/2 origin connections are kept as long.
+                assert_eq!(limits["http2-idle-timeout"], "keep-alive", "{name}");
+                assert_eq!(limits["trusted-proxies"], "10.69.0.0/16", "{name}");
+                assert_eq!(limits["real-ip-header"], "CF-Connecting-IP", "{name}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} Deployments rendered");
     Ok(())
 }
 

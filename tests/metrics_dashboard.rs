@@ -1,4 +1,4 @@
-//! Every metric and label our Grafana dashboard (deploy/monitoring) queries exists in the real
+//! Every metric and label our Grafana dashboard (deploy/components/monitoring) queries exists in the real
 //! binary's /metrics after real traffic, and the ServiceMonitor scrapes what we serve.
 
 mod obs_support;
@@ -14,7 +14,7 @@ use serde::Deserialize as _;
 
 fn monitoring(file: &str) -> anyhow::Result<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("deploy/monitoring")
+        .join("deploy/components/monitoring")
         .join(file);
     std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
 }

@@ -1,6 +1,6 @@
 //! RBAC: what a manifest grants, and what a request log needs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -83,4 +83,133 @@ pub fn needed_all(requests: &[gatehouse_testapi::RequestRecord]) -> BTreeSet<Per
         }
     }
     out
+}
+
+/// A permission and where it holds: `None` cluster-wide (every namespace and cluster-scoped
+/// resources), `Some(ns)` in that namespace only.
+pub type Scoped = (Option<String>, Permission);
+
+/// Cluster-scoped resources: a RoleBinding grants nothing on them.
+const CLUSTER_SCOPED: &[&str] = &["ingressclasses", "namespaces", "nodes"];
+
+/// The permissions the RBAC objects among `objects` (rendered manifests) grant to the
+/// ServiceAccount gatehouse/gatehouse, through the bindings whose role name `wanted` accepts.
+pub fn granted_scoped(
+    objects: &[serde_yaml::Value],
+    wanted: impl Fn(&str) -> bool,
+) -> BTreeSet<Scoped> {
+    let role_key = |o: &serde_yaml::Value| {
+        (
+            o["metadata"]["namespace"].as_str().map(str::to_string),
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    let roles: BTreeMap<(Option<String>, String), &serde_yaml::Value> = objects
+        .iter()
+        .filter(|o| matches!(o["kind"].as_str(), Some("ClusterRole" | "Role")))
+        .map(|o| (role_key(o), o))
+        .collect();
+    let mut out = BTreeSet::new();
+    for binding in objects.iter().filter(|o| {
+        matches!(
+            o["kind"].as_str(),
+            Some("ClusterRoleBinding" | "RoleBinding")
+        )
+    }) {
+        let ours = binding["subjects"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .any(|s| {
+                s["kind"] == "ServiceAccount"
+                    && s["name"] == "gatehouse"
+                    && s["namespace"] == "gatehouse"
+            });
+        let role_name = binding["roleRef"]["name"].as_str().unwrap_or_default();
+        if !ours || !wanted(role_name) {
+            continue;
+        }
+        let scope = match binding["kind"].as_str() {
+            Some("RoleBinding") => binding["metadata"]["namespace"]
+                .as_str()
+                .map(str::to_string),
+            _ => None,
+        };
+        let role = match binding["roleRef"]["kind"].as_str() {
+            Some("Role") => roles.get(&(scope.clone(), role_name.to_string())),
+            _ => roles.get(&(None, role_name.to_string())),
+        };
+        let role = role.unwrap_or_else(|| panic!("binding to a missing role: {binding:?}"));
+        for rule in role["rules"].as_sequence().into_iter().flatten() {
+            let list = |k: &str| -> Vec<String> {
+                rule[k]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            };
+            for g in list("apiGroups") {
+                for r in list("resources") {
+                    if scope.is_some() && CLUSTER_SCOPED.contains(&r.as_str()) {
+                        continue;
+                    }
+                    for verb in list("verbs") {
+                        out.insert((scope.clone(), (g.clone(), r.clone(), verb)));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The namespace a request goes to (`None`: cluster-scoped, or across all namespaces).
+pub fn namespace_of(r: &gatehouse_testapi::RequestRecord) -> Option<String> {
+    let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    let rest = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => rest,
+        ["apis", _g, _v, rest @ ..] => rest,
+        _ => return None,
+    };
+    match rest {
+        ["namespaces", ns, tail @ ..] if !tail.is_empty() => Some(ns.to_string()),
+        _ => None,
+    }
+}
+
+/// Every permission a request log needs, where (a server-side apply also counts as `create`).
+pub fn needed_scoped(requests: &[gatehouse_testapi::RequestRecord]) -> BTreeSet<Scoped> {
+    let mut out = BTreeSet::new();
+    for r in requests {
+        let Some((g, res, verb)) = needed(r) else {
+            continue;
+        };
+        let ns = namespace_of(r);
+        if r.content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/apply-patch"))
+        {
+            out.insert((ns.clone(), (g.clone(), res.clone(), "create".into())));
+        }
+        out.insert((ns, (g, res, verb)));
+    }
+    out
+}
+
+/// Whether `grants` allow a needed permission (in its namespace).
+pub fn allows(grants: &BTreeSet<Scoped>, (ns, perm): &Scoped) -> bool {
+    grants
+        .iter()
+        .any(|(g_ns, g_perm)| g_perm == perm && (g_ns.is_none() || g_ns == ns))
+}
+
+/// Whether a granted permission was needed (in its namespace, or anywhere for a cluster-wide one).
+pub fn uses(needed: &BTreeSet<Scoped>, (g_ns, g_perm): &Scoped) -> bool {
+    needed
+        .iter()
+        .any(|(ns, perm)| perm == g_perm && (g_ns.is_none() || g_ns == ns))
 }
