@@ -4,9 +4,7 @@
 
 mod obs_support;
 
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use gatehouse_testkit::yaml::{Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec, Reply};
 use obs_support::{bin, scrape_counted};
@@ -32,27 +30,6 @@ async fn setup(ip: &str, args: &[&str]) -> anyhow::Result<(Fixture, EchoBackend)
     Ok((fixture, echo))
 }
 
-/// Waits (at most 10 s) for the stdout JSON line whose request_id is `id`.
-async fn log_line(fixture: &Fixture, id: &str) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        for line in fixture.gatehouse.stdout_lines() {
-            let json: Value = serde_json::from_str(&line)
-                .with_context(|| format!("stdout line is not JSON: {line}"))?;
-            if json["request_id"] == id {
-                return Ok(json);
-            }
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "no access log line with request_id {id}; stdout: {:?}",
-                fixture.gatehouse.stdout_lines()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn get_with_id(fixture: &Fixture, path: &str, id: Option<&str>) -> anyhow::Result<Reply> {
     let mut req = fixture
         .client
@@ -75,7 +52,7 @@ async fn one_json_line_per_request_with_the_id_the_upstream_saw() -> anyhow::Res
     assert_eq!(id.len(), 32, "generated id: {id}");
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
 
-    let line = log_line(&fixture, &id).await?;
+    let line = fixture.access_log_line(&id).await?;
     assert_eq!(line["class"], CLASS);
     assert_eq!(line["namespace"], NS);
     assert_eq!(line["ingress"], "storefront");
@@ -135,12 +112,12 @@ async fn a_client_request_id_is_propagated_and_unmatched_requests_are_logged() -
         reply.echoed_header("x-request-id").as_deref(),
         Some("client-chosen-42")
     );
-    let line = log_line(&fixture, "client-chosen-42").await?;
+    let line = fixture.access_log_line("client-chosen-42").await?;
     assert_eq!(line["status"], 200);
 
     let reply = get_with_id(&fixture, "/elsewhere", Some("unmatched-1")).await?;
     assert_eq!(reply.status, 404);
-    let line = log_line(&fixture, "unmatched-1").await?;
+    let line = fixture.access_log_line("unmatched-1").await?;
     assert_eq!(line["status"], 404);
     assert_eq!(line["ingress"], Value::Null);
     assert_eq!(line["upstream_addr"], Value::Null);

@@ -11,12 +11,11 @@ mod tls_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use gatehouse_testkit::cloudflared::{Origin, Tunnel, Visitor};
 use gatehouse_testkit::tlsgen::TestCa;
 use gatehouse_testkit::yaml::{tls_secret, Ingress, PathType};
 use gatehouse_testkit::{echo_service, EchoBackend, Fixture, InstanceSpec, Reply};
-use serde_json::Value;
 use tls_support::{der_mentions, header, https_instance, https_of, leaf_der, with_tls, NS};
 
 const CLASS: &str = "external";
@@ -139,34 +138,13 @@ impl Site {
     }
 }
 
-/// Waits (at most 10 s) for the access log line of request `id`.
-async fn log_line(fixture: &Fixture, id: &str) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        for line in fixture.gatehouse.stdout_lines() {
-            if let Ok(json) = serde_json::from_str::<Value>(&line) {
-                if json["request_id"] == id {
-                    return Ok(json);
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "no access log line with request_id {id}; stdout: {:?}",
-                fixture.gatehouse.stdout_lines()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The request headers the echo backend saw, and the access log's client_ip for the request.
 async fn seen(fixture: &Fixture, reply: &Reply) -> anyhow::Result<(Echoed, String)> {
     anyhow::ensure!(reply.status == 200, "{}", reply.summary());
     let id = reply
         .echoed_header("x-request-id")
         .context("the upstream got no X-Request-ID")?;
-    let line = log_line(fixture, &id).await?;
+    let line = fixture.access_log_line(&id).await?;
     let logged = line["client_ip"].as_str().unwrap_or_default().to_string();
     Ok((Echoed::of(reply), logged))
 }

@@ -8,7 +8,7 @@
 mod obs_support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use gatehouse_testkit::prom::{scrape, value};
@@ -18,7 +18,6 @@ use gatehouse_testkit::yaml::{Ingress, PathType};
 use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec, Reply};
 use obs_support::bin;
 use pingora::tls::version;
-use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -159,24 +158,6 @@ fn complete(received: &[u8]) -> bool {
         .is_some_and(|length| received.len() >= head_end + 4 + length)
 }
 
-/// Waits (at most 10 s) for the access log line of request `id`.
-async fn log_line(fixture: &Fixture, id: &str) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        for line in fixture.gatehouse.stdout_lines() {
-            if let Ok(json) = serde_json::from_str::<Value>(&line) {
-                if json["request_id"] == id {
-                    return Ok(json);
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("no access log line for {id}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn refused_count(fixture: &Fixture) -> anyhow::Result<f64> {
     let samples = scrape(fixture.admin).await?;
     Ok(value(
@@ -221,7 +202,7 @@ async fn the_proxy_header_source_is_the_client() -> anyhow::Result<()> {
             Some(client.clone()),
             "{name}"
         );
-        let line = log_line(&fixture, name).await?;
+        let line = fixture.access_log_line(name).await?;
         assert_eq!(line["client_ip"], client.as_str(), "{name}: {line}");
 
         // The allow-list (2001:db8::7 and 198.51.100.9) admits these sources…
@@ -414,7 +395,7 @@ async fn tls_listeners_read_the_header_before_the_client_hello() -> anyhow::Resu
             Some("https"),
             "{name}"
         );
-        let line = log_line(&fixture, name).await?;
+        let line = fixture.access_log_line(name).await?;
         assert_eq!(line["client_ip"], client.as_str(), "{name}: {line}");
     }
     // LOCAL over TLS: the TCP peer.

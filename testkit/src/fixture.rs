@@ -91,6 +91,29 @@ impl Fixture {
         client::get(&self.client, self.http(class), host, path).await
     }
 
+    /// Waits (at most 10 s) for the access log line (stdout, JSON) of the request with
+    /// `X-Request-ID: id`; a stdout line that is not JSON is an error (the access log is the
+    /// only thing gatehouse writes there).
+    pub async fn access_log_line(&self, id: &str) -> anyhow::Result<serde_json::Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            for line in self.gatehouse.stdout_lines() {
+                let json: serde_json::Value = serde_json::from_str(&line)
+                    .map_err(|e| anyhow::anyhow!("stdout line is not JSON ({e}): {line}"))?;
+                if json["request_id"] == id {
+                    return Ok(json);
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "no access log line with request_id {id}; stdout: {:?}",
+                    self.gatehouse.stdout_lines()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Current route-table generation of `class`.
     pub async fn generation(&self, class: &str) -> anyhow::Result<u64> {
         admin::generation(self.admin, class).await
