@@ -51,17 +51,8 @@ pub fn add_ingress<'a>(
             Ok(auth) => Some(auth),
             Err(why) => {
                 let key = request.secret_key.clone();
-                warnings.push(
-                    Warning::new(
-                        object.clone(),
-                        WarningKind::InvalidAnnotation,
-                        format!("annotation {key}: {why}; every route of this Ingress answers 503 until it is fixed (basic authentication is never dropped)"),
-                    )
-                    .in_class(ctx.class),
-                );
-                // The 503 body is public: it names the annotation, not the Secret's contents
-                // (user names); the warning has the details.
-                notes.refuse_because(&key, "its Secret is missing or unusable");
+                let problem = format!("{why}; every route of this Ingress answers 503 until it is fixed (basic authentication is never dropped)");
+                refuse_for_secret(&mut notes, &key, problem, &object, ctx.class, warnings);
                 None
             }
         },
@@ -74,15 +65,8 @@ pub fn add_ingress<'a>(
             }
             Err(why) => {
                 let key = request.secret_key.clone();
-                warnings.push(
-                    Warning::new(
-                        object.clone(),
-                        WarningKind::InvalidAnnotation,
-                        format!("annotation {key}: {why}; every route of this Ingress answers 503 until it is fixed (backend TLS settings are never dropped)"),
-                    )
-                    .in_class(ctx.class),
-                );
-                notes.refuse_because(&key, "its Secret is missing or unusable");
+                let problem = format!("{why}; every route of this Ingress answers 503 until it is fixed (backend TLS settings are never dropped)");
+                refuse_for_secret(&mut notes, &key, problem, &object, ctx.class, warnings);
             }
         }
     }
@@ -232,6 +216,28 @@ pub fn add_ingress<'a>(
             }
         }
     }
+}
+
+/// The Secret that annotation `key` names cannot be used (`problem` says why): a warning on
+/// the Ingress with the details, and every route of it refused. The 503 body is public, so it
+/// names the annotation only, never the Secret's contents.
+fn refuse_for_secret(
+    notes: &mut IngressAnnotations,
+    key: &str,
+    problem: String,
+    object: &ObjectRef,
+    class: &str,
+    warnings: &mut Vec<Warning>,
+) {
+    warnings.push(
+        Warning::new(
+            object.clone(),
+            WarningKind::InvalidAnnotation,
+            format!("annotation {key}: {problem}"),
+        )
+        .in_class(class),
+    );
+    notes.refuse_because(key, "its Secret is missing or unusable");
 }
 
 fn display_host(host: &str) -> &str {
