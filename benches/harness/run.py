@@ -156,6 +156,7 @@ def start_targets(
                     spec = renderers[name](workdir / proc, http_port, https_port, ports.upstream_http, certs)
                 child = start_pinned(proc, PROXY_CPU, spec.argv, workdir, spec.env)
                 wait_for_ports(child, [http_port, https_port])
+                probe.wait_routed(http_port)
         except (StartError, OSError) as err:
             failed[proc] = summarize(err)
             log(f"[start] {proc}: n/a — {err}")
