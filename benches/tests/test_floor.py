@@ -175,6 +175,13 @@ class Instructions(unittest.TestCase):
         lines = instructions.ratios([("gatehouse", "/g", 150_000.0), ("floor", "/f", 120_000.0)])
         self.assertEqual(lines, ["/g ÷ /f: 1.250×"])
         self.assertEqual(instructions.ratios([("gatehouse", "/g", 1.0)]), [])
+        lines = instructions.ratios([("gatehouse-defaults", "/g", 180.0), ("floor", "/f", 120.0)])
+        self.assertEqual(lines, ["/g (gatehouse-defaults) ÷ /f: 1.500×"])
+
+    def test_defaults_leave_the_access_log_on(self):
+        gate = instructions_module().command("gatehouse-defaults", "/g", 10, 11, 12, "/w")
+        self.assertNotIn("--access-log", gate)
+        self.assertEqual(gate[-2:], ["--threads", "1"])
 
 
 class Ratios(unittest.TestCase):
