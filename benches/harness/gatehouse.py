@@ -40,8 +40,11 @@ def argv(
     https_port: int | None,
     admin_port: int,
     threads: int = 1,
+    variant: str = "",
 ) -> list[str]:
-    """Command line for one `bench` instance (default class) on the given ports."""
+    """Command line for one `bench` instance (default class) on the given ports: access log off
+    (as every target of the bench), or in the "defaults" variant left at gatehouse's default (a
+    JSON line per request on stdout; metrics are always on)."""
     instance = f"class={INSTANCE},http=127.0.0.1:{http_port}"
     if https_port:
         instance += f",https=127.0.0.1:{https_port}"
@@ -57,7 +60,9 @@ def argv(
     ]
     if flags.threads:
         args += ["--threads", str(threads)]
-    if flags.access_log:
+    if variant not in ("", "defaults"):
+        raise ValueError(f"gatehouse has no {variant!r} variant")
+    if flags.access_log and not variant:
         args += ["--access-log", "off"]
     return args
 
@@ -93,8 +98,10 @@ def start(
     certs: CertFiles,
     log_dir: Path,
     cpu: str = PROXY_CPU,
+    variant: str = "",
 ) -> tuple[Child, ProxySpec]:
-    """Start gatehouse asking for HTTPS too; a build that refuses or ignores it serves HTTP only (TLS n/a)."""
+    """Start gatehouse asking for HTTPS too; a build that refuses or ignores it serves HTTP only (TLS n/a).
+    `variant` as in `argv`; the process and its log are named after it (`gatehouse-defaults`)."""
     flags = detect_flags(binary)
     notes = []
     if not flags.threads:
@@ -105,8 +112,9 @@ def start(
     errors = []
     for https in (https_port, None):
         write_bench_manifests(manifests_dir, upstream_port, certs if https else None)
-        args = argv(binary, flags, manifests_dir, http_port, https, admin_port)
-        child = start_pinned("gatehouse", cpu, args, log_dir, env={"RUST_LOG": "warn"})
+        args = argv(binary, flags, manifests_dir, http_port, https, admin_port, variant=variant)
+        name = f"gatehouse-{variant}" if variant else "gatehouse"
+        child = start_pinned(name, cpu, args, log_dir, env={"RUST_LOG": "warn"})
         try:
             wait_for_ports(child, [http_port, admin_port], timeout=30)
             wait_ready(child, admin_port, timeout=30)

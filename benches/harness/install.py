@@ -64,21 +64,52 @@ def ensure_tools(need_chart: bool, need_perf: bool = False) -> None:
     _log("tools present: " + ", ".join(sorted(wanted)) + ", traefik")
 
 
-def build_gatehouse(profile: str) -> Path:
-    """cargo build the gatehouse binary (release or dev profile) and return its path."""
+FLOOR_PACKAGE = "gatehouse-bench-floor"
+
+
+def cargo_build_args(profile: str, floor: bool) -> list[str]:
+    """The cargo command building gatehouse (and the floor): one invocation, so the floor's
+    dependencies resolve to gatehouse's features and reuse its artifacts (never a second Pingora)."""
     args = ["cargo", "build", "-p", "gatehouse", "--bin", "gatehouse"]
+    if floor:
+        # --bin selects among all the -p packages: each binary is named.
+        args += ["-p", FLOOR_PACKAGE, "--bin", FLOOR_PACKAGE]
     if profile == "release":
         args.append("--release")
+    return args
+
+
+def built_binary(profile: str, name: str) -> Path:
+    """Where cargo puts binary `name`: under $CARGO_TARGET_DIR when set (relative to the
+    repository, where cargo runs), else target/."""
+    target_dir = REPO / os.environ.get("CARGO_TARGET_DIR", "target")
+    return target_dir / ("release" if profile == "release" else "debug") / name
+
+
+def _cargo_build(profile: str, floor: bool) -> None:
+    args = cargo_build_args(profile, floor)
     _log(" ".join(args))
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
-    # cargo puts it under $CARGO_TARGET_DIR when set (relative to the repository, where cargo runs).
-    target_dir = REPO / os.environ.get("CARGO_TARGET_DIR", "target")
-    binary = target_dir / ("release" if profile == "release" else "debug") / "gatehouse"
     if result.returncode != 0:
         raise InstallError(f"cargo build failed:\n{result.stderr[-3000:]}")
+
+
+def _existing(binary: Path) -> Path:
     if not binary.is_file():
         raise InstallError(f"cargo build succeeded but {binary} is missing")
     return binary
+
+
+def build_gatehouse(profile: str) -> Path:
+    """cargo build the gatehouse binary (release or dev profile) and return its path."""
+    _cargo_build(profile, floor=False)
+    return _existing(built_binary(profile, "gatehouse"))
+
+
+def build_with_floor(profile: str) -> tuple[Path, Path]:
+    """cargo build gatehouse and the bench's floor (benches/floor) together; their paths."""
+    _cargo_build(profile, floor=True)
+    return _existing(built_binary(profile, "gatehouse")), _existing(built_binary(profile, FLOOR_PACKAGE))
 
 
 def versions(gatehouse_binary: Path | None) -> dict[str, str]:

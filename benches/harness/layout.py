@@ -44,13 +44,16 @@ class Ports:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One load shape: protocol, connections and (for h2) streams per connection."""
+    """One load shape: protocol, connections and (for h2) streams per connection, against the
+    targets as configured for `variant`: "" is the bench configuration (access logs off, every
+    target alike); "defaults" is how users run them (see DEFAULTS)."""
 
     name: str
     label: str
     protocol: str  # "h1", "h1-tls" or "h2-tls"
     connections: int
     streams: int = 1
+    variant: str = ""
 
     @property
     def tls(self) -> bool:
@@ -64,8 +67,42 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("h1-c256", "HTTP/1.1 keep-alive, 256 conns", "h1", 256),
     Scenario("https-c64", "HTTPS (TLS 1.3) keep-alive, 64 conns", "h1-tls", 64),
     Scenario("h2-c64x10", "HTTP/2 over TLS, 64 conns x 10 streams", "h2-tls", 64, 10),
+    Scenario(
+        "h1-c64-defaults",
+        "HTTP/1.1 keep-alive, 64 conns, as users run them: gatehouse's defaults (metrics, JSON access log), "
+        "nginx with its access log (buffered)",
+        "h1",
+        64,
+        variant="defaults",
+    ),
 )
 
+# The bench's floor: a bare Pingora proxy (benches/floor) with gatehouse's Pingora and allocator.
+FLOOR = "pingora-floor"
+
 # Order of targets in every round (A B C ... A B C ...). "upstream" is the direct measurement.
-TARGETS: tuple[str, ...] = ("upstream", "gatehouse", "nginx", "haproxy", "caddy", "traefik")
+TARGETS: tuple[str, ...] = ("upstream", "gatehouse", FLOOR, "nginx", "haproxy", "caddy", "traefik")
 PEERS: tuple[str, ...] = ("nginx", "haproxy", "caddy", "traefik")
+
+# Per variant: the targets that run in its scenarios with a configuration of their own (started as a
+# second process), and those that run there unchanged as references (the limit and the floor, which
+# have no access log or metrics to turn on). Other targets are n/a in the variant's scenarios.
+VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "defaults": {"own": ("gatehouse", "nginx"), "unchanged": ("upstream", FLOOR)},
+}
+
+
+def variant_of(target: str, scenario: Scenario) -> str | None:
+    """Which configuration of `target` runs `scenario`: "" (the bench one), the scenario's variant,
+    or None when the target does not take part in that variant."""
+    if not scenario.variant:
+        return ""
+    variant = VARIANTS[scenario.variant]
+    if target in variant["own"]:
+        return scenario.variant
+    return "" if target in variant["unchanged"] else None
+
+
+def process_name(target: str, variant: str) -> str:
+    """The name of the process running `target` in `variant` (its log file and work dir)."""
+    return f"{target}-{variant}" if variant else target

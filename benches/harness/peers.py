@@ -12,12 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .certs import CertFiles
-from .layout import BENCH_HOST
+from .layout import BENCH_HOST, FLOOR
 from .tools import traefik_binary
 
 ALL_PROTOCOLS = frozenset({"h1", "h1-tls", "h2-tls"})
-# The program each target runs (gatehouse is built, not installed).
+# The program each target runs (gatehouse and the floor are built, not installed).
 TOOL = {"upstream": "nginx", "nginx": "nginx", "haproxy": "haproxy", "caddy": "caddy", "traefik": "traefik"}
+
+# ingress-nginx's default access log format (`upstreaminfo`), with its two Lua-set variables
+# (`$proxy_upstream_name`, `$proxy_alternative_upstream_name`) as the literals it would log here.
+UPSTREAMINFO = (
+    "'$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "
+    "\"$http_referer\" \"$http_user_agent\" $request_length $request_time [default-up-80] [] "
+    "$upstream_addr $upstream_response_length $upstream_response_time $upstream_status $request_id'"
+)
+# The buffer of the access log in the defaults scenario: nginx writes the file every 64 KiB.
+ACCESS_LOG_BUFFER = "64k"
 
 
 @dataclass
@@ -83,9 +93,27 @@ def upstream(workdir: Path, http_port: int, https_port: int, certs: CertFiles) -
     return ProxySpec("upstream", _nginx_argv(workdir, conf), http_port, https_port)
 
 
-def nginx(workdir: Path, http_port: int, https_port: int, upstream_port: int, certs: CertFiles) -> ProxySpec:
-    """nginx as a reverse proxy with an upstream keep-alive pool."""
-    return nginx_proxy(workdir, http_port, https_port, [upstream_port], certs)
+def nginx(
+    workdir: Path, http_port: int, https_port: int, upstream_port: int, certs: CertFiles, variant: str = ""
+) -> ProxySpec:
+    """nginx as a reverse proxy with an upstream keep-alive pool; in the "defaults" variant with
+    ingress-nginx's access log format written to a file, buffered (`buffer=64k`)."""
+    server_extra = []
+    if variant == "defaults":
+        server_extra = [
+            f"access_log {workdir / 'access.log'} upstreaminfo buffer={ACCESS_LOG_BUFFER}",
+        ]
+    elif variant:
+        raise ValueError(f"nginx has no {variant!r} variant")
+    return nginx_proxy(
+        workdir,
+        http_port,
+        https_port,
+        [upstream_port],
+        certs,
+        http_extra=[f"log_format upstreaminfo {UPSTREAMINFO}"] if server_extra else None,
+        server_extra=server_extra,
+    )
 
 
 def nginx_proxy(
@@ -96,19 +124,23 @@ def nginx_proxy(
     certs: CertFiles,
     location_extra: list[str] | None = None,
     server_params: str = "",
+    http_extra: list[str] | None = None,
+    server_extra: list[str] | None = None,
 ) -> ProxySpec:
     """nginx as a reverse proxy to one upstream group (one server per port on 127.0.0.1, round
     robin, each with `server_params`) with a keep-alive pool; `location_extra` directives go into
-    the proxied location."""
+    the proxied location, `server_extra` into its server, `http_extra` into the http block."""
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "nginx.conf"
     params = f" {server_params}" if server_params else ""
     servers = "".join(f"        server 127.0.0.1:{port}{params};\n" for port in upstream_ports)
     extra = "".join(f"            {directive};\n" for directive in location_extra or [])
+    in_http = "".join(f"    {directive};\n" for directive in http_extra or [])
+    in_server = "".join(f"        {directive};\n" for directive in server_extra or [])
     conf.write_text(
         _nginx_main(
             workdir,
-            f"""    upstream up {{
+            f"""{in_http}    upstream up {{
 {servers}        keepalive 512;
         keepalive_requests 1000000;
     }}
@@ -119,7 +151,7 @@ def nginx_proxy(
         ssl_certificate {certs.cert};
         ssl_certificate_key {certs.key};
         ssl_protocols TLSv1.3;
-        location / {{
+{in_server}        location / {{
             proxy_pass http://up;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -134,6 +166,29 @@ def nginx_proxy(
         )
     )
     return ProxySpec("nginx", _nginx_argv(workdir, conf), http_port, https_port)
+
+
+def floor(
+    binary: Path, http_port: int, https_port: int, upstream_port: int, certs: CertFiles, threads: int = 1
+) -> ProxySpec:
+    """The bare Pingora proxy of benches/floor: one worker thread, HTTP/1.1 on the plain port, TLS
+    (h2 or HTTP/1.1 by ALPN) with the peers' certificate on the other, the same forwarded headers."""
+    argv = [
+        str(binary),
+        "--upstream",
+        f"127.0.0.1:{upstream_port}",
+        "--http",
+        f"127.0.0.1:{http_port}",
+        "--https",
+        f"127.0.0.1:{https_port}",
+        "--cert",
+        str(certs.cert),
+        "--key",
+        str(certs.key),
+        "--threads",
+        str(threads),
+    ]
+    return ProxySpec(FLOOR, argv, http_port, https_port)
 
 
 def haproxy(workdir: Path, http_port: int, https_port: int, upstream_port: int, certs: CertFiles) -> ProxySpec:

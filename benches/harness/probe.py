@@ -47,6 +47,22 @@ def check_h1(port: int, tls: bool) -> str | None:
     return None
 
 
+def wait_routed(port: int, timeout: float = 10.0, poll: float = 0.05) -> bool:
+    """Wait (bounded) until bench.local answers 2xx on the plain port: some proxies open their
+    listeners before their routes are loaded (Traefik's file provider answers 404 for ~0.3 s).
+    False on timeout; the probe stage then records the reason."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status, _ = get(port, timeout=1.0)
+            if 200 <= status < 300:
+                return True
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(poll)
+    return False
+
+
 def readyz(admin_port: int, timeout: float = 1.0) -> dict | None:
     """gatehouse's /readyz JSON, or None if it isn't answering JSON yet."""
     try:

@@ -6,7 +6,7 @@ import math
 import statistics
 from pathlib import Path
 
-from .layout import PEERS, SCENARIOS, TARGETS
+from .layout import FLOOR, PEERS, SCENARIOS, TARGETS
 
 METRICS = ("rps", "p50_us", "p99_us", "p999_us", "cpu_per_100k", "peak_rss_kib", "non_2xx", "errors")
 
@@ -39,10 +39,75 @@ def _ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}×" if base else "–"
 
 
+# The three ratios every report shows: (numerator, denominator) targets.
+FLOOR_PAIRS: tuple[tuple[str, str], ...] = (("gatehouse", "nginx"), (FLOOR, "nginx"), ("gatehouse", FLOOR))
+# The metrics they are taken of: CPU per request (lower is better) and req/s (higher is better).
+FLOOR_METRICS: dict[str, str] = {"cpu_per_request": "cpu_per_100k", "rps": "rps"}
+
+
+def ratio_of(table: dict, scenario: str, metric: str, numerator: str, denominator: str) -> float | None:
+    """numerator's median of metric ÷ denominator's in scenario; None if either is missing, NaN or zero."""
+    top = table.get(numerator, {}).get(scenario, {}).get(metric)
+    bottom = table.get(denominator, {}).get(scenario, {}).get(metric)
+    if top is None or bottom is None or math.isnan(top) or math.isnan(bottom) or bottom == 0:
+        return None
+    return top / bottom
+
+
+def floor_ratios(table: dict) -> dict[str, dict[str, dict[str, float | None]]]:
+    """{scenario: {"cpu_per_request" | "rps": {"gatehouse/nginx", "pingora-floor/nginx",
+    "gatehouse/pingora-floor": ratio or None}}} for every scenario any of the three ran."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for scenario in SCENARIOS:
+        if not any(scenario.name in table.get(t, {}) for t in ("gatehouse", FLOOR, "nginx")):
+            continue
+        out[scenario.name] = {
+            name: {f"{a}/{b}": ratio_of(table, scenario.name, metric, a, b) for a, b in FLOOR_PAIRS}
+            for name, metric in FLOOR_METRICS.items()
+        }
+    return out
+
+
+def _times(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def floor_section(table: dict) -> list[str]:
+    """The three ratios per scenario: how far gatehouse is from nginx, how far bare Pingora (the
+    floor) is, and what gatehouse's own request path costs on top of Pingora's."""
+    ratios = floor_ratios(table)
+    lines = [
+        "## The floor: bare Pingora",
+        "",
+        f"`{FLOOR}` is a bare Pingora proxy (`benches/floor`: one `ProxyHttp` with only `upstream_peer`, "
+        "Pingora's upstream keep-alive pool, the same forwarded headers; gatehouse's Pingora version, features "
+        "and allocator; one worker thread), measured in the same interleaved rounds. gatehouse ÷ floor is "
+        "what gatehouse's own request path costs on top of Pingora's; floor ÷ nginx is where Pingora's "
+        "generic proxy loop stands. CPU per request: lower is better; req/s: higher is better.",
+        "",
+        "| scenario | CPU/req gatehouse ÷ nginx | floor ÷ nginx | gatehouse ÷ floor "
+        "| req/s gatehouse ÷ nginx | floor ÷ nginx | gatehouse ÷ floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    if not ratios:
+        return lines[:2] + ["Neither gatehouse, the floor nor nginx ran in this run.", ""]
+    for scenario in SCENARIOS:
+        row = ratios.get(scenario.name)
+        if row is None:
+            continue
+        cells = [_times(row[m][f"{a}/{b}"]) for m in FLOOR_METRICS for a, b in FLOOR_PAIRS]
+        lines.append(f"| {scenario.name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
 def goals(table: dict) -> list[tuple[str, str, str, str]]:
     """(goal, scenario, measured, verdict) rows for the goals the issue holds gatehouse to."""
     rows = []
     gate = table.get("gatehouse", {})
+    # The goals compare the bench configuration (access logs off); the variants' scenarios are
+    # reported, not judged.
+    bench_scenarios = [s.name for s in SCENARIOS if not s.variant]
     for scenario in ("h1-c64", "h1-c256"):
         g = gate.get(scenario)
         nginx = table.get("nginx", {}).get(scenario)
@@ -57,8 +122,12 @@ def goals(table: dict) -> list[tuple[str, str, str, str]]:
             rows.append((f"req/s > best peer ({best[0]})", scenario, f"{r:.2f}×", "met" if r > 1.0 else "not met"))
         else:
             rows.append(("req/s > best peer", scenario, "n/a", "n/a"))
-    for scenario in (s.name for s in SCENARIOS):
+    for scenario in bench_scenarios:
         g = gate.get(scenario)
+        floor = ratio_of(table, scenario, "cpu_per_100k", "gatehouse", FLOOR)
+        if floor is not None:
+            verdict = "met" if floor <= 1.05 else "not met"
+            rows.append(("CPU/request ≤ 1.05× bare Pingora", scenario, f"{floor:.2f}×", verdict))
         best = best_peer(table, scenario, "p99_us", lowest=True)
         if g and best:
             rows.append(
@@ -91,22 +160,25 @@ def scenario_table(table: dict, unavailable: dict, scenario) -> list[str]:
     lines = [
         f"### {scenario.label} (`{scenario.name}`)",
         "",
-        "| target | req/s | × nginx | × best peer | p50 ms | p99 ms | p99.9 ms | CPU-s / 100k req | peak RSS MiB | non-2xx + errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | req/s | × nginx | × best peer | p50 ms | p99 ms | p99.9 ms | CPU-s / 100k req | CPU × nginx "
+        "| peak RSS MiB | non-2xx + errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     nginx = table.get("nginx", {}).get(scenario.name)
     best = best_peer(table, scenario.name)
+    names = {"upstream": "upstream (direct: the limit)", FLOOR: f"{FLOOR} (bare Pingora: the floor)"}
     for target in TARGETS:
-        name = "upstream (direct: the limit)" if target == "upstream" else target
+        name = names.get(target, target)
         row = table.get(target, {}).get(scenario.name)
         if row is None:
             reason = unavailable.get(target, {}).get(scenario.name, "not run")
-            lines.append(f"| {name} | n/a | | | | | | | | {reason} |")
+            lines.append(f"| {name} | n/a | | | | | | | | | {reason} |")
             continue
         lines.append(
             f"| {name} | {row['rps']:,.0f} | {_ratio(row['rps'], nginx['rps'] if nginx else None)} | "
             f"{_ratio(row['rps'], best[1] if best else None)} | {row['p50_us'] / 1000:.2f} | "
             f"{row['p99_us'] / 1000:.2f} | {row['p999_us'] / 1000:.2f} | {row['cpu_per_100k']:.2f} | "
+            f"{_ratio(row['cpu_per_100k'], nginx['cpu_per_100k'] if nginx else None)} | "
             f"{row['peak_rss_kib'] / 1024:.1f} | {row['non_2xx'] + row['errors']} |"
         )
     lines.append("")
@@ -129,6 +201,13 @@ def markdown(data: dict, chart_name: str | None) -> str:
         "access logs off, forwarded headers set. The load generator (wrk / h2load, one thread) and the "
         "upstream share CPU 0. TLS scenarios use TLS 1.3 with an ECDSA P-256 certificate and SNI `bench.local`.",
         "",
+        f"`{FLOOR}` is the floor: a bare Pingora proxy built from `benches/floor` with gatehouse's Pingora and "
+        "allocator (see [The floor](#the-floor-bare-pingora)). The `-defaults` scenario runs the targets as users "
+        "run them, each as a second process: gatehouse with its defaults (metrics, which are always on, and the "
+        "JSON access log on stdout, written to a file) against nginx with ingress-nginx's `upstreaminfo` access "
+        "log written to a file with `buffer=64k` (nginx has no metrics here: ingress-nginx's Lua collector is "
+        "not reproduced); the upstream and the floor run there unchanged, as references.",
+        "",
         "CPU-s / 100k req is user+system time of the proxy's processes over the run; peak RSS is the "
         "median over rounds of the largest resident set of the proxy's processes, sampled every 100 ms "
         "during the run. The proxies keep running through all scenarios, so from round 2 on it includes "
@@ -141,13 +220,18 @@ def markdown(data: dict, chart_name: str | None) -> str:
         f"- load average (1/5/15 min): {meta.get('load_average', 'not recorded')}",
         f"- gatehouse binary: {meta.get('gatehouse_binary', 'not recorded')}",
     ]
+    if "floor_binary" in meta:
+        lines.append(f"- {FLOOR} binary: {meta['floor_binary']}")
     lines += [f"- {name}: `{version}`" for name, version in meta["versions"].items()]
     lines.append("")
     if chart_name:
         lines += [f"![requests per second and p99 latency per scenario]({chart_name})", ""]
     lines += ["## Results", ""]
     for scenario in SCENARIOS:
-        lines += scenario_table(table, data["unavailable"], scenario)
+        # A scenario this run did not select has neither a row nor an n/a reason: no table.
+        if any(scenario.name in table.get(t, {}) or scenario.name in data["unavailable"].get(t, {}) for t in TARGETS):
+            lines += scenario_table(table, data["unavailable"], scenario)
+    lines += floor_section(table)
     lines += ["## Goals", "", "| goal | scenario | measured | verdict |", "|---|---|---|---|"]
     lines += [f"| {g} | {s} | {v} | {verdict} |" for g, s, v, verdict in goals(table)]
     lines.append("")

@@ -1,4 +1,5 @@
-"""`benches/run`: gatehouse against nginx, HAProxy, Caddy and Traefik (and the upstream directly)."""
+"""`benches/run`: gatehouse against nginx, HAProxy, Caddy and Traefik, the upstream directly (the limit)
+and a bare Pingora proxy (the floor, benches/floor)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from . import churn, gatehouse, install, loadgen, peers, probe, report, tools
 from .certs import make_cert
-from .layout import CLIENT_CPU, PROXY_CPU, SCENARIOS, TARGETS, Ports
+from .layout import CLIENT_CPU, FLOOR, PROXY_CPU, SCENARIOS, TARGETS, VARIANTS, Ports, process_name, variant_of
 from .measure import measured_run
 from .processes import Child, StartError, ensure_ports_free, free_port_base, start_pinned, wait_for_ports
 
@@ -44,6 +45,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-churn", action="store_true", help="skip the churn stage")
     parser.add_argument("--port-base", type=int, help="first of the loopback ports used (default: a free block)")
     parser.add_argument("--gatehouse", type=Path, help="use this gatehouse binary instead of building one")
+    parser.add_argument(
+        "--floor", type=Path, help=f"use this {FLOOR} binary (benches/floor) instead of building one with gatehouse"
+    )
     parser.add_argument("--profile", choices=("release", "dev"), help="cargo profile (default release; quick dev)")
     parser.add_argument("--no-install", action="store_true", help="don't apt-get/pip anything")
     parser.add_argument(
@@ -82,53 +86,114 @@ def only_missing_tools(reasons: dict[str, str]) -> bool:
     return bool(reasons) and all(" is not installed: " in reason for reason in reasons.values())
 
 
+def processes_needed(targets: list[str], scenarios: list) -> list[tuple[str, str]]:
+    """(target, variant) of every process the run needs, in target order, the bench configuration
+    ("") before a variant's: a target with a configuration of its own for a variant's scenarios
+    (gatehouse and nginx for "defaults") runs as a second process."""
+    needed = []
+    for target in targets:
+        for variant in sorted({variant_of(target, s) for s in scenarios} - {None}):
+            needed.append((target, variant))
+    return needed
+
+
+def not_in_variant(scenario) -> str:
+    """The n/a reason of a target that takes no part in a variant's scenarios."""
+    variant = VARIANTS[scenario.variant]
+    return (
+        f"not in the {scenario.variant} scenarios (only {', '.join(variant['own'])}, "
+        f"with {', '.join(variant['unchanged'])} as references)"
+    )
+
+
 def start_targets(
-    names: list[str], ports: Ports, workdir: Path, certs, binary: Path | None, build_error: str | None
+    needed: list[tuple[str, str]],
+    ports: Ports,
+    workdir: Path,
+    certs,
+    binaries: dict[str, Path | None],
+    build_errors: dict[str, str | None],
 ) -> tuple[dict[str, Child], dict[str, peers.ProxySpec], dict[str, str]]:
-    """Start every requested target; returns running children, their specs, and why others are n/a.
+    """Start every needed (target, variant) process; returns running children, their specs, and
+    why others are n/a, all keyed by process name (`layout.process_name`).
 
     A peer that is not installed is n/a, except under CI, where tools.MissingTool is raised."""
     children: dict[str, Child] = {}
     specs: dict[str, peers.ProxySpec] = {}
     failed: dict[str, str] = {}
     renderers = {"nginx": peers.nginx, "haproxy": peers.haproxy, "caddy": peers.caddy, "traefik": peers.traefik}
-    for index, name in enumerate(names):
+    for index, (name, variant) in enumerate(needed):
         if name == "upstream":
             continue  # already running: it is the upstream
+        proc = process_name(name, variant)
         missing = tools.check(peers.TOOL[name]) if name in peers.TOOL else None
         if missing:
-            failed[name] = missing
-            log(f"[start] {name}: n/a — {missing}")
+            failed[proc] = missing
+            log(f"[start] {proc}: n/a — {missing}")
             continue
         http_port, https_port = ports.proxy_http(index), ports.proxy_https(index)
         try:
+            if name in binaries and binaries[name] is None:
+                raise StartError(f"no {name} binary: {build_errors.get(name)}")
             if name == "gatehouse":
-                if binary is None:
-                    raise StartError(f"no gatehouse binary: {build_error}")
                 child, spec = gatehouse.start(
-                    binary,
-                    workdir / name,
+                    binaries[name],
+                    workdir / proc,
                     http_port,
                     https_port,
                     ports.proxy_admin(index),
                     ports.upstream_http,
                     certs,
                     workdir,
+                    variant=variant,
                 )
             else:
-                spec = renderers[name](workdir / name, http_port, https_port, ports.upstream_http, certs)
-                child = start_pinned(name, PROXY_CPU, spec.argv, workdir, spec.env)
+                if name == FLOOR:
+                    spec = peers.floor(binaries[name], http_port, https_port, ports.upstream_http, certs)
+                elif variant:
+                    spec = renderers[name](workdir / proc, http_port, https_port, ports.upstream_http, certs, variant)
+                else:
+                    spec = renderers[name](workdir / proc, http_port, https_port, ports.upstream_http, certs)
+                child = start_pinned(proc, PROXY_CPU, spec.argv, workdir, spec.env)
                 wait_for_ports(child, [http_port, https_port])
+                probe.wait_routed(http_port)
         except (StartError, OSError) as err:
-            failed[name] = summarize(err)
-            log(f"[start] {name}: n/a — {err}")
+            failed[proc] = summarize(err)
+            log(f"[start] {proc}: n/a — {err}")
             continue
-        children[name], specs[name] = child, spec
+        children[proc], specs[proc] = child, spec
         log(
-            f"[start] {name}: pid {child.pid} on CPU {PROXY_CPU}, http :{spec.http_port}"
+            f"[start] {proc}: pid {child.pid} on CPU {PROXY_CPU}, http :{spec.http_port}"
             + (f", https :{spec.https_port}" if spec.https_port else "")
         )
     return children, specs, failed
+
+
+def build(args: argparse.Namespace, targets: list[str]) -> tuple[dict[str, Path | None], dict[str, str | None]]:
+    """The gatehouse and floor binaries the run measures ({target: path}, only for requested
+    targets): given on the command line, else built (both in one cargo invocation when the floor
+    is wanted); why one is missing ({target: reason})."""
+    binaries: dict[str, Path | None] = {}
+    errors: dict[str, str | None] = {}
+    wanted = {"gatehouse": args.gatehouse, FLOOR: args.floor}
+    wanted = {target: given for target, given in wanted.items() if target in targets}
+    binaries.update(wanted)
+    to_build = [target for target, given in wanted.items() if given is None]
+    if not to_build:
+        return binaries, errors
+    try:
+        if FLOOR in to_build:
+            gate, floor = install.build_with_floor(args.profile)
+            binaries[FLOOR] = floor
+            if "gatehouse" in to_build:
+                binaries["gatehouse"] = gate
+        else:
+            binaries["gatehouse"] = install.build_gatehouse(args.profile)
+    except install.InstallError as err:
+        for target in to_build:
+            errors[target] = summarize(err)
+        log(f"[build] {', '.join(to_build)} n/a: {err}")
+    return binaries, errors
 
 
 def probe_scenario(spec: peers.ProxySpec, scenario, hosts: loadgen.HostsNamespace) -> str | None:
@@ -186,17 +251,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     if missing := tools.check("unshare"):
         notes.append(missing)  # TLS clients then use 127.0.0.1 (no SNI name)
     tools.check("matplotlib")  # under CI this fails now, not after the runs; elsewhere the chart's error is noted
-    binary, build_error = args.gatehouse, None
-    if binary is None and "gatehouse" in targets:
-        try:
-            binary = install.build_gatehouse(args.profile)
-        except install.InstallError as err:
-            build_error = summarize(err)
-            log(f"[build] gatehouse n/a: {err}")
-    if args.profile == "dev" and binary is not None and args.gatehouse is None:
-        notes.append("gatehouse is a debug build in this run (quick mode): its numbers are not comparable")
+    binaries, build_errors = build(args, targets)
+    binary = binaries.get("gatehouse")
+    if args.profile == "dev":
+        given = {"gatehouse": args.gatehouse, FLOOR: args.floor}
+        debug = [t for t, path in given.items() if binaries.get(t) and path is None]
+        if debug:
+            notes.append(f"{' and '.join(debug)}: debug build in this run (quick mode): numbers not comparable")
+    needed = processes_needed(targets, scenarios)
 
-    ports = Ports(args.port_base or free_port_base())
+    ports = Ports(args.port_base or free_port_base(span=10 * (len(needed) + 1) + 10))
     children: dict[str, Child] = {}
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as tmp:
         workdir = Path(tmp)
@@ -206,37 +270,47 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             if not hosts.available:
                 notes.append("no private mount namespace: TLS clients used 127.0.0.1 (no SNI name)")
             all_ports = [ports.upstream_http, ports.upstream_https]
-            for i, _ in enumerate(targets):
+            for i, _ in enumerate(needed):
                 all_ports += [ports.proxy_http(i), ports.proxy_https(i), ports.proxy_admin(i)]
             ensure_ports_free(all_ports)
             up_spec = peers.upstream(workdir / "upstream", ports.upstream_http, ports.upstream_https, certs)
             children["upstream"] = start_pinned("upstream", CLIENT_CPU, up_spec.argv, workdir)
             wait_for_ports(children["upstream"], [ports.upstream_http, ports.upstream_https])
             log(f"[start] upstream: pid {children['upstream'].pid} on CPU {CLIENT_CPU}, :{ports.upstream_http}")
-            started_children, specs, failed = start_targets(targets, ports, workdir, certs, binary, build_error)
+            started_children, specs, failed = start_targets(needed, ports, workdir, certs, binaries, build_errors)
             children.update(started_children)
             specs["upstream"] = up_spec
-            for spec in specs.values():
-                notes += [f"{spec.name}: {n}" for n in spec.notes]
+            for name, spec in specs.items():
+                notes += [f"{name}: {n}" for n in spec.notes]
 
             unavailable: dict[str, dict[str, str]] = {}
+            # Per process: why it could not run each scenario it was meant for.
+            process_reasons: dict[str, dict[str, str]] = {process_name(t, v): {} for t, v in needed}
             runnable: dict[str, list] = {}
             for target in targets:
                 for scenario in scenarios:
-                    reason = failed.get(target) or (None if target in specs else "not started")
+                    variant = variant_of(target, scenario)
+                    if variant is None:
+                        unavailable.setdefault(target, {})[scenario.name] = not_in_variant(scenario)
+                        continue
+                    proc = process_name(target, variant)
+                    reason = failed.get(proc) or (None if proc in specs else "not started")
                     if reason is None:
-                        reason = probe_scenario(specs[target], scenario, hosts)
+                        reason = probe_scenario(specs[proc], scenario, hosts)
                     if reason:
                         unavailable.setdefault(target, {})[scenario.name] = reason
-                        log(f"[probe] {target} {scenario.name}: n/a — {reason}")
+                        process_reasons[proc][scenario.name] = reason
+                        log(f"[probe] {proc} {scenario.name}: n/a — {reason}")
                     else:
                         runnable.setdefault(scenario.name, []).append(target)
 
             samples = []
+            measured_processes: set[str] = set()
             for round_no in range(args.rounds):
                 for scenario in scenarios:
                     for target in runnable.get(scenario.name, []):
-                        child, spec = children[target], specs[target]
+                        proc = process_name(target, variant_of(target, scenario))
+                        child, spec = children[proc], specs[proc]
                         port = spec.https_port if scenario.tls else spec.http_port
                         try:
                             if args.warmup:
@@ -249,10 +323,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                             )
                             continue
                         if not child.alive():
-                            notes.append(f"{target} exited during {scenario.name}: {child.log_tail(3)}")
-                        samples.append(sample.as_dict())
+                            notes.append(f"{proc} exited during {scenario.name}: {child.log_tail(3)}")
+                        samples.append({**sample.as_dict(), "process": proc})
+                        measured_processes.add(proc)
                         log(
-                            f"[run {round_no + 1}/{args.rounds}] {scenario.name:<10} {target:<9} "
+                            f"[run {round_no + 1}/{args.rounds}] {scenario.name:<15} {target:<13} "
                             f"{sample.load.rps:>10,.0f} req/s  p99 {sample.load.p99_us / 1000:7.2f} ms  "
                             f"cpu {sample.cpu_per_100k:6.2f} s/100k  rss {sample.peak_rss_kib / 1024:6.1f} MiB  "
                             f"bad {sample.load.non_2xx + sample.load.errors}"
@@ -296,10 +371,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "machine": install.machine(),
             "load_average": f"{load_before} before, {install.load_average()} after",
             "gatehouse_binary": install.binary_provenance(binary),
+            "floor_binary": install.binary_provenance(binaries.get(FLOOR)),
             "versions": install.versions(binary),
         },
         "samples": samples,
         "medians": report.medians(samples),
+        "floor_ratios": report.floor_ratios(report.medians(samples)),
         "unavailable": unavailable,
         "churn": churn_data,
         "churn_skipped": churn_skipped,
@@ -321,16 +398,18 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         + ("" if chart_error else f", {chart_path.name}")
         + f" in {time.monotonic() - started:.0f}s"
     )
-    # The harness itself is broken if a target never starts or never completes a run; numbers never fail it.
-    # A target left n/a only because a tool is not installed is not broken (under CI that already failed).
-    measured = {s["target"] for s in samples}
-    broken = [t for t in targets if t not in measured and not only_missing_tools(unavailable.get(t, {}))]
+    # The harness itself is broken if a target's process never starts or never completes a run; numbers
+    # never fail it. One left n/a only because a tool is not installed is not broken (under CI that already
+    # failed).
+    procs = [process_name(t, v) for t, v in needed]
+    broken = [p for p in procs if p not in measured_processes and not only_missing_tools(process_reasons.get(p, {}))]
     if broken:
         log(f"[result] FAILED: no successful run for {', '.join(broken)} (see n/a reasons above)")
         return 1
-    not_installed = [t for t in targets if t not in measured]
+    measured = {s["target"] for s in samples}
+    not_installed = [p for p in procs if p not in measured_processes]
     log(
-        f"[result] ok: {len(samples)} runs over {len(measured)} targets"
+        f"[result] ok: {len(samples)} runs over {len(measured_processes)} processes of {len(measured)} targets"
         + (f"; n/a because a tool is not installed: {', '.join(not_installed)}" if not_installed else "")
     )
     return 0

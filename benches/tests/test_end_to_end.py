@@ -16,6 +16,7 @@ from harness import tools
 
 BENCHES = Path(__file__).resolve().parents[1]
 DOUBLE = BENCHES / "tests" / "fake_gatehouse.py"
+FLOOR_DOUBLE = BENCHES / "tests" / "fake_floor.py"
 
 
 class QuickModes(unittest.TestCase):
@@ -36,10 +37,12 @@ class QuickModes(unittest.TestCase):
             out = Path(tmp) / "results.md"
             proc = self.run_tool(
                 "run",
+                "--floor",
+                str(FLOOR_DOUBLE),
                 "--targets",
-                "upstream,gatehouse,nginx",
+                "upstream,gatehouse,pingora-floor,nginx,haproxy",
                 "--scenarios",
-                "h1-c64,https-c64",
+                "h1-c64,https-c64,h1-c64-defaults",
                 "--port-base",
                 "18580",
                 "--out",
@@ -52,11 +55,22 @@ class QuickModes(unittest.TestCase):
             self.assertIn(("nginx", "https-c64"), measured)
             # The double refuses HTTPS: the harness must record n/a, not fail.
             self.assertIn("https-c64", data["unavailable"]["gatehouse"])
+            # The floor runs in the same rounds; the defaults scenario runs second processes of
+            # gatehouse and nginx (haproxy takes no part), and the floor as it is.
+            self.assertIn(("pingora-floor", "h1-c64"), measured)
+            processes = {(s["target"], s["scenario"]): s["process"] for s in data["samples"]}
+            self.assertEqual(processes[("gatehouse", "h1-c64-defaults")], "gatehouse-defaults")
+            self.assertEqual(processes[("nginx", "h1-c64-defaults")], "nginx-defaults")
+            self.assertEqual(processes[("nginx", "h1-c64")], "nginx")
+            self.assertEqual(processes[("pingora-floor", "h1-c64-defaults")], "pingora-floor")
+            self.assertIn("not in the defaults scenarios", data["unavailable"]["haproxy"]["h1-c64-defaults"])
+            self.assertIsNotNone(data["floor_ratios"]["h1-c64"]["cpu_per_request"]["gatehouse/pingora-floor"])
             self.assertEqual(data["churn"]["swaps"], data["churn"]["writes"])
             self.assertEqual(data["churn"]["bad_responses"], 0)
             text = out.read_text()
             self.assertIn("| gatehouse | n/a |", text)
             self.assertIn("## Churn", text)
+            self.assertIn("## The floor: bare Pingora", text)
 
     def test_scale_quick_measures_each_size(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -95,7 +95,7 @@ class HarnessOnAMissingPeer(unittest.TestCase):
             self.addCleanup(patcher.stop)
 
     def start(self):
-        return run.start_targets(["upstream", "caddy"], Ports(18000), self.workdir, None, None, None)
+        return run.start_targets([("upstream", ""), ("caddy", "")], Ports(18000), self.workdir, None, {}, {})
 
     def test_outside_ci_a_missing_peer_is_na_with_the_reason(self):
         with mock.patch.object(tools, "under_ci", return_value=False):
