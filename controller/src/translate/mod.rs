@@ -182,20 +182,21 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
 fn host_owners(table: &RouteTable, members: &[IngressRef]) -> HostOwners {
     let rank: std::collections::HashMap<&IngressRef, usize> =
         members.iter().enumerate().map(|(i, r)| (r, i)).collect();
-    let mut owners: BTreeMap<String, (usize, IngressRef)> = BTreeMap::new();
-    for (host, target) in table.routes() {
+    // Per host group, not per sorted route: this runs on every publish, and the lowest rank is
+    // the same in any order (equal ranks are the same Ingress).
+    let mut owners = HostOwners::new();
+    for (host, routes) in table.host_groups() {
         if host == "*" {
             continue;
         }
-        let this = rank.get(&target.ingress).copied().unwrap_or(usize::MAX);
-        match owners.get(&host) {
-            Some((best, _)) if *best <= this => {}
-            _ => {
-                owners.insert(host, (this, target.ingress.clone()));
-            }
+        let oldest = routes
+            .targets()
+            .min_by_key(|t| rank.get(&t.ingress).copied().unwrap_or(usize::MAX));
+        if let Some(target) = oldest {
+            owners.insert(host.into_owned(), target.ingress.clone());
         }
     }
-    owners.into_iter().map(|(h, (_, r))| (h, r)).collect()
+    owners
 }
 
 /// Oldest first: creation time, then namespace/name (borrowed: sorting allocates nothing).
