@@ -189,11 +189,20 @@ fn host_owners(table: &RouteTable, members: &[IngressRef]) -> HostOwners {
         if host == "*" {
             continue;
         }
-        let oldest = routes
-            .targets()
-            .min_by_key(|t| rank.get(&t.ingress).copied().unwrap_or(usize::MAX));
-        if let Some(target) = oldest {
-            owners.insert(host.into_owned(), target.ingress.clone());
+        // A group's routes mostly come from one Ingress: its rank is looked up once (comparing
+        // `IngressRef`s of one Ingress is a pointer comparison), not hashed per route.
+        let mut oldest: Option<(usize, &IngressRef)> = None;
+        for target in routes.targets() {
+            if oldest.is_some_and(|(_, best)| *best == target.ingress) {
+                continue;
+            }
+            let this = rank.get(&target.ingress).copied().unwrap_or(usize::MAX);
+            if oldest.is_none_or(|(best, _)| this < best) {
+                oldest = Some((this, &target.ingress));
+            }
+        }
+        if let Some((_, ingress)) = oldest {
+            owners.insert(host.into_owned(), ingress.clone());
         }
     }
     owners
