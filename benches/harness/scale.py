@@ -155,6 +155,16 @@ def measure_size(binary: Path, count: int, changes: int, ports: Ports, workdir: 
     return result
 
 
+NOTES_MARK = "<!-- benches/scale keeps everything below this line when it rewrites the file -->"
+
+
+def kept_notes(path: Path) -> str:
+    """The hand-written part of an existing report (from NOTES_MARK on), so a re-run keeps it."""
+    text = path.read_text() if path.exists() else ""
+    start = text.find(NOTES_MARK)
+    return "\n" + text[start:] if start >= 0 else ""
+
+
 def markdown(results: list[SizeResult], meta: dict, micro: list[tuple[str, float]], micro_notes: list[str]) -> str:
     """scale.md."""
     lines = [
@@ -264,7 +274,7 @@ def main(argv: list[str]) -> int:
         "command": "benches/scale " + " ".join(shlex.quote(a) for a in argv),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(results, meta, micro, micro_notes))
+    args.out.write_text(markdown(results, meta, micro, micro_notes) + kept_notes(args.out))
     args.out.with_name("scale.json").write_text(
         json.dumps({"meta": meta, "results": [r.__dict__ for r in results], "criterion": micro}, indent=1)
     )

@@ -2,7 +2,8 @@
 //! table into its instance. Warnings are logged once per distinct problem; metrics (when
 //! given) follow every publish.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -156,15 +157,24 @@ fn observe_translation(
         m.set_warnings(class, &counts.into_iter().collect::<Vec<_>>());
     }
     // A Service reached through several ports or classes reports its best-served port.
-    let mut ready: BTreeMap<(String, String), u64> = BTreeMap::new();
+    // Keys borrow from the translation and routes are walked unsorted: this runs on every
+    // publish, over every route.
+    // Routes share their backend (one per Service port, numbered by slot), so each backend is
+    // counted once.
+    let mut ready: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    let mut seen: Vec<bool> = Vec::new();
     for table in translation.tables.values() {
-        let targets = table.routes().into_iter().map(|(_, t)| t);
-        for t in targets.chain(table.default_backend().cloned()) {
+        let targets = table.host_groups().flat_map(|(_, routes)| routes.targets());
+        for t in targets.chain(table.default_backend()) {
+            let slot = t.backend.slot();
+            if seen.len() <= slot {
+                seen.resize(slot + 1, false);
+            }
+            if std::mem::replace(&mut seen[slot], true) {
+                continue;
+            }
             let n = t.backend.endpoints().ready.len() as u64;
-            let key = (
-                t.backend.namespace.to_string(),
-                t.backend.service.to_string(),
-            );
+            let key = (&*t.backend.namespace, &*t.backend.service);
             let slot = ready.entry(key).or_default();
             *slot = (*slot).max(n);
         }
@@ -179,23 +189,29 @@ fn observe_translation(
         .collect();
     m.set_ready_endpoints(&ready);
     for (class, certs) in &translation.certs {
-        // The Ingress whose rule serves a host names the certificate (ingress-nginx's label).
-        let mut ingress_of: BTreeMap<String, String> = BTreeMap::new();
-        if let Some(table) = translation.tables.get(class) {
-            for (host, t) in table.routes() {
-                ingress_of
-                    .entry(host)
-                    .or_insert_with(|| t.ingress.name.to_string());
+        let infos = certs.infos();
+        // The Ingress whose rule serves a host names the certificate (ingress-nginx's label):
+        // the host's first route in `RouteTable::routes` order (by path, then path type).
+        // Borrowed and unsorted, and only when there are certificates to label: this runs on
+        // every publish.
+        let mut ingress_of: HashMap<Cow<'_, str>, &str> = HashMap::new();
+        if let Some(table) = translation.tables.get(class).filter(|_| !infos.is_empty()) {
+            for (host, routes) in table.host_groups() {
+                let first = routes
+                    .targets()
+                    .min_by(|a, b| (&*a.rule_path, a.path_type).cmp(&(&*b.rule_path, b.path_type)));
+                if let Some(t) = first {
+                    ingress_of.insert(host, &t.ingress.name);
+                }
             }
         }
-        let infos = certs.infos();
         let expiry: Vec<CertExpiry<'_>> = infos
             .iter()
             .map(|c| CertExpiry {
                 host: &c.host,
                 not_after_unix: c.not_after,
                 secret: if c.default { "" } else { &c.source },
-                ingress: ingress_of.get(&c.host).map_or("", String::as_str),
+                ingress: ingress_of.get(c.host.as_str()).copied().unwrap_or(""),
             })
             .collect();
         m.set_cert_expiry(class, &expiry);

@@ -53,6 +53,11 @@ impl HostRoutes {
         }
     }
 
+    /// Every route of this group, in no particular order.
+    pub fn targets(&self) -> impl Iterator<Item = &Arc<RouteTarget>> {
+        self.exact.values().chain(self.prefix.values())
+    }
+
     pub(crate) fn collect_into(&self, host: &str, out: &mut Vec<(String, Arc<RouteTarget>)>) {
         for target in self.exact.values().chain(self.prefix.values()) {
             out.push((host.to_string(), target.clone()));

@@ -1,6 +1,7 @@
 //! One ingress class's immutable routes. Lookup is a hash on the host, then a per-host path
 //! structure, so its cost does not grow with the number of routes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -122,6 +123,25 @@ impl RouteTable {
             ))
         });
         out
+    }
+
+    /// Every host group with its host as written (`*.foo.com` for a wildcard, `*` for host-less
+    /// rules) and its routes, in no particular order: for whole-table passes on every publish,
+    /// which need neither the sort nor the per-route `String` of [`RouteTable::routes`].
+    pub fn host_groups(&self) -> impl Iterator<Item = (Cow<'_, str>, &HostRoutes)> {
+        let exact = self
+            .exact_hosts
+            .iter()
+            .map(|(host, entry)| (Cow::Borrowed(&**host), &entry.paths));
+        let wildcard = self
+            .wildcard_hosts
+            .iter()
+            .map(|(parent, entry)| (Cow::Owned(format!("*.{parent}")), &entry.paths));
+        let any = self
+            .any_host
+            .iter()
+            .map(|entry| (Cow::Borrowed("*"), &entry.paths));
+        exact.chain(wildcard).chain(any)
     }
 
     /// The host-wide policy stored for a host as written (`*.foo.com` for a wildcard, `""`

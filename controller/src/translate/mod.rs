@@ -182,20 +182,30 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
 fn host_owners(table: &RouteTable, members: &[IngressRef]) -> HostOwners {
     let rank: std::collections::HashMap<&IngressRef, usize> =
         members.iter().enumerate().map(|(i, r)| (r, i)).collect();
-    let mut owners: BTreeMap<String, (usize, IngressRef)> = BTreeMap::new();
-    for (host, target) in table.routes() {
+    // Per host group, not per sorted route: this runs on every publish, and the lowest rank is
+    // the same in any order (equal ranks are the same Ingress).
+    let mut owners = HostOwners::new();
+    for (host, routes) in table.host_groups() {
         if host == "*" {
             continue;
         }
-        let this = rank.get(&target.ingress).copied().unwrap_or(usize::MAX);
-        match owners.get(&host) {
-            Some((best, _)) if *best <= this => {}
-            _ => {
-                owners.insert(host, (this, target.ingress.clone()));
+        // A group's routes mostly come from one Ingress: its rank is looked up once (comparing
+        // `IngressRef`s of one Ingress is a pointer comparison), not hashed per route.
+        let mut oldest: Option<(usize, &IngressRef)> = None;
+        for target in routes.targets() {
+            if oldest.is_some_and(|(_, best)| *best == target.ingress) {
+                continue;
+            }
+            let this = rank.get(&target.ingress).copied().unwrap_or(usize::MAX);
+            if oldest.is_none_or(|(best, _)| this < best) {
+                oldest = Some((this, &target.ingress));
             }
         }
+        if let Some((_, ingress)) = oldest {
+            owners.insert(host.into_owned(), ingress.clone());
+        }
     }
-    owners.into_iter().map(|(h, (_, r))| (h, r)).collect()
+    owners
 }
 
 /// Oldest first: creation time, then namespace/name (borrowed: sorting allocates nothing).

@@ -261,7 +261,14 @@ impl IngressAnnotations {
     /// what access control gatehouse does not implement does to it.
     pub fn parse(ing: &Ingress, unsupported: UnsupportedAnnotations) -> (Self, Vec<Warning>) {
         let mut reader = Reader {
-            annotations: ing.metadata.annotations.as_ref(),
+            // Only keys under the two prefixes are read: an Ingress with none of them (most, at
+            // scale) skips every per-key lookup, each of which builds its key with `format!`
+            // (a quarter of translate()'s time at 10k Ingresses).
+            annotations: ing
+                .metadata
+                .annotations
+                .as_ref()
+                .filter(|a| a.keys().any(|k| catalog::strip_prefix(k).is_some())),
             object: ObjectRef::ingress(ing),
             warnings: Vec::new(),
             refused: Vec::new(),
@@ -406,6 +413,7 @@ impl<'a> Reader<'a> {
         name: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Option<T> {
+        self.annotations?;
         let own = self.exact(&format!("{GATEHOUSE_PREFIX}{name}"), &parse);
         let nginx = self.exact(&format!("{NGINX_PREFIX}{name}"), &parse);
         if let (Some(a), Some(b)) = (&own, &nginx) {
@@ -465,6 +473,7 @@ impl<'a> Reader<'a> {
         names: &[&str],
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Option<T> {
+        self.annotations?;
         let mut chosen: Option<(String, T)> = None;
         for name in names {
             for prefix in [GATEHOUSE_PREFIX, NGINX_PREFIX] {
