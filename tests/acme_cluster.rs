@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use acme_support::{client_trusting, wait_verified};
 use gatehouse_testkit::pebble::Pebble;
 use gatehouse_testkit::yaml;
-use gatehouse_testkit::{free_addr, EchoBackend};
+use gatehouse_testkit::{any_port, free_addr, EchoBackend};
 use kube_support::rbac::{allows, granted, granted_scoped, needed_all, needed_scoped, uses};
 use kube_support::{eventually, Cluster, Replica};
 
@@ -23,7 +23,7 @@ async fn only_the_leader_orders_and_either_replica_answers_the_challenge() -> an
         return Ok(()); // skipped: Pebble is not installed (said on stderr)
     }
     let cluster = Cluster::start().await?;
-    let echo = EchoBackend::start("shop", free_addr("127.0.10.1")).await?;
+    let echo = EchoBackend::start("shop", any_port("127.0.10.1")).await?;
     cluster.apply_yaml(&yaml::backend(
         "apps",
         "shop",

@@ -11,7 +11,7 @@ use acme_support::{
     client_trusting, foreign_secret_yaml, nearly_expired, secret_yaml, wait_verified,
 };
 use gatehouse_testkit::pebble::Pebble;
-use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec};
+use gatehouse_testkit::{any_port, echo_service, free_addr, EchoBackend, Fixture, InstanceSpec};
 
 const HOST: &str = "app.acme.test";
 
@@ -182,7 +182,7 @@ async fn a_failing_validation_backs_off_and_keeps_the_old_certificate() -> anyho
         return Ok(()); // skipped: Pebble is not installed (said on stderr)
     }
     // Pebble validates against a port where a backend answers wrongly, not gatehouse.
-    let wrong = EchoBackend::start("wrong", free_addr("127.0.0.1")).await?;
+    let wrong = EchoBackend::start("wrong", any_port("127.0.0.1")).await?;
     let pebble = Pebble::start(wrong.addr().port()).await?;
     let (old_ca, old_leaf) = nearly_expired(HOST)?;
     let s = start(

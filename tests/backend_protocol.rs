@@ -8,7 +8,9 @@ use std::path::Path;
 use gatehouse_testkit::echo::EchoMode;
 use gatehouse_testkit::tlsgen::TestCa;
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
-use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec, Reply};
+use gatehouse_testkit::{
+    any_port, echo_service, free_addr, EchoBackend, Fixture, InstanceSpec, Reply,
+};
 
 const NS: &str = "default";
 const CLASS: &str = "web";
@@ -36,7 +38,7 @@ fn route(name: &str, host: &str, service: &str, annotations: &[(&str, &str)]) ->
 }
 
 async fn backend(name: &str, mode: EchoMode) -> anyhow::Result<(EchoBackend, String)> {
-    let echo = EchoBackend::start_with(name, free_addr("127.0.0.1"), mode).await?;
+    let echo = EchoBackend::start_with(name, any_port("127.0.0.1"), mode).await?;
     let yaml = yaml::backend(NS, name, echo.addr().port(), &[("127.0.0.1", true)]);
     Ok((echo, yaml))
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
 use gatehouse_testkit::{
-    echo_service, free_addr, free_port_on, EchoBackend, Fixture, InstanceSpec,
+    any_port, echo_service, free_addr, free_port_on, EchoBackend, Fixture, InstanceSpec,
 };
 
 const NS: &str = "default";
@@ -85,8 +85,8 @@ async fn ten_ready_endpoints_all_serve_and_not_ready_never_serves() -> anyhow::R
 #[tokio::test]
 async fn service_port_by_name_and_by_number() -> anyhow::Result<()> {
     // Service "multi": port "http" (80) and port "admin" (81), each with its own EndpointSlice.
-    let web = EchoBackend::start("web-port", free_addr("127.0.4.21")).await?;
-    let admin = EchoBackend::start("admin-port", free_addr("127.0.4.22")).await?;
+    let web = EchoBackend::start("web-port", any_port("127.0.4.21")).await?;
+    let admin = EchoBackend::start("admin-port", any_port("127.0.4.22")).await?;
     let manifests = yaml::documents(&[
         yaml::service(NS, "multi", &[("http", 80), ("admin", 81)]),
         yaml::endpoint_slice(
@@ -130,7 +130,7 @@ async fn service_port_by_name_and_by_number() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn no_ready_endpoint_is_503() -> anyhow::Result<()> {
-    let idle = EchoBackend::start("idle", free_addr("127.0.4.31")).await?;
+    let idle = EchoBackend::start("idle", any_port("127.0.4.31")).await?;
     let manifests = yaml::documents(&[
         // A Service without any EndpointSlice.
         yaml::service(NS, "empty", &[("http", 80)]),
@@ -235,7 +235,7 @@ async fn backend_error_status_passes_through() -> anyhow::Result<()> {
 /// endpoints (here a refusing port): an Ingress without it gets 502 from the same Service.
 #[tokio::test]
 async fn service_upstream_goes_to_the_cluster_ip() -> anyhow::Result<()> {
-    let echo = EchoBackend::start("cluster-ip", free_addr("127.0.0.1")).await?;
+    let echo = EchoBackend::start("cluster-ip", any_port("127.0.0.1")).await?;
     let refusing = gatehouse_testkit::net::RefusingPort::open("127.0.0.1");
     let service = format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  namespace: {NS}\n  name: svc\nspec:\n  clusterIP: 127.0.0.1\n  ports:\n  - name: http\n    port: {}\n",

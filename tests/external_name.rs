@@ -7,7 +7,7 @@ use std::path::Path;
 
 use gatehouse_testkit::prom::{scrape, value};
 use gatehouse_testkit::yaml::{Ingress, PathType};
-use gatehouse_testkit::{free_addr, EchoBackend, Fixture, InstanceSpec};
+use gatehouse_testkit::{any_port, free_addr, EchoBackend, Fixture, InstanceSpec};
 
 const NS: &str = "default";
 const CLASS: &str = "web";
@@ -24,7 +24,7 @@ fn external_service(name: &str, external_name: &str) -> String {
 
 #[tokio::test]
 async fn external_name_services_route_to_the_resolved_name() -> anyhow::Result<()> {
-    let echo = EchoBackend::start("outside", free_addr("127.0.0.1")).await?;
+    let echo = EchoBackend::start("outside", any_port("127.0.0.1")).await?;
     let port = echo.addr().port();
     let files = vec![
         ("local-svc.yaml", external_service("local", "localhost")),

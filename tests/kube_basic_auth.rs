@@ -58,7 +58,7 @@ async fn wait_status(replica: &Replica, user: &str, status: u16) -> anyhow::Resu
 #[tokio::test]
 async fn the_named_secret_is_watched_by_name_and_kept_current() -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
-    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.8.1")).await?;
+    let echo = EchoBackend::start("a", gatehouse_testkit::any_port("127.0.8.1")).await?;
     cluster.apply_yaml(&yaml::backend(
         "apps",
         "svc",

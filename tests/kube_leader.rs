@@ -29,7 +29,7 @@ fn status_writes(cluster: &Cluster) -> usize {
 #[tokio::test]
 async fn only_the_leader_writes_status_and_a_new_leader_takes_over() -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
-    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.6.1")).await?;
+    let echo = EchoBackend::start("a", gatehouse_testkit::any_port("127.0.6.1")).await?;
     cluster.apply_yaml(&yaml::backend(
         NS,
         "svc",

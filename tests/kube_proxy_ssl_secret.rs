@@ -46,8 +46,7 @@ async fn the_named_secret_is_watched_by_name_and_a_rotated_ca_applies() -> anyho
     let ca_b = TestCa::new("backend CA B")?;
     let leaf = ca_a.leaf(&["svc.apps.svc"])?;
     let mode = EchoMode::tls(&leaf.chain_pem, &leaf.key_pem, &[b"http/1.1"])?;
-    let echo =
-        EchoBackend::start_with("a", gatehouse_testkit::free_addr("127.0.8.1"), mode).await?;
+    let echo = EchoBackend::start_with("a", gatehouse_testkit::any_port("127.0.8.1"), mode).await?;
     cluster.apply_yaml(&yaml::backend(
         "apps",
         "svc",

@@ -48,7 +48,7 @@ fn traffic(
 /// The API server, an echo backend on `ip`, and a replica routing `stable.example` to it.
 async fn stable_route(ip: &str) -> anyhow::Result<(Cluster, EchoBackend, Replica)> {
     let cluster = Cluster::start().await?;
-    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr(ip)).await?;
+    let echo = EchoBackend::start("a", gatehouse_testkit::any_port(ip)).await?;
     cluster.apply_yaml(&yaml::backend(NS, "svc", echo.addr().port(), &[(ip, true)]))?;
     cluster.apply_yaml(&ingress("stable", "stable.example"))?;
     let gh = Replica::start(&cluster, "r1", &[("internal", "")], &[]).await?;

@@ -28,8 +28,8 @@ fn ingress(name: &str, class: &str, host: &str, service: &str) -> String {
 #[tokio::test]
 async fn changes_in_the_api_propagate_to_routing() -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
-    let a = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.5.1")).await?;
-    let b = EchoBackend::start("b", gatehouse_testkit::free_addr("127.0.5.2")).await?;
+    let a = EchoBackend::start("a", gatehouse_testkit::any_port("127.0.5.1")).await?;
+    let b = EchoBackend::start("b", gatehouse_testkit::any_port("127.0.5.2")).await?;
     cluster.apply_yaml(&yaml::backend(
         NS,
         "svc-a",
@@ -117,7 +117,7 @@ async fn changes_in_the_api_propagate_to_routing() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_burst_of_1000_ingresses_coalesces_into_few_swaps() -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
-    let a = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.5.3")).await?;
+    let a = EchoBackend::start("a", gatehouse_testkit::any_port("127.0.5.3")).await?;
     cluster.apply_yaml(&yaml::backend(
         NS,
         "svc",
@@ -166,7 +166,7 @@ async fn a_burst_of_1000_ingresses_coalesces_into_few_swaps() -> anyhow::Result<
 async fn an_ingress_moved_between_classes_moves_between_instances_and_its_status_follows(
 ) -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
-    let a = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.5.4")).await?;
+    let a = EchoBackend::start("a", gatehouse_testkit::any_port("127.0.5.4")).await?;
     cluster.apply_yaml(&yaml::backend(
         NS,
         "svc",
@@ -252,7 +252,7 @@ async fn only_tls_secrets_are_ever_requested() -> anyhow::Result<()> {
 #[tokio::test]
 async fn unsupported_access_control_is_refused_and_reported_as_an_event() -> anyhow::Result<()> {
     let cluster = Cluster::start().await?;
-    let a = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.5.3")).await?;
+    let a = EchoBackend::start("a", gatehouse_testkit::any_port("127.0.5.3")).await?;
     cluster.apply_yaml(&yaml::backend(
         NS,
         "svc-a",

@@ -10,7 +10,7 @@ use std::time::Duration;
 use gatehouse_testkit::echo::EchoMode;
 use gatehouse_testkit::tlsgen::{LeafSpec, TestCa};
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
-use gatehouse_testkit::{free_addr, EchoBackend, Fixture, InstanceSpec, Reply};
+use gatehouse_testkit::{any_port, free_addr, EchoBackend, Fixture, InstanceSpec, Reply};
 
 const NS: &str = "default";
 const CLASS: &str = "web";
@@ -61,7 +61,7 @@ fn secret(ns: &str, name: &str, entries: &[(&str, &str)]) -> String {
 }
 
 async fn backend(name: &str, mode: EchoMode) -> anyhow::Result<(EchoBackend, String)> {
-    let echo = EchoBackend::start_with(name, free_addr("127.0.0.1"), mode).await?;
+    let echo = EchoBackend::start_with(name, any_port("127.0.0.1"), mode).await?;
     let yaml = yaml::backend(NS, name, echo.addr().port(), &[("127.0.0.1", true)]);
     Ok((echo, yaml))
 }

@@ -28,7 +28,7 @@ use serde_json::json;
 async fn scenario(extra: &[&str], grants: &BTreeSet<Scoped>) -> anyhow::Result<BTreeSet<Scoped>> {
     let cluster = Cluster::start().await?;
     let wait = Duration::from_secs(20);
-    let echo = EchoBackend::start("a", gatehouse_testkit::free_addr("127.0.8.1")).await?;
+    let echo = EchoBackend::start("a", gatehouse_testkit::any_port("127.0.8.1")).await?;
     cluster.apply_yaml(&yaml::backend(
         "apps",
         "svc",

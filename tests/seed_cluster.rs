@@ -12,7 +12,7 @@ use gatehouse_testkit::client::{client_builder, Reply};
 use gatehouse_testkit::echo::EchoMode;
 use gatehouse_testkit::tlsgen::TestCa;
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
-use gatehouse_testkit::{echo_service, free_addr, EchoBackend, Fixture, InstanceSpec};
+use gatehouse_testkit::{any_port, echo_service, free_addr, EchoBackend, Fixture, InstanceSpec};
 
 const NS: &str = "home";
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
@@ -72,7 +72,7 @@ async fn internal_forward_auth_to_https_and_external_allow_list() -> anyhow::Res
     let ca = TestCa::new("seed cluster CA")?;
     let leaf = ca.leaf(&["vault.home.svc"])?;
     let tls_mode = EchoMode::tls(&leaf.chain_pem, &leaf.key_pem, &[b"http/1.1"])?;
-    let vault = EchoBackend::start_with("vault", free_addr("127.0.0.1"), tls_mode).await?;
+    let vault = EchoBackend::start_with("vault", any_port("127.0.0.1"), tls_mode).await?;
     let vault_yaml = yaml::backend(NS, "vault", vault.addr().port(), &[("127.0.0.1", true)]);
     let (_blog, blog_yaml) = echo_service(NS, "blog", "127.0.0.1").await?;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_testkit::yaml::{self, Ingress, PathType};
 use gatehouse_testkit::{
-    free_addr, free_port_on, raw_http, silent_backend, EchoBackend, Fixture, InstanceSpec,
+    any_port, free_addr, free_port_on, raw_http, silent_backend, EchoBackend, Fixture, InstanceSpec,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
@@ -204,7 +204,7 @@ async fn a_request_whose_client_left_is_not_retried() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn body_size_and_read_timeout_per_ingress() -> anyhow::Result<()> {
-    let echo = EchoBackend::start("echo", free_addr("127.0.10.3")).await?;
+    let echo = EchoBackend::start("echo", any_port("127.0.10.3")).await?;
     let (quiet, task) = silent_backend("127.0.10.4").await?;
     let ingress = |host: &str, service: &str, key: &str, value: &str| {
         Ingress::new(NS, host)

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail};
 use crate::admin;
 use crate::client::{self, Reply};
 use crate::manifests::ManifestDir;
-use crate::net::free_addr;
+use crate::net::{any_port, free_addr};
 use crate::process::{gatehouse_args, Gatehouse, InstanceSpec};
 
 /// Startup budget: generous because a debug build on a busy 2-core machine starts slowly.
@@ -174,7 +174,7 @@ pub async fn echo_service(
     name: &str,
     ip: &str,
 ) -> anyhow::Result<(crate::echo::EchoBackend, String)> {
-    let echo = crate::echo::EchoBackend::start(name, free_addr(ip)).await?;
+    let echo = crate::echo::EchoBackend::start(name, any_port(ip)).await?;
     let yaml = crate::yaml::backend(namespace, name, echo.addr().port(), &[(ip, true)]);
     Ok((echo, yaml))
 }
@@ -186,7 +186,7 @@ pub async fn recording_service(
     name: &str,
     ip: &str,
 ) -> anyhow::Result<(crate::recording::RecordingBackend, String)> {
-    let backend = crate::recording::RecordingBackend::start(name, free_addr(ip)).await?;
+    let backend = crate::recording::RecordingBackend::start(name, any_port(ip)).await?;
     let yaml = crate::yaml::backend(namespace, name, backend.addr().port(), &[(ip, true)]);
     Ok((backend, yaml))
 }

@@ -30,7 +30,7 @@ pub use client::{get, h2c_client, http_client, Reply};
 pub use echo::EchoBackend;
 pub use fixture::{echo_service, recording_service, Fixture};
 pub use manifests::ManifestDir;
-pub use net::{free_addr, free_port_on, loopback, silent_backend};
+pub use net::{any_port, free_addr, free_port_on, loopback, silent_backend};
 pub use process::{Gatehouse, InstanceSpec};
 pub use recording::RecordingBackend;
 pub use tools::require_tool;

@@ -16,6 +16,16 @@ pub fn free_addr(ip: &str) -> SocketAddr {
         .unwrap_or_else(|e| panic!("free_addr: local_addr on {ip}: {e}"))
 }
 
+/// `ip` with port 0: the OS picks a free port when the server binds, so no other process can
+/// take it between the choice and the bind (as it can with [`free_addr`]'s port). For servers
+/// whose address is read back after they start.
+pub fn any_port(ip: &str) -> SocketAddr {
+    let ip: IpAddr = ip
+        .parse()
+        .unwrap_or_else(|e| panic!("any_port: {ip:?} is not an IP address: {e}"));
+    SocketAddr::new(ip, 0)
+}
+
 /// Finds one port that is free on every address in `ips` (EndpointSlice endpoints share a port).
 ///
 /// Tries at most 200 candidate ports; panics if none is free everywhere.
