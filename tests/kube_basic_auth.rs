@@ -94,27 +94,7 @@ async fn the_named_secret_is_watched_by_name_and_kept_current() -> anyhow::Resul
     assert_eq!(get_as(&replica, "bob").await?.status, 401);
 
     // Every request for Secrets selected TLS Secrets or the named one.
-    let secret_requests: Vec<_> = cluster
-        .api
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/secrets"))
-        .collect();
-    assert!(!secret_requests.is_empty());
-    let mut by_name = 0;
-    for r in &secret_requests {
-        let selector = r.query_param("fieldSelector").unwrap_or_default();
-        if selector == "metadata.name=creds" {
-            assert_eq!(r.path, "/api/v1/namespaces/apps/secrets", "{r:?}");
-            by_name += 1;
-        } else {
-            assert_eq!(selector, "type=kubernetes.io/tls", "{r:?}");
-        }
-    }
-    assert!(
-        by_name > 0,
-        "the named Secret was watched: {secret_requests:?}"
-    );
+    cluster.assert_secrets_read_by_name("apps", "creds");
     drop(echo);
     Ok(())
 }

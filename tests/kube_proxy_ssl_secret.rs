@@ -116,26 +116,7 @@ async fn the_named_secret_is_watched_by_name_and_a_rotated_ca_applies() -> anyho
     .await?;
 
     // Every request for Secrets selected TLS Secrets or the named one, in its namespace.
-    let secret_requests: Vec<_> = cluster
-        .api
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/secrets"))
-        .collect();
-    let mut by_name = 0;
-    for r in &secret_requests {
-        let selector = r.query_param("fieldSelector").unwrap_or_default();
-        if selector == "metadata.name=backend-ca" {
-            assert_eq!(r.path, "/api/v1/namespaces/certs/secrets", "{r:?}");
-            by_name += 1;
-        } else {
-            assert_eq!(selector, "type=kubernetes.io/tls", "{r:?}");
-        }
-    }
-    assert!(
-        by_name > 0,
-        "the named Secret was watched: {secret_requests:?}"
-    );
+    cluster.assert_secrets_read_by_name("certs", "backend-ca");
     drop(echo);
     Ok(())
 }

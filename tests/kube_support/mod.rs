@@ -24,6 +24,33 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Asserts that every request for Secrets selected TLS Secrets by type or Secret `name`
+    /// by name in its namespace `ns` (never any other Secret), and that `name` was watched.
+    pub fn assert_secrets_read_by_name(&self, ns: &str, name: &str) {
+        let by_name = format!("metadata.name={name}");
+        let path = format!("/api/v1/namespaces/{ns}/secrets");
+        let secret_requests: Vec<_> = self
+            .api
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/secrets"))
+            .collect();
+        let mut named = 0;
+        for r in &secret_requests {
+            let selector = r.query_param("fieldSelector").unwrap_or_default();
+            if selector == by_name {
+                assert_eq!(r.path, path, "{r:?}");
+                named += 1;
+            } else {
+                assert_eq!(selector, "type=kubernetes.io/tls", "{r:?}");
+            }
+        }
+        assert!(
+            named > 0,
+            "Secret {ns}/{name} was watched by name: {secret_requests:?}"
+        );
+    }
+
     pub async fn start() -> anyhow::Result<Cluster> {
         let api = TestApiServer::start().await?;
         let dir = tempfile::tempdir()?;
