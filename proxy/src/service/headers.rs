@@ -51,30 +51,31 @@ pub fn prepare_upstream_request(
     // removed by Pingora's upstream-request sanitiser (HttpUpstreamRequestPolicy::standard)
     // before this filter runs; doing it again here would only cost time.
 
-    let peer = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_canonical().to_string());
     if let Some(client) = fwd.client_ip.map(|ip| ip.to_string()) {
-        let chain = match (&peer, fwd.via_trusted_proxy) {
-            // A trusted proxy's chain is kept and the proxy itself appended, as every proxy does.
-            (Some(peer), true) => {
+        // A trusted proxy's chain is kept and the proxy itself appended, as every proxy does;
+        // anyone else's is replaced, never appended to (the common case: no second string).
+        let peer = fwd
+            .via_trusted_proxy
+            .then(|| session.client_addr().and_then(|a| a.as_inet()))
+            .flatten()
+            .map(|a| a.ip().to_canonical().to_string());
+        match peer {
+            Some(peer) => {
                 let incoming: Vec<&str> = req
                     .headers
                     .get_all("x-forwarded-for")
                     .iter()
                     .filter_map(|v| v.to_str().ok())
                     .collect();
-                if incoming.is_empty() {
-                    peer.clone()
+                let chain = if incoming.is_empty() {
+                    peer
                 } else {
                     format!("{}, {peer}", incoming.join(", "))
-                }
+                };
+                req.insert_header("x-forwarded-for", chain)?;
             }
-            // Anyone else's is replaced, never appended to.
-            _ => client.clone(),
-        };
-        req.insert_header("x-forwarded-for", chain.as_str())?;
+            None => req.insert_header("x-forwarded-for", client.as_str())?,
+        }
         req.insert_header("x-real-ip", client.as_str())?;
         // Only a trusted proxy's CF-Connecting-IP is passed on; one a client made up is
         // replaced by its real address.
