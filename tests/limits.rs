@@ -58,6 +58,8 @@ fn defaults_are_ingress_nginx_s_and_instances_override_flags() -> anyhow::Result
         ("client-header-timeout", "60s"),
         ("client-body-timeout", "60s"),
         ("send-timeout", "60s"),
+        ("lingering-time", "30s"),
+        ("lingering-timeout", "5s"),
         ("http2-max-concurrent-streams", "128"),
         ("large-client-header-buffers", "4 8k"),
         ("proxy-body-size", "1m"),
@@ -357,6 +359,45 @@ async fn bodies_over_the_limit_get_413() -> anyhow::Result<()> {
     chunked.extend_from_slice(b"0\r\n\r\n");
     let reply = gatehouse_testkit::raw_http::send(addr, &chunked).await?;
     assert_eq!(reply.status, 413, "{}", reply.summary());
+    Ok(())
+}
+
+/// A refused body is read and thrown away before the connection closes (nginx's lingering
+/// close): closing with the client's bytes unread would reset the connection, and a client
+/// still writing its upload would see that reset instead of the 413.
+#[tokio::test]
+async fn refused_bodies_are_discarded_before_the_connection_closes() -> anyhow::Result<()> {
+    let (fixture, echo) = start(
+        "127.0.9.9",
+        &[],
+        &["--proxy-body-size=1k", "--lingering-timeout=1s"],
+    )
+    .await?;
+    let addr = listener(&fixture)?;
+    const UPLOAD: usize = 8 << 20;
+    let head = format!("POST / HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {UPLOAD}\r\n\r\n");
+
+    // The whole upload after the answer: every write is taken, then the connection closes.
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(head.as_bytes()).await?;
+    let (status, _) = read_response(&mut stream).await?;
+    assert_eq!(status, 413);
+    let chunk = vec![b'x'; 64 << 10];
+    for sent in (0..UPLOAD).step_by(chunk.len()) {
+        tokio::time::timeout(Duration::from_secs(10), stream.write_all(&chunk))
+            .await
+            .context("write timed out")?
+            .with_context(|| format!("upload refused after {sent} bytes"))?;
+    }
+    wait_closed(&mut stream, Duration::from_secs(10)).await?;
+    assert_eq!(echo.hits(), 0, "nothing of it went upstream");
+
+    // A client that stops sending is not waited on past lingering-timeout.
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(head.as_bytes()).await?;
+    let (status, _) = read_response(&mut stream).await?;
+    assert_eq!(status, 413);
+    wait_closed(&mut stream, Duration::from_secs(20)).await?;
     Ok(())
 }
 

@@ -20,6 +20,11 @@ pub struct Limits {
     pub client_body_timeout: Duration,
     /// Longest a write to the client may wait.
     pub send_timeout: Duration,
+    /// How long the unread body of a request gatehouse answered itself is discarded before
+    /// the connection closes (zero: close at once).
+    pub lingering_time: Duration,
+    /// Longest pause between two reads of such a body.
+    pub lingering_timeout: Duration,
     /// How long an HTTP/2 connection without streams stays open.
     pub http2_idle_timeout: Duration,
     /// Streams a client may have open at once on one HTTP/2 connection.

@@ -121,6 +121,8 @@ mod tests {
             client_header_timeout: Default::default(),
             client_body_timeout: Default::default(),
             send_timeout: Default::default(),
+            lingering_time: Default::default(),
+            lingering_timeout: Default::default(),
             http2_idle_timeout: Default::default(),
             http2_max_concurrent_streams: 0,
             max_connections: 0,

@@ -193,6 +193,21 @@ impl ClassProxy {
         }
     }
 
+    /// Reads and discards the body of a request answered without it, within `lingering-time`
+    /// and `lingering-timeout`, so the client reads the answer before the connection closes
+    /// (nginx's lingering close). Errors only end the discarding early.
+    async fn linger(&self, session: &mut Session) {
+        let limits = &self.limits;
+        if limits.lingering_time.is_zero() {
+            return;
+        }
+        session.set_read_timeout(Some(limits.lingering_timeout));
+        session.set_total_drain_timeout(Some(limits.lingering_time));
+        if let Err(e) = session.drain_request_body().await {
+            tracing::debug!(class = %self.class, "unread request body not drained: {e}");
+        }
+    }
+
     /// Whether the route's retry policy allows one more try on an endpoint this request has
     /// not failed on; if so, the failed one is remembered and the try counted.
     fn try_another(&self, ctx: &mut RequestCtx) -> bool {
@@ -304,7 +319,9 @@ impl ProxyHttp for ClassProxy {
             std::ops::ControlFlow::Continue(()) => Ok(false),
             std::ops::ControlFlow::Break(answer) => {
                 let hsts = self.options.hsts.as_ref().filter(|_| ctx.https);
-                respond::answer(session, answer, hsts).await?;
+                if respond::answer(session, answer, hsts).await? == respond::Unread::Body {
+                    self.linger(session).await;
+                }
                 Ok(true)
             }
         }

@@ -12,7 +12,7 @@ pub async fn answer(
     session: &mut Session,
     answer: Answer,
     hsts: Option<&HeaderValue>,
-) -> Result<()> {
+) -> Result<Unread> {
     let extras = Extras {
         hsts,
         ..Extras::default()
@@ -71,6 +71,18 @@ pub struct Extras<'a> {
     pub headers: &'a [(http::HeaderName, HeaderValue)],
 }
 
+/// Whether an answer left the request's body unread (the connection then closes after it):
+/// the caller discards that body for a while first ([`Unread::Body`]), as nginx's lingering
+/// close does, because closing a socket with unread bytes sends a reset that can destroy our
+/// answer in flight to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unread {
+    /// Nothing to discard: no body, or (400) no trustworthy framing to discard it by.
+    Nothing,
+    /// An HTTP/1 body that was not read.
+    Body,
+}
+
 /// Writes a complete response. The connection stays open unless the request has a body we
 /// did not read (it would be mistaken for the next request) or the answer is a 400: a request
 /// gatehouse could not make sense of says nothing trustworthy about where the next one starts,
@@ -81,7 +93,7 @@ pub async fn send(
     body: Bytes,
     content_type: &str,
     extras: Extras<'_>,
-) -> Result<()> {
+) -> Result<Unread> {
     let mut resp = ResponseHeader::build(status, Some(4))?;
     if !body.is_empty() {
         resp.insert_header("content-type", content_type)?;
@@ -115,7 +127,13 @@ pub async fn send(
     if !end {
         session.write_response_body(Some(body), true).await?;
     }
-    Ok(())
+    // HTTP/2 refuses just the stream; a body sent after it does not touch the connection.
+    let unread = has_body && status != 400 && !session.is_http2() && !session.is_body_done();
+    Ok(if unread {
+        Unread::Body
+    } else {
+        Unread::Nothing
+    })
 }
 
 /// A short plain-text response.
@@ -124,7 +142,7 @@ pub async fn text(
     status: u16,
     body: &'static str,
     extras: Extras<'_>,
-) -> Result<()> {
+) -> Result<Unread> {
     send(
         session,
         status,
