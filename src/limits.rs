@@ -82,6 +82,15 @@ fn count<T: std::str::FromStr>(value: &str) -> Result<T, String> {
         .map_err(|_| format!("{value:?} is not a whole number"))
 }
 
+/// A count that must not be 0. Pingora's pool cannot be turned off with 0: it would still hand
+/// out the connection it has just evicted.
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match count(value)? {
+        0 => Err(format!("{value:?} must be at least 1")),
+        n => Ok(n),
+    }
+}
+
 /// nginx's `large-client-header-buffers`: `NUMBER SIZE` (`4 8k`).
 fn header_buffers(limits: &mut Limits, value: &str) -> Result<(), String> {
     let expected = || format!("{value:?} is not NUMBER SIZE like \"4 8k\"");
@@ -256,6 +265,15 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         section: Section::Limits,
+        key: "upstream-keepalive-connections",
+        default: "320",
+        nginx: "`upstream-keepalive-connections` (320)",
+        help: "idle upstream connections kept for reuse, per worker thread (at least 1); past it the least recently used is closed, and a busy instance connects anew for each request over it",
+        apply: |l, v| set(&mut l.upstream_keepalive_connections, at_least_one(v)),
+        show: |l| l.upstream_keepalive_connections.to_string(),
+    },
+    Setting {
+        section: Section::Limits,
         key: "auth-timeout",
         default: "15s",
         nginx: "— (ingress-nginx waits up to `proxy-read-timeout`, 60 s)",
@@ -381,6 +399,7 @@ pub fn defaults() -> Limits {
         proxy_connect_timeout: Duration::ZERO,
         proxy_read_timeout: Duration::ZERO,
         proxy_send_timeout: Duration::ZERO,
+        upstream_keepalive_connections: 0,
         auth_timeout: Duration::ZERO,
         forwarded_port: None,
         trusted_proxies: None,

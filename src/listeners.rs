@@ -11,7 +11,6 @@ use gatehouse_proxy::{
 };
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
-use pingora::prelude::*;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::services::listening::Service;
@@ -105,9 +104,9 @@ fn buffers() -> L4BufferSettings {
 /// The Pingora service of one instance, with its HTTP and HTTPS listeners, behind the
 /// connection guard that applies the instance's `limits`.
 pub(crate) fn class_service(
-    server: &Server,
     inst: &Arc<Instance>,
     threads: usize,
+    grace: std::time::Duration,
     options: ProxyOptions,
     limits: Arc<Limits>,
 ) -> Result<Service<ClassApp>> {
@@ -125,7 +124,14 @@ pub(crate) fn class_service(
             metrics.clone(),
         ))
     });
-    let app = ClassApp::new(&server.configuration, proxy, limits, metrics);
+    // The instance's own server settings: Pingora sizes the upstream keep-alive pool from
+    // them (its default, 128 per thread, made a 256-connection load open a new upstream
+    // connection for one request in seven).
+    let conf = Arc::new(ServerConf {
+        upstream_keepalive_pool_size: limits.upstream_keepalive_connections,
+        ..server_conf(threads, grace)
+    });
+    let app = ClassApp::new(&conf, proxy, limits, metrics);
     let mut service = Service::new(format!("gatehouse-{}", inst.class), app);
     if let Some(callback) = proxy_protocol {
         // Pingora runs it on TLS listeners only, before the handshake (the PROXY header comes

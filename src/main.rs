@@ -124,9 +124,9 @@ fn run(mut cli: Cli) -> Result<()> {
     options.access_log = observability::access_log(cli.access_log);
     for (inst, limits) in instances.iter().zip(&limits) {
         server.add_service(class_service(
-            &server,
             inst,
             threads,
+            cli.shutdown_grace,
             options.clone(),
             limits.clone(),
         )?);

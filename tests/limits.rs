@@ -65,6 +65,7 @@ fn defaults_are_ingress_nginx_s_and_instances_override_flags() -> anyhow::Result
         ("proxy-body-size", "1m"),
         ("proxy-connect-timeout", "5s"),
         ("proxy-send-timeout", "60s"),
+        ("upstream-keepalive-connections", "320"),
         ("forwarded-port", "client"),
     ] {
         assert_eq!(internal[key], want, "{key} in {internal}");
@@ -97,6 +98,10 @@ fn invalid_limits_are_refused_naming_the_setting() {
                 "--large-client-header-buffers=8k",
             ],
             "large-client-header-buffers",
+        ),
+        (
+            vec!["--instance=class=a,http=127.0.0.1:1,upstream-keepalive-connections=0"],
+            "upstream-keepalive-connections",
         ),
     ] {
         let err = check_config(&args).expect_err("invalid");

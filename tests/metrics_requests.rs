@@ -369,3 +369,59 @@ async fn controller_gauges_describe_the_published_tables() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+/// `upstream-keepalive-connections` sizes each instance's pool of idle upstream connections:
+/// two requests in flight at once use two upstream connections; a pool of one keeps one of
+/// them for the next pair, the default pool keeps both.
+#[tokio::test]
+async fn the_upstream_pool_is_sized_per_instance() -> anyhow::Result<()> {
+    let (echo, app) = echo_service(NS, "app", "127.0.9.12").await?;
+    let route = |class: &str, host: &str| {
+        Ingress::new(NS, host)
+            .class(class)
+            .path(host, "/", PathType::Prefix, "app", "http")
+            .yaml()
+    };
+    let fixture = Fixture::start(
+        bin(),
+        vec![
+            InstanceSpec::http(CLASS, free_addr("127.0.0.1")),
+            InstanceSpec::http("small", free_addr("127.0.0.1"))
+                .setting("upstream-keepalive-connections", "1"),
+        ],
+        &[
+            ("app.yaml", app),
+            ("pooled.yaml", route(CLASS, "pooled.test")),
+            ("small.yaml", route("small", "small.test")),
+        ],
+    )
+    .await?;
+    // Each answer streams for about a second, so the two of a pair overlap at the backend
+    // (checked below with its most-in-flight count).
+    let slow = "/stream?chunks=2&size=8&delay_ms=1000";
+    for (class, host, fresh_want, reused_want) in [
+        (CLASS, "pooled.test", 2.0, 2.0),
+        ("small", "small.test", 3.0, 1.0),
+    ] {
+        for _pair in 0..2 {
+            let (a, b) = tokio::join!(
+                fixture.get(class, host, slow),
+                fixture.get(class, host, slow)
+            );
+            for reply in [a?, b?] {
+                assert_eq!(reply.status, 200, "{}", reply.summary());
+            }
+        }
+        let samples = scrape_counted(fixture.admin, class, 4.0).await?;
+        let upstream = "gatehouse_upstream_connections_total";
+        let fresh = value(&samples, upstream, &[("class", class), ("reused", "false")]);
+        let reused = value(&samples, upstream, &[("class", class), ("reused", "true")]);
+        assert_eq!((fresh, reused), (fresh_want, reused_want), "{class}");
+    }
+    assert_eq!(
+        echo.most_in_flight(),
+        2,
+        "the requests of a pair overlapped"
+    );
+    Ok(())
+}

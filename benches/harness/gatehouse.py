@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import manifests, probe
 from .certs import CertFiles
-from .layout import PROXY_CPU
+from .layout import PROXY_CPU, UPSTREAM_KEEPALIVE
 from .peers import ALL_PROTOCOLS, ProxySpec
 from .processes import Child, StartError, port_open, start_pinned, wait_for_ports
 
@@ -23,13 +23,19 @@ class Flags:
     threads: bool
     access_log: bool
     help_text: str
+    upstream_keepalive: bool = False
 
 
 def detect_flags(binary: Path) -> Flags:
     """Run --help once; absent flags are left off rather than failing the start."""
     out = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=30)
     text = out.stdout + out.stderr
-    return Flags(threads="--threads" in text, access_log="--access-log" in text, help_text=text)
+    return Flags(
+        threads="--threads" in text,
+        access_log="--access-log" in text,
+        help_text=text,
+        upstream_keepalive="--upstream-keepalive-connections" in text,
+    )
 
 
 def argv(
@@ -60,6 +66,8 @@ def argv(
     ]
     if flags.threads:
         args += ["--threads", str(threads)]
+    if flags.upstream_keepalive:
+        args += ["--upstream-keepalive-connections", str(UPSTREAM_KEEPALIVE)]
     if variant not in ("", "defaults"):
         raise ValueError(f"gatehouse has no {variant!r} variant")
     if flags.access_log and not variant:

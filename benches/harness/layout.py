@@ -11,6 +11,10 @@ CLIENT_CPU = "0"
 
 # Host every proxy routes; requests carry it in Host (and SNI for TLS).
 BENCH_HOST = "bench.local"
+# Idle upstream connections every proxy keeps (nginx `keepalive`, gatehouse
+# `--upstream-keepalive-connections`): above the largest scenario's 256 connections, so no
+# target reconnects to the upstream in steady state.
+UPSTREAM_KEEPALIVE = 512
 
 
 @dataclass(frozen=True)

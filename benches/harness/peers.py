@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .certs import CertFiles
-from .layout import BENCH_HOST, FLOOR
+from .layout import BENCH_HOST, FLOOR, UPSTREAM_KEEPALIVE
 from .tools import traefik_binary
 
 ALL_PROTOCOLS = frozenset({"h1", "h1-tls", "h2-tls"})
@@ -141,7 +141,7 @@ def nginx_proxy(
         _nginx_main(
             workdir,
             f"""{in_http}    upstream up {{
-{servers}        keepalive 512;
+{servers}        keepalive {UPSTREAM_KEEPALIVE};
         keepalive_requests 1000000;
     }}
     server {{

@@ -43,6 +43,8 @@ pub struct Limits {
     pub proxy_read_timeout: Duration,
     /// Longest pause between two writes to an upstream.
     pub proxy_send_timeout: Duration,
+    /// Idle upstream connections kept for reuse, per worker thread.
+    pub upstream_keepalive_connections: usize,
     /// Longest an auth subrequest (`auth-url`) may take, connect included (500 beyond).
     pub auth_timeout: Duration,
     /// `X-Forwarded-Port` sent upstream instead of the port the client used.

@@ -132,6 +132,7 @@ mod tests {
             proxy_connect_timeout: Default::default(),
             proxy_read_timeout: Default::default(),
             proxy_send_timeout: Default::default(),
+            upstream_keepalive_connections: Default::default(),
             auth_timeout: Default::default(),
             forwarded_port: None,
             trusted_proxies: SourceRanges::new(nets),

@@ -321,7 +321,7 @@ pub static CONFIG_KEYS: &[ConfigKeyInfo] = &[
     unsupported("upstream-hash-by", "Requests are spread round-robin, so a key no longer sticks to one endpoint."),
     unsupported("upstream-hash-by-subset", NO_HASH),
     unsupported("upstream-hash-by-subset-size", NO_HASH),
-    ignored("upstream-keepalive-connections", "gatehouse keeps its own pool of idle backend connections."),
+    supported("upstream-keepalive-connections", "--upstream-keepalive-connections"),
     ignored("upstream-keepalive-requests", "gatehouse keeps its own pool of idle backend connections."),
     ignored("upstream-keepalive-time", "gatehouse keeps its own pool of idle backend connections."),
     ignored("upstream-keepalive-timeout", "gatehouse keeps idle backend connections for 60 s, ingress-nginx's default."),
