@@ -65,15 +65,17 @@ def ensure_tools(need_chart: bool, need_perf: bool = False) -> None:
 
 
 FLOOR_PACKAGE = "gatehouse-bench-floor"
+# The package's second binary: the proxy loop on pingora-core's sessions (benches/floor/src/bin).
+CORE_FLOOR_BINARY = "gatehouse-bench-core-floor"
 
 
 def cargo_build_args(profile: str, floor: bool) -> list[str]:
-    """The cargo command building gatehouse (and the floor): one invocation, so the floor's
+    """The cargo command building gatehouse (and both floors): one invocation, so the floors'
     dependencies resolve to gatehouse's features and reuse its artifacts (never a second Pingora)."""
     args = ["cargo", "build", "-p", "gatehouse", "--bin", "gatehouse"]
     if floor:
         # --bin selects among all the -p packages: each binary is named.
-        args += ["-p", FLOOR_PACKAGE, "--bin", FLOOR_PACKAGE]
+        args += ["-p", FLOOR_PACKAGE, "--bin", FLOOR_PACKAGE, "--bin", CORE_FLOOR_BINARY]
     if profile == "release":
         args.append("--release")
     return args
@@ -106,10 +108,15 @@ def build_gatehouse(profile: str) -> Path:
     return _existing(built_binary(profile, "gatehouse"))
 
 
-def build_with_floor(profile: str) -> tuple[Path, Path]:
-    """cargo build gatehouse and the bench's floor (benches/floor) together; their paths."""
+def build_with_floor(profile: str) -> tuple[Path, Path, Path]:
+    """cargo build gatehouse and the bench's two floors (benches/floor) together; their paths:
+    gatehouse, the floor, the core floor."""
     _cargo_build(profile, floor=True)
-    return _existing(built_binary(profile, "gatehouse")), _existing(built_binary(profile, FLOOR_PACKAGE))
+    return (
+        _existing(built_binary(profile, "gatehouse")),
+        _existing(built_binary(profile, FLOOR_PACKAGE)),
+        _existing(built_binary(profile, CORE_FLOOR_BINARY)),
+    )
 
 
 def versions(gatehouse_binary: Path | None) -> dict[str, str]:

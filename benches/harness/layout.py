@@ -83,16 +83,19 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 # The bench's floor: a bare Pingora proxy (benches/floor) with gatehouse's Pingora and allocator.
 FLOOR = "pingora-floor"
+# The second floor: the least HTTP/1.1 proxy loop on pingora-core's own sessions (no pingora-proxy),
+# benches/floor's gatehouse-bench-core-floor: core-floor ÷ floor is what Pingora's generic loop costs.
+CORE_FLOOR = "core-floor"
 
 # Order of targets in every round (A B C ... A B C ...). "upstream" is the direct measurement.
-TARGETS: tuple[str, ...] = ("upstream", "gatehouse", FLOOR, "nginx", "haproxy", "caddy", "traefik")
+TARGETS: tuple[str, ...] = ("upstream", "gatehouse", FLOOR, CORE_FLOOR, "nginx", "haproxy", "caddy", "traefik")
 PEERS: tuple[str, ...] = ("nginx", "haproxy", "caddy", "traefik")
 
 # Per variant: the targets that run in its scenarios with a configuration of their own (started as a
 # second process), and those that run there unchanged as references (the limit and the floor, which
 # have no access log or metrics to turn on). Other targets are n/a in the variant's scenarios.
 VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "defaults": {"own": ("gatehouse", "nginx"), "unchanged": ("upstream", FLOOR)},
+    "defaults": {"own": ("gatehouse", "nginx"), "unchanged": ("upstream", FLOOR, CORE_FLOOR)},
 }
 
 

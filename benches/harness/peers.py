@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .certs import CertFiles
-from .layout import BENCH_HOST, FLOOR, UPSTREAM_KEEPALIVE
+from .layout import BENCH_HOST, CORE_FLOOR, FLOOR, UPSTREAM_KEEPALIVE
 from .tools import traefik_binary
 
 ALL_PROTOCOLS = frozenset({"h1", "h1-tls", "h2-tls"})
@@ -169,10 +169,18 @@ def nginx_proxy(
 
 
 def floor(
-    binary: Path, http_port: int, https_port: int, upstream_port: int, certs: CertFiles, threads: int = 1
+    binary: Path,
+    http_port: int,
+    https_port: int,
+    upstream_port: int,
+    certs: CertFiles,
+    threads: int = 1,
+    name: str = FLOOR,
 ) -> ProxySpec:
     """The bare Pingora proxy of benches/floor: one worker thread, HTTP/1.1 on the plain port, TLS
-    (h2 or HTTP/1.1 by ALPN) with the peers' certificate on the other, the same forwarded headers."""
+    (h2 or HTTP/1.1 by ALPN) with the peers' certificate on the other, the same forwarded headers.
+    With name=CORE_FLOOR, the package's other binary (same flags): the loop on pingora-core's
+    sessions, which offers HTTP/1.1 only over TLS, so its h2 scenarios are n/a."""
     argv = [
         str(binary),
         "--upstream",
@@ -188,7 +196,8 @@ def floor(
         "--threads",
         str(threads),
     ]
-    return ProxySpec(FLOOR, argv, http_port, https_port)
+    protocols = frozenset({"h1", "h1-tls"}) if name == CORE_FLOOR else ALL_PROTOCOLS
+    return ProxySpec(name, argv, http_port, https_port, protocols=protocols)
 
 
 def haproxy(workdir: Path, http_port: int, https_port: int, upstream_port: int, certs: CertFiles) -> ProxySpec:

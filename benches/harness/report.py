@@ -6,7 +6,7 @@ import math
 import statistics
 from pathlib import Path
 
-from .layout import FLOOR, PEERS, SCENARIOS, TARGETS
+from .layout import CORE_FLOOR, FLOOR, PEERS, SCENARIOS, TARGETS
 
 METRICS = ("rps", "p50_us", "p99_us", "p999_us", "cpu_per_100k", "peak_rss_kib", "non_2xx", "errors")
 
@@ -41,6 +41,8 @@ def _ratio(value: float, base: float | None) -> str:
 
 # The three ratios every report shows: (numerator, denominator) targets.
 FLOOR_PAIRS: tuple[tuple[str, str], ...] = (("gatehouse", "nginx"), (FLOOR, "nginx"), ("gatehouse", FLOOR))
+# The core floor's two: against Pingora's generic loop and against nginx.
+CORE_FLOOR_PAIRS: tuple[tuple[str, str], ...] = ((CORE_FLOOR, FLOOR), (CORE_FLOOR, "nginx"))
 # The metrics they are taken of: CPU per request (lower is better) and req/s (higher is better).
 FLOOR_METRICS: dict[str, str] = {"cpu_per_request": "cpu_per_100k", "rps": "rps"}
 
@@ -56,13 +58,14 @@ def ratio_of(table: dict, scenario: str, metric: str, numerator: str, denominato
 
 def floor_ratios(table: dict) -> dict[str, dict[str, dict[str, float | None]]]:
     """{scenario: {"cpu_per_request" | "rps": {"gatehouse/nginx", "pingora-floor/nginx",
-    "gatehouse/pingora-floor": ratio or None}}} for every scenario any of the three ran."""
+    "gatehouse/pingora-floor", "core-floor/pingora-floor", "core-floor/nginx": ratio or None}}}
+    for every scenario any of the four ran."""
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for scenario in SCENARIOS:
-        if not any(scenario.name in table.get(t, {}) for t in ("gatehouse", FLOOR, "nginx")):
+        if not any(scenario.name in table.get(t, {}) for t in ("gatehouse", FLOOR, CORE_FLOOR, "nginx")):
             continue
         out[scenario.name] = {
-            name: {f"{a}/{b}": ratio_of(table, scenario.name, metric, a, b) for a, b in FLOOR_PAIRS}
+            name: {f"{a}/{b}": ratio_of(table, scenario.name, metric, a, b) for a, b in FLOOR_PAIRS + CORE_FLOOR_PAIRS}
             for name, metric in FLOOR_METRICS.items()
         }
     return out
@@ -96,6 +99,35 @@ def floor_section(table: dict) -> list[str]:
         if row is None:
             continue
         cells = [_times(row[m][f"{a}/{b}"]) for m in FLOOR_METRICS for a, b in FLOOR_PAIRS]
+        lines.append(f"| {scenario.name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def core_floor_section(table: dict) -> list[str]:
+    """core-floor ÷ floor and core-floor ÷ nginx per scenario the core floor ran: what Pingora's
+    generic proxy loop costs over the least loop on pingora-core's sessions. Nothing when it did
+    not run (reports without it are unchanged)."""
+    if not table.get(CORE_FLOOR):
+        return []
+    ratios = floor_ratios(table)
+    lines = [
+        "## The core floor: pingora-core's own sessions",
+        "",
+        f"`{CORE_FLOOR}` is the least HTTP/1.1 proxy loop on `pingora-core` alone (`benches/floor`'s "
+        "`gatehouse-bench-core-floor`: server and client sessions, the HTTP/1.1 connector's keep-alive pool, "
+        "the same forwarded headers, no `pingora-proxy`; TLS offers HTTP/1.1 only). core-floor ÷ floor below "
+        "1 is what Pingora's generic proxy loop costs over it. CPU per request: lower is better; req/s: higher "
+        "is better.",
+        "",
+        "| scenario | CPU/req core-floor ÷ floor | core-floor ÷ nginx | req/s core-floor ÷ floor | core-floor ÷ nginx |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for scenario in SCENARIOS:
+        row = ratios.get(scenario.name)
+        if row is None or scenario.name not in table[CORE_FLOOR]:
+            continue
+        cells = [_times(row[m][f"{a}/{b}"]) for m in FLOOR_METRICS for a, b in CORE_FLOOR_PAIRS]
         lines.append(f"| {scenario.name} | " + " | ".join(cells) + " |")
     lines.append("")
     return lines
@@ -166,7 +198,11 @@ def scenario_table(table: dict, unavailable: dict, scenario) -> list[str]:
     ]
     nginx = table.get("nginx", {}).get(scenario.name)
     best = best_peer(table, scenario.name)
-    names = {"upstream": "upstream (direct: the limit)", FLOOR: f"{FLOOR} (bare Pingora: the floor)"}
+    names = {
+        "upstream": "upstream (direct: the limit)",
+        FLOOR: f"{FLOOR} (bare Pingora: the floor)",
+        CORE_FLOOR: f"{CORE_FLOOR} (pingora-core sessions)",
+    }
     for target in TARGETS:
         name = names.get(target, target)
         row = table.get(target, {}).get(scenario.name)
@@ -222,6 +258,8 @@ def markdown(data: dict, chart_name: str | None) -> str:
     ]
     if "floor_binary" in meta:
         lines.append(f"- {FLOOR} binary: {meta['floor_binary']}")
+    if meta.get("core_floor_binary", "none") != "none":
+        lines.append(f"- {CORE_FLOOR} binary: {meta['core_floor_binary']}")
     lines += [f"- {name}: `{version}`" for name, version in meta["versions"].items()]
     lines.append("")
     if chart_name:
@@ -232,6 +270,7 @@ def markdown(data: dict, chart_name: str | None) -> str:
         if any(scenario.name in table.get(t, {}) or scenario.name in data["unavailable"].get(t, {}) for t in TARGETS):
             lines += scenario_table(table, data["unavailable"], scenario)
     lines += floor_section(table)
+    lines += core_floor_section(table)
     lines += ["## Goals", "", "| goal | scenario | measured | verdict |", "|---|---|---|---|"]
     lines += [f"| {g} | {s} | {v} | {verdict} |" for g, s, v, verdict in goals(table)]
     lines.append("")

@@ -16,7 +16,18 @@ from pathlib import Path
 
 from . import churn, gatehouse, install, loadgen, peers, probe, report, tools
 from .certs import make_cert
-from .layout import CLIENT_CPU, FLOOR, PROXY_CPU, SCENARIOS, TARGETS, VARIANTS, Ports, process_name, variant_of
+from .layout import (
+    CLIENT_CPU,
+    CORE_FLOOR,
+    FLOOR,
+    PROXY_CPU,
+    SCENARIOS,
+    TARGETS,
+    VARIANTS,
+    Ports,
+    process_name,
+    variant_of,
+)
 from .measure import measured_run
 from .processes import Child, StartError, ensure_ports_free, free_port_base, start_pinned, wait_for_ports
 
@@ -47,6 +58,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--gatehouse", type=Path, help="use this gatehouse binary instead of building one")
     parser.add_argument(
         "--floor", type=Path, help=f"use this {FLOOR} binary (benches/floor) instead of building one with gatehouse"
+    )
+    parser.add_argument(
+        "--core-floor",
+        type=Path,
+        help=f"use this {CORE_FLOOR} binary (benches/floor's gatehouse-bench-core-floor) instead of building one",
     )
     parser.add_argument("--profile", choices=("release", "dev"), help="cargo profile (default release; quick dev)")
     parser.add_argument("--no-install", action="store_true", help="don't apt-get/pip anything")
@@ -148,8 +164,8 @@ def start_targets(
                     variant=variant,
                 )
             else:
-                if name == FLOOR:
-                    spec = peers.floor(binaries[name], http_port, https_port, ports.upstream_http, certs)
+                if name in (FLOOR, CORE_FLOOR):
+                    spec = peers.floor(binaries[name], http_port, https_port, ports.upstream_http, certs, name=name)
                 elif variant:
                     spec = renderers[name](workdir / proc, http_port, https_port, ports.upstream_http, certs, variant)
                 else:
@@ -171,22 +187,20 @@ def start_targets(
 
 def build(args: argparse.Namespace, targets: list[str]) -> tuple[dict[str, Path | None], dict[str, str | None]]:
     """The gatehouse and floor binaries the run measures ({target: path}, only for requested
-    targets): given on the command line, else built (both in one cargo invocation when the floor
+    targets): given on the command line, else built (all in one cargo invocation when a floor
     is wanted); why one is missing ({target: reason})."""
     binaries: dict[str, Path | None] = {}
     errors: dict[str, str | None] = {}
-    wanted = {"gatehouse": args.gatehouse, FLOOR: args.floor}
+    wanted = {"gatehouse": args.gatehouse, FLOOR: args.floor, CORE_FLOOR: args.core_floor}
     wanted = {target: given for target, given in wanted.items() if target in targets}
     binaries.update(wanted)
     to_build = [target for target, given in wanted.items() if given is None]
     if not to_build:
         return binaries, errors
     try:
-        if FLOOR in to_build:
-            gate, floor = install.build_with_floor(args.profile)
-            binaries[FLOOR] = floor
-            if "gatehouse" in to_build:
-                binaries["gatehouse"] = gate
+        if FLOOR in to_build or CORE_FLOOR in to_build:
+            built = dict(zip(("gatehouse", FLOOR, CORE_FLOOR), install.build_with_floor(args.profile), strict=True))
+            binaries.update({target: built[target] for target in to_build})
         else:
             binaries["gatehouse"] = install.build_gatehouse(args.profile)
     except install.InstallError as err:
@@ -254,7 +268,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     binaries, build_errors = build(args, targets)
     binary = binaries.get("gatehouse")
     if args.profile == "dev":
-        given = {"gatehouse": args.gatehouse, FLOOR: args.floor}
+        given = {"gatehouse": args.gatehouse, FLOOR: args.floor, CORE_FLOOR: args.core_floor}
         debug = [t for t, path in given.items() if binaries.get(t) and path is None]
         if debug:
             notes.append(f"{' and '.join(debug)}: debug build in this run (quick mode): numbers not comparable")
@@ -372,6 +386,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "load_average": f"{load_before} before, {install.load_average()} after",
             "gatehouse_binary": install.binary_provenance(binary),
             "floor_binary": install.binary_provenance(binaries.get(FLOOR)),
+            "core_floor_binary": install.binary_provenance(binaries.get(CORE_FLOOR)),
             "versions": install.versions(binary),
         },
         "samples": samples,

@@ -39,8 +39,10 @@ class QuickModes(unittest.TestCase):
                 "run",
                 "--floor",
                 str(FLOOR_DOUBLE),
+                "--core-floor",
+                str(FLOOR_DOUBLE),
                 "--targets",
-                "upstream,gatehouse,pingora-floor,nginx,haproxy",
+                "upstream,gatehouse,pingora-floor,core-floor,nginx,haproxy",
                 "--scenarios",
                 "h1-c64,https-c64,h1-c64-defaults",
                 "--port-base",
@@ -58,6 +60,7 @@ class QuickModes(unittest.TestCase):
             # The floor runs in the same rounds; the defaults scenario runs second processes of
             # gatehouse and nginx (haproxy takes no part), and the floor as it is.
             self.assertIn(("pingora-floor", "h1-c64"), measured)
+            self.assertIn(("core-floor", "h1-c64"), measured)  # the core floor: the same flags
             processes = {(s["target"], s["scenario"]): s["process"] for s in data["samples"]}
             self.assertEqual(processes[("gatehouse", "h1-c64-defaults")], "gatehouse-defaults")
             self.assertEqual(processes[("nginx", "h1-c64-defaults")], "nginx-defaults")
@@ -71,6 +74,8 @@ class QuickModes(unittest.TestCase):
             self.assertIn("| gatehouse | n/a |", text)
             self.assertIn("## Churn", text)
             self.assertIn("## The floor: bare Pingora", text)
+            self.assertIn("## The core floor: pingora-core's own sessions", text)
+            self.assertIsNotNone(data["floor_ratios"]["h1-c64"]["cpu_per_request"]["core-floor/pingora-floor"])
 
     def test_scale_quick_measures_each_size(self):
         with tempfile.TemporaryDirectory() as tmp:

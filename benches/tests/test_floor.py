@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness import gatehouse, install, layout, peers, report, run, tools
 from harness.certs import CertFiles
-from harness.layout import FLOOR, SCENARIOS
+from harness.layout import CORE_FLOOR, FLOOR, SCENARIOS
 
 CERTS = CertFiles(Path("/c/cert.pem"), Path("/c/key.pem"), Path("/c/combined.pem"))
 BY_NAME = {s.name: s for s in SCENARIOS}
@@ -73,6 +73,8 @@ class FloorCommandLine(unittest.TestCase):
                 "gatehouse-bench-floor",
                 "--bin",
                 "gatehouse-bench-floor",
+                "--bin",
+                "gatehouse-bench-core-floor",
                 "--release",
             ],
         )
@@ -80,10 +82,17 @@ class FloorCommandLine(unittest.TestCase):
         self.assertEqual(dev, ["cargo", "build", "-p", "gatehouse", "--bin", "gatehouse"])
         self.assertEqual(install.built_binary("dev", "gatehouse-bench-floor").parent.name, "debug")
 
+    def test_core_floor_takes_the_floors_flags_and_no_h2(self):
+        spec = peers.floor(Path("/b/gatehouse-bench-core-floor"), 1, 2, 3, CERTS, name=CORE_FLOOR)
+        self.assertEqual(spec.name, CORE_FLOOR)
+        self.assertEqual(spec.argv[1:], peers.floor(Path("/f"), 1, 2, 3, CERTS).argv[1:])
+        self.assertEqual(spec.protocols, frozenset({"h1", "h1-tls"}))
+        self.assertEqual(layout.variant_of(CORE_FLOOR, DEFAULTS), "")  # a reference, like the floor
+
     def test_build_uses_given_binaries_without_cargo(self):
-        args = Namespace(gatehouse=Path("/g"), floor=Path("/f"), profile="dev")
-        binaries, errors = run.build(args, ["upstream", "gatehouse", FLOOR])
-        self.assertEqual(binaries, {"gatehouse": Path("/g"), FLOOR: Path("/f")})
+        args = Namespace(gatehouse=Path("/g"), floor=Path("/f"), core_floor=Path("/c"), profile="dev")
+        binaries, errors = run.build(args, ["upstream", "gatehouse", FLOOR, CORE_FLOOR])
+        self.assertEqual(binaries, {"gatehouse": Path("/g"), FLOOR: Path("/f"), CORE_FLOOR: Path("/c")})
         self.assertEqual(errors, {})
         binaries, _ = run.build(args, ["nginx"])
         self.assertEqual(binaries, {})
@@ -178,6 +187,17 @@ class Instructions(unittest.TestCase):
         lines = instructions.ratios([("gatehouse-defaults", "/g", 180.0), ("floor", "/f", 120.0)])
         self.assertEqual(lines, ["/g (gatehouse-defaults) ÷ /f: 1.500×"])
 
+    def test_core_floor_runs_like_the_floor_and_is_divided_by_it(self):
+        instructions = instructions_module()
+        self.assertEqual(
+            instructions.command("core-floor", "/c", 10, 11, 12, "/w"),
+            instructions.command("floor", "/c", 10, 11, 12, "/w"),
+        )
+        lines = instructions.ratios(
+            [("floor", "/f", 100_000.0), ("core-floor", "/c", 80_000.0), ("gatehouse", "/g", 130_000.0)]
+        )
+        self.assertEqual(lines, ["/g ÷ /f: 1.300×", "/c ÷ /f: 0.800×"])
+
     def test_defaults_leave_the_access_log_on(self):
         gate = instructions_module().command("gatehouse-defaults", "/g", 10, 11, 12, "/w")
         self.assertNotIn("--access-log", gate)
@@ -186,6 +206,9 @@ class Instructions(unittest.TestCase):
 
 class Ratios(unittest.TestCase):
     def table(self):
+        return report.medians(self.rows())
+
+    def rows(self):
         rows = []
         for scenario in ("h1-c64", "h1-c1"):
             rows += [
@@ -194,7 +217,7 @@ class Ratios(unittest.TestCase):
                 sample("gatehouse", scenario, 100.0, 4.0),
             ]
         rows.append(sample("nginx", "h1-c256", 100.0, 2.0))  # neither gatehouse nor the floor ran
-        return report.medians(rows)
+        return rows
 
     def test_three_ratios_of_cpu_and_rps(self):
         ratios = report.floor_ratios(self.table())
@@ -207,6 +230,19 @@ class Ratios(unittest.TestCase):
         self.assertAlmostEqual(rps[f"gatehouse/{FLOOR}"], 0.8)
         self.assertIsNone(ratios["h1-c256"]["cpu_per_request"]["gatehouse/nginx"])
         self.assertNotIn("https-c64", ratios)
+
+    def test_core_floor_ratios_and_section(self):
+        table = self.table()
+        self.assertEqual(report.core_floor_section(table), [])  # not run: no section
+        table = report.medians([sample(CORE_FLOOR, "h1-c64", 150.0, 2.4), *self.rows()])
+        cpu = report.floor_ratios(table)["h1-c64"]["cpu_per_request"]
+        self.assertAlmostEqual(cpu[f"{CORE_FLOOR}/{FLOOR}"], 0.75)
+        self.assertAlmostEqual(cpu[f"{CORE_FLOOR}/nginx"], 1.2)
+        lines = report.core_floor_section(table)
+        self.assertEqual(lines[0], "## The core floor: pingora-core's own sessions")
+        self.assertEqual(
+            [line for line in lines if line.startswith("| h1-")], ["| h1-c64 | 0.75× | 1.20× | 1.20× | 0.75× |"]
+        )
 
     def test_ratio_of_missing_zero_or_nan_is_none(self):
         table = self.table()
