@@ -178,8 +178,8 @@ def floor(
     name: str = FLOOR,
 ) -> ProxySpec:
     """The bare Pingora proxy of benches/floor: one worker thread, HTTP/1.1 on the plain port, TLS
-    (h2 or HTTP/1.1 by ALPN) with the peers' certificate on the other, the same forwarded headers.
-    With name=CORE_FLOOR, the package's other binary (same flags): the loop on pingora-core's
+    (h2 or HTTP/1.1 by ALPN) with the peers' certificate on the other, the same forwarded headers,
+    the same upstream pool as every target. With name=CORE_FLOOR, the package's other binary (same flags): the loop on pingora-core's
     sessions, which offers HTTP/1.1 only over TLS, so its h2 scenarios are n/a."""
     argv = [
         str(binary),
@@ -195,6 +195,8 @@ def floor(
         str(certs.key),
         "--threads",
         str(threads),
+        "--keepalive-pool",
+        str(UPSTREAM_KEEPALIVE),
     ]
     protocols = frozenset({"h1", "h1-tls"}) if name == CORE_FLOOR else ALL_PROTOCOLS
     return ProxySpec(name, argv, http_port, https_port, protocols=protocols)

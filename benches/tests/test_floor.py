@@ -55,6 +55,8 @@ class FloorCommandLine(unittest.TestCase):
                 "/c/key.pem",
                 "--threads",
                 "1",
+                "--keepalive-pool",
+                "512",
             ],
         )
         self.assertEqual(spec.protocols, peers.ALL_PROTOCOLS)

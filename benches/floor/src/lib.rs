@@ -20,11 +20,14 @@ pub struct Args {
     pub cert: Option<String>,
     pub key: Option<String>,
     pub threads: usize,
+    /// Idle upstream connections kept per worker thread (Pingora's default: 128).
+    pub keepalive_pool: usize,
 }
 
 pub fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         threads: 1,
+        keepalive_pool: ServerConf::default().upstream_keepalive_pool_size,
         ..Args::default()
     };
     while let Some(flag) = argv.next() {
@@ -41,6 +44,12 @@ pub fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--threads" => {
                 let v = value()?;
                 args.threads = v.parse().map_err(|e| format!("--threads {v}: {e}"))?;
+            }
+            "--keepalive-pool" => {
+                let v = value()?;
+                args.keepalive_pool = v
+                    .parse()
+                    .map_err(|e| format!("--keepalive-pool {v}: {e}"))?;
             }
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
@@ -68,7 +77,7 @@ pub fn args_or_exit(program: &str) -> (Args, SocketAddr) {
         Err(e) => {
             let usage = format!(
                 "usage: {program} --upstream 127.0.0.1:PORT [--http ADDR] \
-                 [--https ADDR --cert PEM --key PEM] [--threads N]"
+                 [--https ADDR --cert PEM --key PEM] [--threads N] [--keepalive-pool N]"
             );
             if e.is_empty() {
                 println!("{usage}");
@@ -80,13 +89,14 @@ pub fn args_or_exit(program: &str) -> (Args, SocketAddr) {
     }
 }
 
-/// Pingora's server configuration: `threads` workers, per-process paths (as gatehouse's, so
-/// several can share a machine), no grace period.
-pub fn server_conf(program: &str, threads: usize) -> ServerConf {
+/// Pingora's server configuration: the workers and upstream pool `args` ask for, per-process
+/// paths (as gatehouse's, so several can share a machine), no grace period.
+pub fn server_conf(program: &str, args: &Args) -> ServerConf {
     let run_dir = std::env::temp_dir();
     let pid = std::process::id();
     ServerConf {
-        threads,
+        threads: args.threads,
+        upstream_keepalive_pool_size: args.keepalive_pool,
         pid_file: run_dir
             .join(format!("{program}-{pid}.pid"))
             .display()
@@ -156,11 +166,18 @@ mod tests {
             "127.0.0.1:2",
             "--threads",
             "2",
+            "--keepalive-pool",
+            "512",
         ]);
         let parsed = parsed.expect("valid");
         assert_eq!(parsed.upstream, Some("127.0.0.1:1".parse().expect("addr")));
         assert_eq!(parsed.http.as_deref(), Some("127.0.0.1:2"));
         assert_eq!(parsed.threads, 2);
+        assert_eq!(parsed.keepalive_pool, 512);
+        assert_eq!(
+            args(&["--upstream", "127.0.0.1:1", "--http", "x"]).map(|a| a.keepalive_pool),
+            Ok(128)
+        );
         assert!(args(&["--http", "x"]).is_err());
         assert!(args(&["--upstream", "127.0.0.1:1"]).is_err());
         assert!(args(&["--upstream", "127.0.0.1:1", "--https", "x"]).is_err());

@@ -50,7 +50,7 @@ impl ProxyHttp for Floor {
 
 fn main() {
     let (args, upstream) = args_or_exit("gatehouse-bench-floor");
-    let conf = server_conf("gatehouse-bench-floor", args.threads);
+    let conf = server_conf("gatehouse-bench-floor", &args);
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = http_proxy_service(&server.configuration, Floor { upstream });

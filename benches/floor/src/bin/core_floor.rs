@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use gatehouse_bench_floor::{args_or_exit, forwarded_headers, server_conf};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::connectors::http::v1::Connector;
+use pingora::connectors::ConnectorOptions;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::http::ServerSession;
@@ -131,13 +132,16 @@ impl HttpServerApp for CoreFloor {
 
 fn main() {
     let (args, upstream) = args_or_exit(PROGRAM);
-    let conf = server_conf(PROGRAM, args.threads);
+    let conf = server_conf(PROGRAM, &args);
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let app = CoreFloor {
         // Plain HTTP/1.1 to the upstream, as the floor's upstream_peer.
         peer: HttpPeer::new(upstream, false, String::new()),
-        connector: Connector::new(None),
+        // The pool sized as the floor's (`--keepalive-pool`, through the server's settings).
+        connector: Connector::new(Some(ConnectorOptions::from_server_conf(
+            &server.configuration,
+        ))),
     };
     let mut service = Service::new(PROGRAM.to_string(), app);
     if let Some(addr) = &args.http {
