@@ -2,8 +2,12 @@
 //!
 //! Request threads serialise a line into a thread-local buffer and append it to a shared
 //! pending buffer (a short memcpy under a mutex); one writer thread moves pending bytes to the
-//! output and flushes. The proxy never waits on the output: when the output stalls and the
-//! pending buffer is full, lines are dropped and counted instead.
+//! output and flushes. As nginx's `access_log … buffer=SIZE flush=TIME`, the writer is woken
+//! only when the buffer reaches [`Buffering::size`] or its oldest line is [`Buffering::flush`]
+//! old (and on [`AccessLog::flush`] and drop), not once per request: a wake-up costs the
+//! request thread a futex call and the writer a context switch. The proxy never waits on the
+//! output: when the output stalls and [`MAX_PENDING`] bytes are pending, new lines are dropped
+//! and counted instead.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -19,8 +23,34 @@ use serde::Serialize;
 use crate::record::RequestRecord;
 use crate::rfc3339;
 
-/// Pending bytes above which new lines are dropped (the output is stuck).
-const MAX_PENDING: usize = 8 * 1024 * 1024;
+/// Pending bytes above which new lines are dropped (the output is stuck): the access log's
+/// memory bound, whatever [`Buffering::size`] is.
+pub const MAX_PENDING: usize = 8 * 1024 * 1024;
+
+/// When buffered lines are written to the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buffering {
+    /// Pending bytes at which the writer is woken at once (0: every line wakes it).
+    pub size: usize,
+    /// Longest a line waits before it is written (zero: written as soon as the writer runs).
+    pub flush: Duration,
+}
+
+impl Buffering {
+    /// `--access-log-buffer`'s default.
+    pub const DEFAULT_SIZE: usize = 64 * 1024;
+    /// `--access-log-flush`'s default.
+    pub const DEFAULT_FLUSH: Duration = Duration::from_secs(1);
+}
+
+impl Default for Buffering {
+    fn default() -> Self {
+        Self {
+            size: Self::DEFAULT_SIZE,
+            flush: Self::DEFAULT_FLUSH,
+        }
+    }
+}
 
 /// The `--access-log` flag's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,11 +125,14 @@ struct Pending {
     bytes: Vec<u8>,
     writing: bool,
     closed: bool,
+    /// [`AccessLog::flush`] waits: write what is pending without waiting for the timer.
+    flush_now: bool,
     dropped: u64,
     write_errors: u64,
 }
 
 struct Shared {
+    buffering: Buffering,
     pending: Mutex<Pending>,
     wake_writer: Condvar,
     drained: Condvar,
@@ -124,9 +157,15 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// A JSON-lines log written to `out` by a background thread.
+    /// A JSON-lines log written to `out` by a background thread, with the default buffering.
     pub fn json<W: Write + Send + 'static>(out: W) -> AccessLog {
+        Self::json_buffered(out, Buffering::default())
+    }
+
+    /// A JSON-lines log written to `out` by a background thread as `buffering` says.
+    pub fn json_buffered<W: Write + Send + 'static>(out: W, buffering: Buffering) -> AccessLog {
         let shared = Arc::new(Shared {
+            buffering,
             pending: Mutex::new(Pending::default()),
             wake_writer: Condvar::new(),
             drained: Condvar::new(),
@@ -139,9 +178,9 @@ impl AccessLog {
         AccessLog { shared, writer }
     }
 
-    /// A JSON-lines log on stdout.
-    pub fn stdout() -> AccessLog {
-        Self::json(std::io::stdout())
+    /// A JSON-lines log on stdout, written as `buffering` says.
+    pub fn stdout(buffering: Buffering) -> AccessLog {
+        Self::json_buffered(std::io::stdout(), buffering)
     }
 
     /// Appends one line for `rec`, timestamped now.
@@ -184,10 +223,14 @@ impl AccessLog {
                 pending.dropped += 1;
                 return;
             }
-            let was_empty = pending.bytes.is_empty();
+            let before = pending.bytes.len();
             pending.bytes.extend_from_slice(&buf);
+            // The writer sleeps without a deadline while nothing is pending, and until its
+            // deadline otherwise: wake it for the first line and when the buffer fills, only.
+            let size = self.shared.buffering.size;
+            let wake = before == 0 || (before < size && pending.bytes.len() >= size);
             drop(pending);
-            if was_empty {
+            if wake {
                 self.shared.wake_writer.notify_one();
             }
         });
@@ -198,6 +241,10 @@ impl AccessLog {
     pub fn flush(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut pending = self.shared.lock();
+        if !pending.bytes.is_empty() {
+            pending.flush_now = true;
+            self.shared.wake_writer.notify_one();
+        }
         while !pending.bytes.is_empty() || pending.writing {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -236,26 +283,41 @@ impl Drop for AccessLog {
 }
 
 fn write_loop<W: Write>(shared: &Shared, mut out: W) {
-    let mut batch = Vec::with_capacity(64 * 1024);
+    let Buffering { size, flush } = shared.buffering;
+    let mut batch = Vec::with_capacity(size.clamp(4096, MAX_PENDING));
+    let mut pending = shared.lock();
     loop {
-        {
-            let mut pending = shared.lock();
-            while pending.bytes.is_empty() && !pending.closed {
-                pending = shared
-                    .wake_writer
-                    .wait(pending)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
-            if pending.bytes.is_empty() && pending.closed {
-                shared.drained.notify_all();
-                return;
-            }
-            std::mem::swap(&mut pending.bytes, &mut batch);
-            pending.writing = true;
+        while pending.bytes.is_empty() && !pending.closed {
+            pending = shared
+                .wake_writer
+                .wait(pending)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        if pending.bytes.is_empty() && pending.closed {
+            shared.drained.notify_all();
+            return;
+        }
+        // The first pending line arrived about now (its thread woke us): it waits at most
+        // `flush`, unless the buffer fills, a flush is asked for or the log closes first.
+        let deadline = Instant::now() + flush;
+        while pending.bytes.len() < size && !pending.flush_now && !pending.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            pending = shared
+                .wake_writer
+                .wait_timeout(pending, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+        std::mem::swap(&mut pending.bytes, &mut batch);
+        pending.flush_now = false;
+        pending.writing = true;
+        drop(pending);
         let ok = out.write_all(&batch).and_then(|()| out.flush()).is_ok();
         batch.clear();
-        let mut pending = shared.lock();
+        pending = shared.lock();
         pending.writing = false;
         if !ok {
             pending.write_errors += 1;
