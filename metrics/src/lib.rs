@@ -28,3 +28,4 @@ pub use error::{MetricsError, Result};
 pub use metrics::{InFlightRequest, Metrics};
 pub use options::{AcmeOrderResult, CertExpiry, MetricsOptions, ReadyEndpoints};
 pub use record::{AuthOutcome, ConnectionRefusal, RequestRecord, UpstreamErrorKind};
+pub use request_metrics::{ClassSeries, RouteSeries};

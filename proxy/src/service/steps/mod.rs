@@ -142,6 +142,7 @@ pub(super) mod tests {
             path_type: PathType::Prefix,
             backend: Arc::new(Backend::new("ns", "s", "80", EndpointSet::default(), 0)),
             policy: Arc::new(policy),
+            observed: Default::default(),
         }));
         ctx
     }
