@@ -348,8 +348,12 @@ impl ProxyHttp for ClassProxy {
             std::ops::ControlFlow::Continue(()) => Ok(false),
             std::ops::ControlFlow::Break(answer) => {
                 let hsts = self.options.hsts.as_ref().filter(|_| ctx.https);
-                if respond::answer(session, answer, hsts).await? == respond::Unread::Body {
-                    self.linger(session).await;
+                // Boxed, as the auth subrequest in `run_all`: inline, these futures would make
+                // every request's `request_filter` future large, and Pingora boxes (copies) it
+                // on every request, answered here or not.
+                let unread = Box::pin(respond::answer(session, answer, hsts)).await?;
+                if unread == respond::Unread::Body {
+                    Box::pin(self.linger(session)).await;
                 }
                 Ok(true)
             }
