@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -96,6 +96,7 @@ struct Line<'a> {
     namespace: Option<&'a str>,
     ingress: Option<&'a str>,
     service: Option<&'a str>,
+    #[serde(serialize_with = "socket_addr")]
     upstream_addr: Option<SocketAddr>,
     method: &'a str,
     host: &'a str,
@@ -107,8 +108,64 @@ struct Line<'a> {
     response_bytes: u64,
     duration_ms: f64,
     upstream_duration_ms: Option<f64>,
+    #[serde(serialize_with = "ip_addr")]
     client_ip: Option<IpAddr>,
     request_id: &'a str,
+}
+
+/// Longest text [`write_v4`] writes: `255.255.255.255:65535`.
+const V4_LEN: usize = 21;
+
+/// An IPv4 address (and port) as `Display` writes it, without `core::fmt`: formatting the two
+/// addresses of a line through `fmt` cost more than the rest of the line.
+fn write_v4(ip: Ipv4Addr, port: Option<u16>, buf: &mut [u8; V4_LEN]) -> &str {
+    fn decimal(mut n: u32, buf: &mut [u8], at: &mut usize) {
+        let mut digits = [0u8; 5];
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in digits[..len].iter().rev() {
+            buf[*at] = d;
+            *at += 1;
+        }
+    }
+    let mut at = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[at] = b'.';
+            at += 1;
+        }
+        decimal(u32::from(octet), buf, &mut at);
+    }
+    if let Some(port) = port {
+        buf[at] = b':';
+        at += 1;
+        decimal(u32::from(port), buf, &mut at);
+    }
+    // Only ASCII digits, dots and a colon were written.
+    std::str::from_utf8(&buf[..at]).unwrap_or("")
+}
+
+fn ip_addr<S: serde::Serializer>(ip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match ip {
+        Some(IpAddr::V4(v4)) => s.serialize_str(write_v4(*v4, None, &mut [0; V4_LEN])),
+        other => other.serialize(s),
+    }
+}
+
+fn socket_addr<S: serde::Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match addr {
+        Some(SocketAddr::V4(v4)) => {
+            s.serialize_str(write_v4(*v4.ip(), Some(v4.port()), &mut [0; V4_LEN]))
+        }
+        other => other.serialize(s),
+    }
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -324,6 +381,29 @@ fn write_loop<W: Write>(shared: &Shared, mut out: W) {
         }
         if pending.bytes.is_empty() {
             shared.drained.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_text_is_display_s() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "1.22.133.4",
+        ] {
+            let v4: Ipv4Addr = ip.parse().expect("ip");
+            assert_eq!(write_v4(v4, None, &mut [0; V4_LEN]), v4.to_string());
+            for port in [0, 9, 80, 443, 8080, 65535] {
+                let want = std::net::SocketAddrV4::new(v4, port).to_string();
+                assert_eq!(write_v4(v4, Some(port), &mut [0; V4_LEN]), want);
+            }
         }
     }
 }
