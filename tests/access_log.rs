@@ -158,13 +158,13 @@ async fn access_log_off_writes_nothing_and_log_format_json_is_json() -> anyhow::
 
 #[tokio::test]
 async fn buffered_lines_are_written_at_shutdown() -> anyhow::Result<()> {
-    // The flush timer is an hour away and the buffer far from full: only the flush on the way
-    // out can write the line.
+    // The flush timer is a minute away (the longest allowed) and the buffer far from full:
+    // only the flush on the way out can write the line.
     let (fixture, _echo) = setup(
         "127.0.10.4",
         &[
             "--access-log-flush",
-            "1h",
+            "1m",
             "--shutdown-delay",
             "1s",
             "--shutdown-grace",
