@@ -38,6 +38,16 @@ pub struct Cli {
     #[arg(long, value_name = "off|json", default_value = "json")]
     pub access_log: gatehouse_proxy::metrics::AccessLogFormat,
 
+    /// Access log bytes buffered before they are written at once (nginx's `access_log …
+    /// buffer=`; 0: every line is handed to the writer at once). Up to 1m.
+    #[arg(long, value_name = "SIZE", default_value = "64k", value_parser = parse_log_buffer)]
+    pub access_log_buffer: usize,
+
+    /// Longest an access log line waits in the buffer before it is written (nginx's
+    /// `access_log … flush=`; 0: at once). Up to 1m.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_log_flush)]
+    pub access_log_flush: std::time::Duration,
+
     /// Format of gatehouse's own logs on stderr (level from RUST_LOG, default info).
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -404,6 +414,26 @@ pub fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
     gatehouse_controller::translate::annotations::values::parse_duration(
         value,
         std::time::Duration::from_secs(3600),
+    )
+}
+
+/// `--access-log-buffer`: a size up to 1m (the pending limit, 8m, stays well above it).
+fn parse_log_buffer(value: &str) -> Result<usize, String> {
+    let size = gatehouse_controller::translate::annotations::values::parse_size(value)?;
+    usize::try_from(size)
+        .ok()
+        .filter(|&s| s <= 1 << 20)
+        .ok_or_else(|| format!("{value:?} is above the maximum of 1m"))
+}
+
+/// `--access-log-flush`: `0`, or a duration up to a minute.
+fn parse_log_flush(value: &str) -> Result<std::time::Duration, String> {
+    if value.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    gatehouse_controller::translate::annotations::values::parse_duration(
+        value,
+        std::time::Duration::from_secs(60),
     )
 }
 

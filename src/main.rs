@@ -121,7 +121,8 @@ fn run(mut cli: Cli) -> Result<()> {
     let metrics = observability::metrics(&cli)?;
     let mut options = proxy_options(&cli, &challenges)?;
     options.metrics = Some(metrics.clone());
-    options.access_log = observability::access_log(cli.access_log);
+    options.access_log = observability::access_log(&cli);
+    let access_log = options.access_log.clone();
     for (inst, limits) in instances.iter().zip(&limits) {
         server.add_service(class_service(
             inst,
@@ -168,6 +169,12 @@ fn run(mut cli: Cli) -> Result<()> {
             delay: cli.shutdown_delay,
         }),
     });
+    // `exit` runs no destructors: the lines still buffered are written now.
+    if let Some(log) = access_log {
+        if !log.flush(std::time::Duration::from_secs(5)) {
+            tracing::warn!("access log: buffered lines not written within 5s of shutdown");
+        }
+    }
     std::process::exit(0)
 }
 
@@ -175,7 +182,7 @@ fn run(mut cli: Cli) -> Result<()> {
 /// settings that shape serving.
 fn effective_config(cli: &Cli, limits: &[Arc<gatehouse_proxy::Limits>]) -> String {
     use clap::ValueEnum;
-    use gatehouse_controller::translate::annotations::values::format_duration;
+    use gatehouse_controller::translate::annotations::values::{format_duration, format_size};
     let instances: Vec<serde_json::Value> = cli
         .instances
         .iter()
@@ -207,6 +214,8 @@ fn effective_config(cli: &Cli, limits: &[Arc<gatehouse_proxy::Limits>]) -> Strin
             .map(|v| v.get_name().to_string()),
         "shutdown-delay": format_duration(cli.shutdown_delay),
         "shutdown-grace": format_duration(cli.shutdown_grace),
+        "access-log-buffer": format_size(cli.access_log_buffer as u64),
+        "access-log-flush": format_duration(cli.access_log_flush),
         "threads": cli.threads,
         "acme-directory": cli.acme_directory,
     });

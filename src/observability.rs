@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use gatehouse_proxy::metrics::{AccessLog, AccessLogFormat, Metrics, MetricsOptions};
+use gatehouse_proxy::metrics::{AccessLog, AccessLogFormat, Buffering, Metrics, MetricsOptions};
 
 use crate::cli::{Cli, MetricsCompat};
 
@@ -21,10 +21,14 @@ pub fn metrics(cli: &Cli) -> Result<Arc<Metrics>> {
     ))
 }
 
-/// The stdout access log, unless `--access-log off`.
-pub fn access_log(format: AccessLogFormat) -> Option<Arc<AccessLog>> {
-    match format {
+/// The stdout access log, unless `--access-log off`, buffered as `--access-log-buffer` and
+/// `--access-log-flush` say.
+pub fn access_log(cli: &Cli) -> Option<Arc<AccessLog>> {
+    match cli.access_log {
         AccessLogFormat::Off => None,
-        AccessLogFormat::Json => Some(Arc::new(AccessLog::stdout())),
+        AccessLogFormat::Json => Some(Arc::new(AccessLog::stdout(Buffering {
+            size: cli.access_log_buffer,
+            flush: cli.access_log_flush,
+        }))),
     }
 }

@@ -155,3 +155,30 @@ async fn access_log_off_writes_nothing_and_log_format_json_is_json() -> anyhow::
     assert!(stderr.contains("gatehouse starting"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test]
+async fn buffered_lines_are_written_at_shutdown() -> anyhow::Result<()> {
+    // The flush timer is a minute away (the longest allowed) and the buffer far from full:
+    // only the flush on the way out can write the line.
+    let (fixture, _echo) = setup(
+        "127.0.10.4",
+        &[
+            "--access-log-flush",
+            "1m",
+            "--shutdown-delay",
+            "1s",
+            "--shutdown-grace",
+            "1s",
+        ],
+    )
+    .await?;
+    let reply = get_with_id(&fixture, "/cart", Some("kept-until-exit")).await?;
+    assert_eq!(reply.status, 200);
+    // Anchor: the request was recorded (metrics and the access log line, in one call).
+    scrape_counted(fixture.admin, CLASS, 1.0).await?;
+    assert_eq!(fixture.gatehouse.stdout_lines(), Vec::<String>::new());
+    fixture.gatehouse.terminate()?;
+    let line = fixture.access_log_line("kept-until-exit").await?;
+    assert_eq!(line["status"], 200);
+    Ok(())
+}

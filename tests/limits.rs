@@ -78,6 +78,34 @@ fn defaults_are_ingress_nginx_s_and_instances_override_flags() -> anyhow::Result
     assert_eq!(external["proxy-body-size"], "64m");
     assert_eq!(internal["keep-alive"], "75s");
     assert_eq!(config["shutdown-delay"], "5s");
+    // nginx's `access_log … buffer=64k flush=1s`.
+    assert_eq!(config["access-log-buffer"], "64k");
+    assert_eq!(config["access-log-flush"], "1s");
+    Ok(())
+}
+
+#[test]
+fn access_log_buffering_flags() -> anyhow::Result<()> {
+    let instance = "--instance=class=a,http=127.0.0.1:1";
+    let config = check_config(&[instance, "--access-log-buffer=0", "--access-log-flush=0"])?;
+    assert_eq!(config["access-log-buffer"], "0");
+    assert_eq!(config["access-log-flush"], "0");
+    let config = check_config(&[
+        instance,
+        "--access-log-buffer=1m",
+        "--access-log-flush=250ms",
+    ])?;
+    assert_eq!(config["access-log-buffer"], "1m");
+    assert_eq!(config["access-log-flush"], "250ms");
+    for bad in [
+        "--access-log-buffer=2m",
+        "--access-log-flush=2m",
+        "--access-log-flush=soon",
+    ] {
+        let err = check_config(&[instance, bad]).expect_err(bad);
+        let flag = bad.split('=').next().unwrap_or(bad);
+        assert!(err.to_string().contains(flag), "{bad}: {err}");
+    }
     Ok(())
 }
 

@@ -200,6 +200,16 @@ class Instructions(unittest.TestCase):
         )
         self.assertEqual(lines, ["/g ÷ /f: 1.300×", "/c ÷ /f: 0.800×"])
 
+    def test_kept_dumps_are_copied_under_the_given_name(self):
+        instructions = instructions_module()
+        with tempfile.TemporaryDirectory() as work:
+            Path(f"{work}/callgrind.out.1").write_text("summary: 10\n")
+            instructions.keep_dumps(f"{work}/callgrind.out", f"{work}/1-floor.callgrind")
+            self.assertEqual(Path(f"{work}/1-floor.callgrind").read_text(), "summary: 10\n")
+            Path(f"{work}/callgrind.out.2").write_text("summary: 20\n")
+            instructions.keep_dumps(f"{work}/callgrind.out", f"{work}/2-gatehouse.callgrind")
+            self.assertEqual(Path(f"{work}/2-gatehouse.callgrind.2").read_text(), "summary: 20\n")
+
     def test_defaults_leave_the_access_log_on(self):
         gate = instructions_module().command("gatehouse-defaults", "/g", 10, 11, 12, "/w")
         self.assertNotIn("--access-log", gate)

@@ -2,13 +2,17 @@
 //!
 //! Request threads serialise a line into a thread-local buffer and append it to a shared
 //! pending buffer (a short memcpy under a mutex); one writer thread moves pending bytes to the
-//! output and flushes. The proxy never waits on the output: when the output stalls and the
-//! pending buffer is full, lines are dropped and counted instead.
+//! output and flushes. As nginx's `access_log … buffer=SIZE flush=TIME`, the writer is woken
+//! only when the buffer reaches [`Buffering::size`] or its oldest line is [`Buffering::flush`]
+//! old (and on [`AccessLog::flush`] and drop), not once per request: a wake-up costs the
+//! request thread a futex call and the writer a context switch. The proxy never waits on the
+//! output: when the output stalls and [`MAX_PENDING`] bytes are pending, new lines are dropped
+//! and counted instead.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -19,8 +23,34 @@ use serde::Serialize;
 use crate::record::RequestRecord;
 use crate::rfc3339;
 
-/// Pending bytes above which new lines are dropped (the output is stuck).
-const MAX_PENDING: usize = 8 * 1024 * 1024;
+/// Pending bytes above which new lines are dropped (the output is stuck): the access log's
+/// memory bound, whatever [`Buffering::size`] is.
+pub const MAX_PENDING: usize = 8 * 1024 * 1024;
+
+/// When buffered lines are written to the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buffering {
+    /// Pending bytes at which the writer is woken at once (0: every line wakes it).
+    pub size: usize,
+    /// Longest a line waits before it is written (zero: written as soon as the writer runs).
+    pub flush: Duration,
+}
+
+impl Buffering {
+    /// `--access-log-buffer`'s default.
+    pub const DEFAULT_SIZE: usize = 64 * 1024;
+    /// `--access-log-flush`'s default.
+    pub const DEFAULT_FLUSH: Duration = Duration::from_secs(1);
+}
+
+impl Default for Buffering {
+    fn default() -> Self {
+        Self {
+            size: Self::DEFAULT_SIZE,
+            flush: Self::DEFAULT_FLUSH,
+        }
+    }
+}
 
 /// The `--access-log` flag's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +96,7 @@ struct Line<'a> {
     namespace: Option<&'a str>,
     ingress: Option<&'a str>,
     service: Option<&'a str>,
+    #[serde(serialize_with = "socket_addr")]
     upstream_addr: Option<SocketAddr>,
     method: &'a str,
     host: &'a str,
@@ -77,8 +108,64 @@ struct Line<'a> {
     response_bytes: u64,
     duration_ms: f64,
     upstream_duration_ms: Option<f64>,
+    #[serde(serialize_with = "ip_addr")]
     client_ip: Option<IpAddr>,
     request_id: &'a str,
+}
+
+/// Longest text [`write_v4`] writes: `255.255.255.255:65535`.
+const V4_LEN: usize = 21;
+
+/// An IPv4 address (and port) as `Display` writes it, without `core::fmt`: formatting the two
+/// addresses of a line through `fmt` cost more than the rest of the line.
+fn write_v4(ip: Ipv4Addr, port: Option<u16>, buf: &mut [u8; V4_LEN]) -> &str {
+    fn decimal(mut n: u32, buf: &mut [u8], at: &mut usize) {
+        let mut digits = [0u8; 5];
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in digits[..len].iter().rev() {
+            buf[*at] = d;
+            *at += 1;
+        }
+    }
+    let mut at = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[at] = b'.';
+            at += 1;
+        }
+        decimal(u32::from(octet), buf, &mut at);
+    }
+    if let Some(port) = port {
+        buf[at] = b':';
+        at += 1;
+        decimal(u32::from(port), buf, &mut at);
+    }
+    // Only ASCII digits, dots and a colon were written.
+    std::str::from_utf8(&buf[..at]).unwrap_or("")
+}
+
+fn ip_addr<S: serde::Serializer>(ip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match ip {
+        Some(IpAddr::V4(v4)) => s.serialize_str(write_v4(*v4, None, &mut [0; V4_LEN])),
+        other => other.serialize(s),
+    }
+}
+
+fn socket_addr<S: serde::Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match addr {
+        Some(SocketAddr::V4(v4)) => {
+            s.serialize_str(write_v4(*v4.ip(), Some(v4.port()), &mut [0; V4_LEN]))
+        }
+        other => other.serialize(s),
+    }
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -95,11 +182,14 @@ struct Pending {
     bytes: Vec<u8>,
     writing: bool,
     closed: bool,
+    /// [`AccessLog::flush`] waits: write what is pending without waiting for the timer.
+    flush_now: bool,
     dropped: u64,
     write_errors: u64,
 }
 
 struct Shared {
+    buffering: Buffering,
     pending: Mutex<Pending>,
     wake_writer: Condvar,
     drained: Condvar,
@@ -124,9 +214,15 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// A JSON-lines log written to `out` by a background thread.
+    /// A JSON-lines log written to `out` by a background thread, with the default buffering.
     pub fn json<W: Write + Send + 'static>(out: W) -> AccessLog {
+        Self::json_buffered(out, Buffering::default())
+    }
+
+    /// A JSON-lines log written to `out` by a background thread as `buffering` says.
+    pub fn json_buffered<W: Write + Send + 'static>(out: W, buffering: Buffering) -> AccessLog {
         let shared = Arc::new(Shared {
+            buffering,
             pending: Mutex::new(Pending::default()),
             wake_writer: Condvar::new(),
             drained: Condvar::new(),
@@ -139,9 +235,9 @@ impl AccessLog {
         AccessLog { shared, writer }
     }
 
-    /// A JSON-lines log on stdout.
-    pub fn stdout() -> AccessLog {
-        Self::json(std::io::stdout())
+    /// A JSON-lines log on stdout, written as `buffering` says.
+    pub fn stdout(buffering: Buffering) -> AccessLog {
+        Self::json_buffered(std::io::stdout(), buffering)
     }
 
     /// Appends one line for `rec`, timestamped now.
@@ -184,10 +280,14 @@ impl AccessLog {
                 pending.dropped += 1;
                 return;
             }
-            let was_empty = pending.bytes.is_empty();
+            let before = pending.bytes.len();
             pending.bytes.extend_from_slice(&buf);
+            // The writer sleeps without a deadline while nothing is pending, and until its
+            // deadline otherwise: wake it for the first line and when the buffer fills, only.
+            let size = self.shared.buffering.size;
+            let wake = before == 0 || (before < size && pending.bytes.len() >= size);
             drop(pending);
-            if was_empty {
+            if wake {
                 self.shared.wake_writer.notify_one();
             }
         });
@@ -198,6 +298,10 @@ impl AccessLog {
     pub fn flush(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut pending = self.shared.lock();
+        if !pending.bytes.is_empty() {
+            pending.flush_now = true;
+            self.shared.wake_writer.notify_one();
+        }
         while !pending.bytes.is_empty() || pending.writing {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -236,32 +340,70 @@ impl Drop for AccessLog {
 }
 
 fn write_loop<W: Write>(shared: &Shared, mut out: W) {
-    let mut batch = Vec::with_capacity(64 * 1024);
+    let Buffering { size, flush } = shared.buffering;
+    let mut batch = Vec::with_capacity(size.clamp(4096, MAX_PENDING));
+    let mut pending = shared.lock();
     loop {
-        {
-            let mut pending = shared.lock();
-            while pending.bytes.is_empty() && !pending.closed {
-                pending = shared
-                    .wake_writer
-                    .wait(pending)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
-            if pending.bytes.is_empty() && pending.closed {
-                shared.drained.notify_all();
-                return;
-            }
-            std::mem::swap(&mut pending.bytes, &mut batch);
-            pending.writing = true;
+        while pending.bytes.is_empty() && !pending.closed {
+            pending = shared
+                .wake_writer
+                .wait(pending)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        if pending.bytes.is_empty() && pending.closed {
+            shared.drained.notify_all();
+            return;
+        }
+        // The first pending line arrived about now (its thread woke us): it waits at most
+        // `flush`, unless the buffer fills, a flush is asked for or the log closes first.
+        let deadline = Instant::now() + flush;
+        while pending.bytes.len() < size && !pending.flush_now && !pending.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            pending = shared
+                .wake_writer
+                .wait_timeout(pending, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+        std::mem::swap(&mut pending.bytes, &mut batch);
+        pending.flush_now = false;
+        pending.writing = true;
+        drop(pending);
         let ok = out.write_all(&batch).and_then(|()| out.flush()).is_ok();
         batch.clear();
-        let mut pending = shared.lock();
+        pending = shared.lock();
         pending.writing = false;
         if !ok {
             pending.write_errors += 1;
         }
         if pending.bytes.is_empty() {
             shared.drained.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_text_is_display_s() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "1.22.133.4",
+        ] {
+            let v4: Ipv4Addr = ip.parse().expect("ip");
+            assert_eq!(write_v4(v4, None, &mut [0; V4_LEN]), v4.to_string());
+            for port in [0, 9, 80, 443, 8080, 65535] {
+                let want = std::net::SocketAddrV4::new(v4, port).to_string();
+                assert_eq!(write_v4(v4, Some(port), &mut [0; V4_LEN]), want);
+            }
         }
     }
 }

@@ -22,9 +22,10 @@ mod registrar;
 mod request_metrics;
 mod rfc3339;
 
-pub use access_log::{AccessLog, AccessLogFormat};
+pub use access_log::{AccessLog, AccessLogFormat, Buffering};
 pub use build_info::{BUILD_REVISION, BUILD_VERSION};
 pub use error::{MetricsError, Result};
 pub use metrics::{InFlightRequest, Metrics};
 pub use options::{AcmeOrderResult, CertExpiry, MetricsOptions, ReadyEndpoints};
 pub use record::{AuthOutcome, ConnectionRefusal, RequestRecord, UpstreamErrorKind};
+pub use request_metrics::{ClassSeries, RouteSeries};

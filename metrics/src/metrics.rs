@@ -14,7 +14,7 @@ use crate::options::{AcmeOrderResult, CertExpiry, MetricsOptions, ReadyEndpoints
 use crate::process_stats;
 use crate::record::{AuthOutcome, ConnectionRefusal, RequestRecord};
 use crate::registrar::Registrar;
-use crate::request_metrics::RequestMetrics;
+use crate::request_metrics::{ClassSeries, RequestMetrics, RouteSeries};
 
 /// All gatehouse metrics, owning their [`Registry`]. Share it behind an `Arc`.
 pub struct Metrics {
@@ -76,9 +76,48 @@ impl Metrics {
 
     /// Marks a request of `class` as in flight until the returned guard drops.
     pub fn request_started(&self, class: &str) -> InFlightRequest {
-        let gauge = self.requests.in_flight.with_label_values(&[class]);
+        self.request_started_in(&ClassSeries::new(class))
+    }
+
+    /// Handles for the per-request series of instance `class`, for [`Metrics::request_started_in`]
+    /// and [`Metrics::observe_request_in`]; keep it as long as the instance (series are looked
+    /// up on first use only).
+    pub fn class_series(&self, class: &str) -> ClassSeries {
+        ClassSeries::new(class)
+    }
+
+    /// Handles for the per-request series of one route of instance `class`; keep it next to
+    /// the route. Empty namespace, ingress and service: the unmatched requests' series.
+    pub fn route_series(
+        &self,
+        class: &str,
+        namespace: &str,
+        ingress: &str,
+        service: &str,
+    ) -> RouteSeries {
+        RouteSeries::new(class, namespace, ingress, service)
+    }
+
+    /// [`Metrics::request_started`] with the instance's kept handles.
+    pub fn request_started_in(&self, class: &ClassSeries) -> InFlightRequest {
+        let gauge = self.requests.in_flight(class).clone();
         gauge.inc();
         InFlightRequest { gauge }
+    }
+
+    /// [`Metrics::observe_request`] with kept handles: `class` and `route` must be the
+    /// record's (made by this `Metrics` for its class and route), and series are then looked up
+    /// once, not per request.
+    pub fn observe_request_in(
+        &self,
+        rec: &RequestRecord<'_>,
+        class: &ClassSeries,
+        route: &RouteSeries,
+    ) {
+        self.requests.observe_in(rec, class, route);
+        if let Some(nginx) = &self.nginx {
+            nginx.observe(rec);
+        }
     }
 
     /// A downstream connection to instance `class` was accepted.

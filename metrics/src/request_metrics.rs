@@ -1,6 +1,8 @@
 //! Native per-request and per-connection series (`gatehouse_http_*`, `gatehouse_upstream_*`).
 
-use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec};
+use std::sync::{OnceLock, RwLock};
+
+use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
 use crate::error::Result;
 use crate::labels::{method_label, or_unmatched, status_label};
@@ -19,6 +21,92 @@ const CONNECT_BUCKETS: &[f64] = &[
 ];
 
 const ROUTE: &[&str] = &["class", "namespace", "ingress", "service"];
+
+/// One series of a vector, looked up by its labels the first time it is needed and kept: a
+/// lookup hashes every label value and takes the vector's lock, an increment is one atomic
+/// add. Looked up lazily, so a series still appears in the output when it first moves.
+type Lazy<T> = OnceLock<T>;
+
+/// The series of one instance (class), resolved once: see [`RouteSeries`].
+pub struct ClassSeries {
+    class: Box<str>,
+    in_flight: Lazy<IntGauge>,
+    /// `gatehouse_upstream_connections_total{reused="false"}`, `{reused="true"}`.
+    upstream_connections: [Lazy<IntCounter>; 2],
+    /// The series of requests that matched no route (`-` labels).
+    unmatched: RouteSeries,
+}
+
+impl ClassSeries {
+    /// Empty handles for `class`.
+    pub(crate) fn new(class: &str) -> Self {
+        Self {
+            class: class.into(),
+            in_flight: Lazy::new(),
+            upstream_connections: Default::default(),
+            unmatched: RouteSeries::new(class, "", "", ""),
+        }
+    }
+
+    /// The class these series are for.
+    pub fn class(&self) -> &str {
+        &self.class
+    }
+
+    /// The series of requests that matched no route.
+    pub fn unmatched(&self) -> &RouteSeries {
+        &self.unmatched
+    }
+}
+
+/// The per-request series of one route (class, namespace, ingress, service), each resolved on
+/// first use and then kept, so that recording a request costs atomic adds instead of a label
+/// lookup per series. Keep one per route, next to the route.
+pub struct RouteSeries {
+    /// class, namespace, ingress, service (`-` when no route matched).
+    labels: [Box<str>; 4],
+    duration: Lazy<Histogram>,
+    upstream_connect: Lazy<Histogram>,
+    upstream_header: Lazy<Histogram>,
+    request_bytes: Lazy<IntCounter>,
+    response_bytes: Lazy<IntCounter>,
+    retries: Lazy<IntCounter>,
+    upstream_errors: [Lazy<IntCounter>; UpstreamErrorKind::ALL.len()],
+    /// `gatehouse_http_requests_total` by method and status: the few a route sees.
+    requests: RwLock<Vec<(&'static str, u16, IntCounter)>>,
+}
+
+impl RouteSeries {
+    /// Empty handles for a route; empty namespace, ingress and service mean unmatched.
+    pub(crate) fn new(class: &str, namespace: &str, ingress: &str, service: &str) -> Self {
+        Self {
+            labels: [
+                class.into(),
+                or_unmatched(namespace).into(),
+                or_unmatched(ingress).into(),
+                or_unmatched(service).into(),
+            ],
+            duration: Lazy::new(),
+            upstream_connect: Lazy::new(),
+            upstream_header: Lazy::new(),
+            request_bytes: Lazy::new(),
+            response_bytes: Lazy::new(),
+            retries: Lazy::new(),
+            upstream_errors: Default::default(),
+            requests: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The class these series are for.
+    pub fn class(&self) -> &str {
+        &self.labels[0]
+    }
+
+    fn route(&self) -> [&str; 4] {
+        let [c, n, i, s] = &self.labels;
+        [c, n, i, s]
+    }
+}
 
 /// The native request-path series.
 pub(crate) struct RequestMetrics {
@@ -128,67 +216,133 @@ impl RequestMetrics {
         Ok(m)
     }
 
+    /// The in-flight gauge of `class`.
+    pub(crate) fn in_flight<'s>(&self, class: &'s ClassSeries) -> &'s IntGauge {
+        class
+            .in_flight
+            .get_or_init(|| self.in_flight.with_label_values(&[&*class.class]))
+    }
+
     pub(crate) fn observe(&self, rec: &RequestRecord<'_>) {
-        let route = [
-            rec.class,
-            or_unmatched(rec.namespace),
-            or_unmatched(rec.ingress),
-            or_unmatched(rec.service),
-        ];
-        let mut status_buf = [0u8; 3];
-        let status = status_label(rec.status, &mut status_buf);
-        let [class, namespace, ingress, service] = route;
-        self.duration
-            .with_label_values(&route)
+        let class = ClassSeries::new(rec.class);
+        let route = RouteSeries::new(rec.class, rec.namespace, rec.ingress, rec.service);
+        self.observe_in(rec, &class, &route);
+    }
+
+    /// Records `rec` in the series of `class` and `route` (which must be `rec`'s).
+    pub(crate) fn observe_in(
+        &self,
+        rec: &RequestRecord<'_>,
+        class: &ClassSeries,
+        series: &RouteSeries,
+    ) {
+        let route = series.route();
+        series
+            .duration
+            .get_or_init(|| self.duration.with_label_values(&route))
             .observe(rec.duration.as_secs_f64());
         if let Some(connect) = rec.upstream_connect {
-            self.upstream_connect
-                .with_label_values(&route)
+            series
+                .upstream_connect
+                .get_or_init(|| self.upstream_connect.with_label_values(&route))
                 .observe(connect.as_secs_f64());
         }
         if let Some(header) = rec.upstream_header {
-            self.upstream_header
-                .with_label_values(&route)
+            series
+                .upstream_header
+                .get_or_init(|| self.upstream_header.with_label_values(&route))
                 .observe(header.as_secs_f64());
         }
-        self.request_bytes
-            .with_label_values(&route)
+        series
+            .request_bytes
+            .get_or_init(|| self.request_bytes.with_label_values(&route))
             .inc_by(rec.request_bytes);
-        self.response_bytes
-            .with_label_values(&route)
+        series
+            .response_bytes
+            .get_or_init(|| self.response_bytes.with_label_values(&route))
             .inc_by(rec.response_bytes);
         if let Some(reused) = rec.upstream_reused {
-            let reused = if reused { "true" } else { "false" };
-            self.upstream_connections
-                .with_label_values(&[class, reused])
+            let label = if reused { "true" } else { "false" };
+            class.upstream_connections[usize::from(reused)]
+                .get_or_init(|| {
+                    self.upstream_connections
+                        .with_label_values(&[&*class.class, label])
+                })
                 .inc();
         }
         if rec.retries > 0 {
-            self.retries
-                .with_label_values(&route)
+            series
+                .retries
+                .get_or_init(|| self.retries.with_label_values(&route))
                 .inc_by(u64::from(rec.retries));
         }
         if let Some(kind) = rec.upstream_error {
-            self.upstream_error(&route, kind);
+            self.upstream_error(series, kind);
         }
         // Counted last: a scrape that sees the request counted sees all of its other series
         // too (a reader waiting on the request count never reads a half-recorded request).
-        self.requests
-            .with_label_values(&[
-                class,
-                namespace,
-                ingress,
-                service,
-                method_label(rec.method),
-                status,
-            ])
-            .inc();
+        self.count_request(series, method_label(rec.method), rec.status);
     }
 
-    fn upstream_error(&self, route: &[&str; 4], kind: UpstreamErrorKind) {
-        let [class, namespace, ingress, service] = *route;
-        self.upstream_errors
-            .with_label_values(&[class, namespace, ingress, service, kind.as_label()])
+    /// Counts one request in `gatehouse_http_requests_total` of a route, method and status.
+    fn count_request(&self, series: &RouteSeries, method: &'static str, status: u16) {
+        // Codes outside 100..=999 share the label "000", so they share one entry too.
+        let status = if (100..=999).contains(&status) {
+            status
+        } else {
+            0
+        };
+        let find = |seen: &[(&'static str, u16, IntCounter)]| {
+            seen.iter()
+                .find(|(m, s, _)| *m == method && *s == status)
+                .map(|(_, _, counter)| counter.inc())
+                .is_some()
+        };
+        let read = series
+            .requests
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if find(&read) {
+            return;
+        }
+        drop(read);
+        let mut write = series
+            .requests
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if find(&write) {
+            return;
+        }
+        let mut status_buf = [0u8; 3];
+        let [class, namespace, ingress, service] = series.route();
+        let counter = self.requests.with_label_values(&[
+            class,
+            namespace,
+            ingress,
+            service,
+            method,
+            status_label(status, &mut status_buf),
+        ]);
+        counter.inc();
+        write.push((method, status, counter));
+    }
+
+    fn upstream_error(&self, series: &RouteSeries, kind: UpstreamErrorKind) {
+        let [class, namespace, ingress, service] = series.route();
+        let slot = UpstreamErrorKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(UpstreamErrorKind::ALL.len() - 1);
+        series.upstream_errors[slot]
+            .get_or_init(|| {
+                self.upstream_errors.with_label_values(&[
+                    class,
+                    namespace,
+                    ingress,
+                    service,
+                    kind.as_label(),
+                ])
+            })
             .inc();
     }
 

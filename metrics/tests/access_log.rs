@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::{app_request, unmatched_request};
-use gatehouse_metrics::{AccessLog, AccessLogFormat, RequestRecord};
+use gatehouse_metrics::{AccessLog, AccessLogFormat, Buffering, RequestRecord};
 use serde_json::Value;
 
 /// A `Write` whose bytes the test can read back.
@@ -149,6 +149,95 @@ fn drop_drains_pending_lines() {
     }
     drop(log);
     assert_eq!(sink.lines().len(), 100);
+}
+
+impl Sink {
+    fn len(&self) -> usize {
+        self.0.lock().expect("sink lock").len()
+    }
+
+    /// Waits (up to 10 s) until the sink holds at least `bytes`.
+    fn wait_for(&self, bytes: usize) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.len() < bytes {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+}
+
+/// Buffering that never writes on its own: only a full buffer, `flush` or drop write.
+const HOLD: Buffering = Buffering {
+    size: 4096,
+    flush: Duration::from_secs(3600),
+};
+
+#[test]
+fn lines_wait_in_the_buffer_until_flush() {
+    let sink = Sink::default();
+    let log = AccessLog::json_buffered(sink.clone(), HOLD);
+    log.log(&app_request(200, 1));
+    log.log(&app_request(200, 1));
+    // Well under the buffer size, and the timer is an hour away: nothing can be written yet.
+    assert_eq!(sink.len(), 0);
+    assert!(log.flush(Duration::from_secs(5)), "flush timed out");
+    assert_eq!(sink.lines().len(), 2);
+}
+
+#[test]
+fn a_full_buffer_is_written_without_waiting_for_the_timer() {
+    let sink = Sink::default();
+    let log = AccessLog::json_buffered(sink.clone(), HOLD);
+    // Lines of `app_request` all have the same length (the timestamp has a fixed width).
+    let lines = HOLD.size / line_len() + 1;
+    for _ in 0..lines {
+        log.log(&app_request(200, 1));
+    }
+    assert!(sink.wait_for(HOLD.size), "the full buffer was not written");
+    assert_eq!(log.dropped_lines(), 0);
+}
+
+/// The length of one `app_request` line.
+fn line_len() -> usize {
+    let sink = Sink::default();
+    drop({
+        let log = AccessLog::json_buffered(sink.clone(), HOLD);
+        log.log(&app_request(200, 1));
+        log
+    });
+    sink.len()
+}
+
+#[test]
+fn the_flush_timer_writes_a_lone_line() {
+    let sink = Sink::default();
+    let log = AccessLog::json_buffered(
+        sink.clone(),
+        Buffering {
+            size: 64 * 1024,
+            flush: Duration::from_millis(20),
+        },
+    );
+    log.log(&app_request(200, 1));
+    assert!(sink.wait_for(1), "the timer did not write the line");
+    assert_eq!(sink.lines().len(), 1);
+}
+
+#[test]
+fn unbuffered_lines_are_written_at_once() {
+    let sink = Sink::default();
+    let log = AccessLog::json_buffered(
+        sink.clone(),
+        Buffering {
+            size: 0,
+            flush: Duration::ZERO,
+        },
+    );
+    log.log(&app_request(200, 1));
+    assert!(sink.wait_for(1), "the line was not written");
 }
 
 #[test]

@@ -398,3 +398,56 @@ fn build_info_and_process_figures() {
         assert!(value(&s2, cpu, &[("controller_class", "internal")]) >= first);
     }
 }
+
+/// The request-path series of an encoding (process figures move between two scrapes).
+fn request_series(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.starts_with("gatehouse_http_") || l.starts_with("gatehouse_upstream_"))
+        .collect()
+}
+
+#[test]
+fn kept_handles_record_exactly_what_label_lookups_record() {
+    let records = [
+        app_request(200, 15),
+        app_request(200, 3),
+        app_request(503, 4),
+        RequestRecord {
+            method: "PROPFIND",
+            status: 1000,
+            retries: 2,
+            upstream_error: Some(UpstreamErrorKind::ReadTimeout),
+            upstream_reused: Some(true),
+            upstream_connect: None,
+            ..app_request(504, 60)
+        },
+        unmatched_request(),
+        unmatched_request(),
+    ];
+    let looked_up = metrics(false);
+    let kept = metrics(false);
+    let class = kept.class_series("internal");
+    let route = kept.route_series("internal", "default", "app", "app");
+    // Nothing is registered before a request moves it, as with lookups.
+    assert_eq!(
+        request_series(&looked_up.encode()),
+        request_series(&kept.encode())
+    );
+    for rec in &records {
+        looked_up.observe_request(rec);
+        let series = if rec.matched() {
+            &route
+        } else {
+            class.unmatched()
+        };
+        kept.observe_request_in(rec, &class, series);
+    }
+    drop((
+        looked_up.request_started("internal"),
+        kept.request_started_in(&class),
+    ));
+    assert_eq!(
+        request_series(&looked_up.encode()),
+        request_series(&kept.encode())
+    );
+}

@@ -27,6 +27,7 @@ fn table(hosts: usize) -> RouteTable {
             path_type: PathType::Prefix,
             backend: backend.clone(),
             policy: Arc::new(RoutePolicy::default()),
+            observed: Default::default(),
         })
     };
     for i in 0..hosts {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{Backend, RoutePolicy};
+use crate::{Backend, Prepared, RoutePolicy};
 
 /// Which Ingress a route came from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,4 +64,7 @@ pub struct RouteTarget {
     pub backend: Arc<Backend>,
     /// Per-route behaviour, shared by the routes of one Ingress that behave alike.
     pub policy: Arc<RoutePolicy>,
+    /// The proxy's per-route state (its metric series handles), made on the route's first
+    /// request.
+    pub observed: Prepared,
 }

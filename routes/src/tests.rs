@@ -12,6 +12,7 @@ fn target(ingress: &str, host: &str, path: &str, path_type: PathType) -> Arc<Rou
         path_type,
         backend: Arc::new(Backend::new("ns", ingress, "80", EndpointSet::default(), 0)),
         policy: Arc::new(RoutePolicy::default()),
+        observed: Default::default(),
     })
 }
 

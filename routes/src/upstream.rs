@@ -133,8 +133,8 @@ impl fmt::Debug for ClientCert {
     }
 }
 
-/// A slot the proxy fills once with its own form of a value (parsed certificates), so that
-/// requests do not parse them again. Ignored by comparison and hashing: it is derived from
+/// A slot the proxy fills once with its own form of a value (parsed certificates, a route's
+/// metric series), so that requests do not make it again. Ignored by comparison and hashing: it is derived from
 /// the value it belongs to.
 #[derive(Clone, Default)]
 pub struct Prepared(OnceLock<Arc<dyn Any + Send + Sync>>);
@@ -148,6 +148,11 @@ impl Prepared {
             .clone()
             .downcast::<T>()
             .ok()
+    }
+
+    /// [`Prepared::get_or_init`], borrowed (no reference count touched).
+    pub fn get_or_init_ref<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Option<&T> {
+        self.0.get_or_init(|| Arc::new(init())).downcast_ref::<T>()
     }
 }
 
@@ -220,6 +225,8 @@ mod tests {
         assert_eq!(made.as_deref(), Some(&7));
         assert_eq!(a.prepared.get_or_init(|| 8u32).as_deref(), Some(&7));
         assert_eq!(a.prepared.get_or_init(|| "other type"), None);
+        assert_eq!(a.prepared.get_or_init_ref(|| 9u32), Some(&7));
+        assert_eq!(a.prepared.get_or_init_ref(|| "other type"), None);
         assert_eq!(a, b, "prepared or not, same content");
         assert_ne!(a, other_key);
         let hash = |c: &ClientCert| {

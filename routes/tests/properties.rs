@@ -48,6 +48,7 @@ fn target(name: &str, host: &str, path: &str, path_type: PathType) -> Arc<RouteT
         path_type,
         backend: Arc::new(Backend::new("ns", name, "80", EndpointSet::default(), 0)),
         policy: Arc::new(RoutePolicy::default()),
+        observed: Default::default(),
     })
 }
 

@@ -291,6 +291,7 @@ fn target<'a>(
             path_type,
             backend,
             policy,
+            observed: Default::default(),
         }),
         problem,
     ))

@@ -152,6 +152,7 @@ mod tests {
                 path_type: PathType::Prefix,
                 backend: backend.clone(),
                 policy: Arc::new(RoutePolicy::default()),
+                observed: Default::default(),
             };
             b.add("app.test", Arc::new(target)).expect("no conflict");
         }

@@ -6,8 +6,9 @@ use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 
-const KEEP_ALIVE: &str = "keep-alive";
-const PROXY_CONNECTION: &str = "proxy-connection";
+/// Names made once: a `&str` name is parsed and hashed again on every call.
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 /// Headers an upstream response's `Connection` header can never remove: the response's framing
 /// and the request id gatehouse passes through. (Requests are guarded by the
 /// `connection_header` step and Pingora's sanitiser.)
@@ -119,15 +120,17 @@ pub fn is_valid_host(value: &[u8]) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':' | b'[' | b']'))
 }
 
-/// The header names a response's `Connection` value lists as hop-by-hop, less the ones it may
-/// not remove.
-fn connection_tokens(value: Option<&HeaderValue>) -> Vec<HeaderName> {
+/// The header names a response's `Connection` value lists as hop-by-hop and `headers` holds,
+/// less the ones it may not remove. Usually none (`Connection: keep-alive` names no header
+/// that is there), and then nothing is allocated.
+fn connection_tokens(value: Option<&HeaderValue>, headers: &http::HeaderMap) -> Vec<HeaderName> {
     value
         .and_then(|v| v.to_str().ok())
         .map(|v| {
             v.split(',')
                 .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
                 .filter(|name| !NEVER_HOP_BY_HOP.contains(&name.as_str()))
+                .filter(|name| headers.contains_key(name))
                 .collect()
         })
         .unwrap_or_default()
@@ -138,11 +141,15 @@ pub fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
     if resp.status.as_u16() == 101 {
         return;
     }
-    for name in connection_tokens(resp.headers.get(CONNECTION)) {
+    for name in connection_tokens(resp.headers.get(CONNECTION), &resp.headers) {
         resp.remove_header(&name);
     }
-    resp.remove_header(KEEP_ALIVE);
-    resp.remove_header(PROXY_CONNECTION);
+    // Looked up before removing: a removal also searches the header-case map.
+    for name in [&KEEP_ALIVE, &PROXY_CONNECTION] {
+        if resp.headers.contains_key(name) {
+            resp.remove_header(name);
+        }
+    }
 }
 
 /// `https://` + the request's host (without port) + path and query, for the HTTPS redirect.

@@ -21,7 +21,9 @@ use pingora::prelude::*;
 use pingora::upstreams::peer::HttpPeer;
 
 use gatehouse_certs::MemoryChallenges;
-use gatehouse_metrics::{AccessLog, InFlightRequest, Metrics, RequestRecord, UpstreamErrorKind};
+use gatehouse_metrics::{
+    AccessLog, ClassSeries, InFlightRequest, Metrics, RequestRecord, RouteSeries, UpstreamErrorKind,
+};
 
 use crate::instance::LiveTable;
 use crate::limits::Limits;
@@ -49,6 +51,8 @@ pub struct ClassProxy {
     class: Arc<str>,
     table: Arc<ArcSwap<LiveTable>>,
     options: ProxyOptions,
+    /// The instance's metric series handles (with `options.metrics`).
+    series: Option<ClassSeries>,
     limits: Arc<Limits>,
     /// The client of auth subrequests, with its pool of connections to auth services.
     auth: steps::forward_auth::client::AuthClient,
@@ -62,10 +66,12 @@ impl ClassProxy {
         options: ProxyOptions,
         limits: Arc<Limits>,
     ) -> Self {
+        let series = options.metrics.as_ref().map(|m| m.class_series(&class));
         Self {
             class,
             table,
             options,
+            series,
             limits,
             auth: Default::default(),
         }
@@ -277,10 +283,34 @@ impl ClassProxy {
             rec.rule_path = &t.rule_path;
         }
         if let Some(m) = metrics {
-            m.observe_request(&rec);
+            self.observe(m, &rec, ctx.target.as_deref());
         }
         if let Some(log) = access_log {
             log.log(&rec);
+        }
+    }
+}
+
+impl ClassProxy {
+    /// Counts `rec` in the series of its route, looked up on the route's first request and
+    /// kept beside it (the unmatched series: kept by the instance).
+    fn observe(&self, m: &Metrics, rec: &RequestRecord<'_>, target: Option<&RouteTarget>) {
+        let Some(class) = &self.series else {
+            return m.observe_request(rec);
+        };
+        let route = match target {
+            None => Some(class.unmatched()),
+            Some(t) => t
+                .observed
+                .get_or_init_ref(|| {
+                    m.route_series(&self.class, rec.namespace, rec.ingress, rec.service)
+                })
+                // A route is served by one instance; another's handles are not used.
+                .filter(|r: &&RouteSeries| r.class() == class.class()),
+        };
+        match route {
+            Some(route) => m.observe_request_in(rec, class, route),
+            None => m.observe_request(rec),
         }
     }
 }
@@ -290,12 +320,11 @@ impl ProxyHttp for ClassProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> Self::CTX {
-        RequestCtx::new(
-            self.options
-                .metrics
-                .as_ref()
-                .map(|m| m.request_started(&self.class)),
-        )
+        let in_flight = match (&self.options.metrics, &self.series) {
+            (Some(m), Some(class)) => Some(m.request_started_in(class)),
+            _ => None,
+        };
+        RequestCtx::new(in_flight)
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
@@ -319,8 +348,12 @@ impl ProxyHttp for ClassProxy {
             std::ops::ControlFlow::Continue(()) => Ok(false),
             std::ops::ControlFlow::Break(answer) => {
                 let hsts = self.options.hsts.as_ref().filter(|_| ctx.https);
-                if respond::answer(session, answer, hsts).await? == respond::Unread::Body {
-                    self.linger(session).await;
+                // Boxed, as the auth subrequest in `run_all`: inline, these futures would make
+                // every request's `request_filter` future large, and Pingora boxes (copies) it
+                // on every request, answered here or not.
+                let unread = Box::pin(respond::answer(session, answer, hsts)).await?;
+                if unread == respond::Unread::Body {
+                    Box::pin(self.linger(session)).await;
                 }
                 Ok(true)
             }

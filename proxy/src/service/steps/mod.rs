@@ -121,7 +121,16 @@ pub fn run(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) ->
 /// answered above never costs an auth subrequest).
 pub async fn run_all(proxy: &ClassProxy, req: &mut RequestHeader, ctx: &mut RequestCtx) -> Flow {
     run(proxy, req, ctx)?;
-    forward_auth::step(proxy, req, ctx).await
+    let auth = ctx
+        .target
+        .as_ref()
+        .is_some_and(|t| t.policy.forward_auth.is_some());
+    if !auth {
+        return ControlFlow::Continue(());
+    }
+    // Boxed: the subrequest's future is several KiB, and inline it would be part of every
+    // request's `request_filter` future, which Pingora moves into a box on each request.
+    Box::pin(forward_auth::step(proxy, req, ctx)).await
 }
 
 #[cfg(test)]
@@ -142,6 +151,7 @@ pub(super) mod tests {
             path_type: PathType::Prefix,
             backend: Arc::new(Backend::new("ns", "s", "80", EndpointSet::default(), 0)),
             policy: Arc::new(policy),
+            observed: Default::default(),
         }));
         ctx
     }
