@@ -2,7 +2,7 @@
 //! cluster would. A file that does not parse is reported with its name and line, and its last
 //! good content keeps serving.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -302,7 +302,7 @@ impl ManifestDir {
         let mut paths: Vec<&PathBuf> = self.files.keys().collect();
         paths.sort();
         // Borrowed keys: building a snapshot of 10k objects allocates no strings for this.
-        let mut seen: HashSet<(&str, &str, &str)> = HashSet::new();
+        let mut seen: foldhash::HashSet<(&str, &str, &str)> = foldhash::HashSet::default();
         let mut snapshot = Snapshot::default();
         for path in paths {
             for object in &self.files[path].objects {

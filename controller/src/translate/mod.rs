@@ -180,7 +180,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
 /// The oldest Ingress (first in `members`, which is oldest first) with a route on each host of
 /// `table`; host-less rules (`*`) are owned by no one.
 fn host_owners(table: &RouteTable, members: &[IngressRef]) -> HostOwners {
-    let rank: std::collections::HashMap<&IngressRef, usize> =
+    let rank: foldhash::HashMap<&IngressRef, usize> =
         members.iter().enumerate().map(|(i, r)| (r, i)).collect();
     // Per host group, not per sorted route: this runs on every publish, and the lowest rank is
     // the same in any order (equal ranks are the same Ingress).
