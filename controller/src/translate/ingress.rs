@@ -106,7 +106,7 @@ pub fn add_ingress<'a>(
     if let Some(default) = &spec.default_backend {
         match target(
             (&ingress_ref, ns),
-            "",
+            &Arc::from(""),
             "",
             PathType::Prefix,
             default,
@@ -146,6 +146,8 @@ pub fn add_ingress<'a>(
         let Some(http) = &rule.http else {
             continue;
         };
+        // One copy of the host for all the rule's routes.
+        let rule_host: Arc<str> = host.into();
         for p in &http.paths {
             let raw_path = p.path.as_deref().unwrap_or("/");
             let path_type = match p.path_type.as_str() {
@@ -170,7 +172,7 @@ pub fn add_ingress<'a>(
             let redirect = redirect_for(host);
             let (t, problem) = match target(
                 (&ingress_ref, ns),
-                host,
+                &rule_host,
                 raw_path,
                 path_type,
                 &p.backend,
@@ -262,7 +264,7 @@ struct TargetSettings {
 
 fn target<'a>(
     origin: (&IngressRef, &'a str),
-    host: &str,
+    host: &Arc<str>,
     path: &str,
     path_type: PathType,
     backend: &'a IngressBackend,
@@ -286,7 +288,7 @@ fn target<'a>(
     Ok((
         Arc::new(RouteTarget {
             ingress: ingress.clone(),
-            rule_host: host.into(),
+            rule_host: host.clone(),
             rule_path: path.into(),
             path_type,
             backend,
