@@ -134,3 +134,29 @@ pub fn strip_unused(meta: &mut ObjectMeta) {
 pub fn namespace(meta: &ObjectMeta) -> &str {
     meta.namespace.as_deref().unwrap_or("default")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripping_drops_managed_fields_and_the_last_applied_copy_only() {
+        let mut meta: ObjectMeta = serde_json::from_value(serde_json::json!({
+            "name": "web",
+            "annotations": {
+                LAST_APPLIED: "{\"kind\":\"Ingress\"}",
+                "nginx.ingress.kubernetes.io/ssl-redirect": "false",
+            },
+            "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+        }))
+        .expect("metadata fixture");
+        strip_unused(&mut meta);
+        assert!(meta.managed_fields.is_none());
+        let annotations = meta.annotations.expect("other annotations kept");
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["nginx.ingress.kubernetes.io/ssl-redirect"]
+        );
+        assert_eq!(meta.name.as_deref(), Some("web"));
+    }
+}
