@@ -145,7 +145,8 @@ def measure_size(
 ) -> SizeResult:
     """Start gatehouse on the bench route only, drop in `count` Ingresses, and measure; through
     the manifests dir, or with `testapi_binary` through the Kubernetes source."""
-    mdir = workdir / f"manifests-{count}"
+    source = "manifests" if testapi_binary is None else "kube"
+    mdir = workdir / f"manifests-{count}-{source}"
     mdir.mkdir(parents=True)
     feed: ManifestsFeed | KubeFeed = ManifestsFeed(mdir)
     if testapi_binary is not None:
