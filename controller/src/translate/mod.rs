@@ -135,6 +135,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
     }
 
     let mut out = Translation::default();
+    let mut policies = ingress::Policies::default();
     for class in &config.classes {
         let ingresses = by_class
             .get(class.name.as_str())
@@ -158,7 +159,14 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
                 auth_secrets: &auth_secrets,
                 global_auth: config.global_auth.as_ref(),
             };
-            ingress::add_ingress(ing, &ctx, &mut builder, &mut backends, &mut warnings);
+            ingress::add_ingress(
+                ing,
+                &ctx,
+                &mut builder,
+                &mut backends,
+                &mut warnings,
+                &mut policies,
+            );
         }
         let members: Vec<IngressRef> = ingresses
             .iter()
