@@ -294,7 +294,7 @@ def markdown(results: list[SizeResult], meta: dict, micro: list[tuple[str, float
             "|---|---:|",
         ]
         lines += [f"| `{name}` | {criterion.format_ns(ns)} |" for name, ns in micro]
-    else:
+    elif not micro_notes:
         lines += [
             "**PENDING — not measured yet.** The criterion benches of the matcher (hit exact host, hit "
             "wildcard, miss), `translate()` and the table swap at 1k/10k/50k Ingresses belong in "
@@ -366,6 +366,8 @@ def main(argv: list[str]) -> int:
         micro_notes += criterion.run(packages, log=log)
     elif not packages:
         micro_notes.append("no `benches/` folder in proxy/ or controller/ yet")
+    elif args.no_criterion:
+        micro_notes.append("not run this time (`--no-criterion`); `cargo bench -p gatehouse-proxy -p gatehouse-controller` runs them")
     micro = criterion.collect()
     meta = {
         "commit": install.git_commit(),
