@@ -108,6 +108,18 @@ def build_gatehouse(profile: str) -> Path:
     return _existing(built_binary(profile, "gatehouse"))
 
 
+def build_testapi(profile: str) -> Path:
+    """cargo build the test API server's binary (benches/scale's Kubernetes source)."""
+    args = ["cargo", "build", "-p", "gatehouse-testapi", "--bin", "gatehouse-testapi"]
+    if profile == "release":
+        args.append("--release")
+    _log(" ".join(args))
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise InstallError(f"cargo build failed:\n{result.stderr[-3000:]}")
+    return _existing(built_binary(profile, "gatehouse-testapi"))
+
+
 def build_with_floor(profile: str) -> tuple[Path, Path, Path]:
     """cargo build gatehouse and the bench's two floors (benches/floor) together; their paths:
     gatehouse, the floor, the core floor."""

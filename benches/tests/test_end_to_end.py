@@ -81,7 +81,18 @@ class QuickModes(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "scale.md"
             proc = self.run_tool(
-                "scale", "--sizes", "50,200", "--changes", "2", "--port-base", "18680", "--out", str(out)
+                "scale",
+                "--sizes",
+                "50,200",
+                "--changes",
+                "2",
+                "--port-base",
+                "18680",
+                "--out",
+                str(out),
+                # The double reads manifests only; the Kubernetes source needs the real binary.
+                "--source",
+                "manifests",
             )
             self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] + proc.stderr[-3000:])
             data = json.loads(out.with_name("scale.json").read_text())

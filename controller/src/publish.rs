@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use gatehouse_certs::CertSet;
+use gatehouse_certs::{CertInfo, CertSet};
 use gatehouse_metrics::{CertExpiry, Metrics, ReadyEndpoints};
-use gatehouse_routes::{IngressRef, RouteTable};
+use gatehouse_routes::{Backend, IngressRef, RouteTable};
 
 use crate::snapshot::Snapshot;
 use crate::translate::{translate, HostOwners, TranslateConfig, Translation, Warning};
@@ -86,35 +86,56 @@ impl Publisher {
         let started = Instant::now();
         let translation = translate(snapshot, &self.config);
         let translate_time = started.elapsed();
-        let by_class = warnings_by_class(&translation.warnings, translation.tables.keys());
-        if let Some(m) = &self.metrics {
-            observe_translation(m, &translation, &by_class, snapshot);
-        }
-        let mut certs = translation.certs;
-        for (class, table) in translation.tables {
+        // What the metrics need from the tables is taken before they go to the proxy, and the
+        // rest of the bookkeeping runs after the swap: a change is routed without waiting for
+        // it (at 10k Ingresses the metrics walk is a sixth of a publish).
+        let observed = self.metrics.as_ref().map(|_| Observed::take(&translation));
+        let Translation {
+            tables,
+            mut certs,
+            warnings,
+            members,
+            host_owners,
+        } = translation;
+        let mut swapped = Vec::new();
+        for (class, table) in tables {
             let class_certs = certs.remove(&class).unwrap_or_default();
             if let Some(generation) = self.instances.publish(&class, table, class_certs) {
-                if let Some(m) = &self.metrics {
-                    m.table_swapped(&class, generation, translate_time);
-                }
-                tracing::debug!(class, generation, "route table swapped");
+                swapped.push((class, generation));
             }
         }
-        let current: BTreeSet<Warning> = translation.warnings.iter().cloned().collect();
+        let swap_time = started.elapsed() - translate_time;
+        let by_class = warnings_by_class(&warnings, members.keys());
+        if let (Some(m), Some(observed)) = (&self.metrics, observed) {
+            observed.record(m, &by_class, snapshot);
+            for (class, generation) in &swapped {
+                m.table_swapped(class, *generation, translate_time);
+            }
+        }
+        for (class, generation) in &swapped {
+            tracing::debug!(class, generation, "route table swapped");
+        }
+        let current: BTreeSet<Warning> = warnings.iter().cloned().collect();
         for w in current.difference(&self.reported) {
             tracing::warn!(object = %w.object, kind = w.kind.as_str(), "{}", w.message);
         }
         self.reported = current;
         self.last.store(Arc::new(PublishReport {
-            warnings: translation.warnings.clone(),
+            warnings: warnings.clone(),
             by_class,
             object_counts: snapshot.counts().to_vec(),
             translate_seconds: translate_time.as_secs_f64(),
         }));
+        tracing::debug!(
+            translate_ms = translate_time.as_secs_f64() * 1e3,
+            swap_ms = swap_time.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "published"
+        );
         PublishOutcome {
-            members: translation.members,
-            host_owners: translation.host_owners,
-            warnings: translation.warnings,
+            members,
+            host_owners,
+            warnings,
         }
     }
 }
@@ -136,85 +157,105 @@ fn warnings_by_class<'a>(
     out
 }
 
-/// Sets the metrics that describe a translation (all but the swap itself).
-fn observe_translation(
-    m: &Metrics,
-    translation: &Translation,
-    by_class: &BTreeMap<String, Vec<Warning>>,
-    snapshot: &Snapshot,
-) {
-    let objects: Vec<(&str, u64)> = snapshot
-        .counts()
-        .iter()
-        .map(|(kind, n)| (*kind, *n as u64))
-        .collect();
-    m.set_objects(&objects);
-    for (class, warnings) in by_class {
-        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-        for w in warnings {
-            *counts.entry(w.kind.as_str()).or_default() += 1;
-        }
-        m.set_warnings(class, &counts.into_iter().collect::<Vec<_>>());
-    }
-    // A Service reached through several ports or classes reports its best-served port.
-    // Keys borrow from the translation and routes are walked unsorted: this runs on every
-    // publish, over every route.
-    // Routes share their backend (one per Service port, numbered by slot), so each backend is
-    // counted once.
-    let mut ready: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    let mut seen: Vec<bool> = Vec::new();
-    for table in translation.tables.values() {
-        let targets = table.host_groups().flat_map(|(_, routes)| routes.targets());
-        for t in targets.chain(table.default_backend()) {
-            let slot = t.backend.slot();
-            if seen.len() <= slot {
-                seen.resize(slot + 1, false);
-            }
-            if std::mem::replace(&mut seen[slot], true) {
-                continue;
-            }
-            let n = t.backend.endpoints().ready.len() as u64;
-            let key = (&*t.backend.namespace, &*t.backend.service);
-            let slot = ready.entry(key).or_default();
-            *slot = (*slot).max(n);
-        }
-    }
-    let ready: Vec<ReadyEndpoints<'_>> = ready
-        .iter()
-        .map(|((namespace, service), n)| ReadyEndpoints {
-            namespace,
-            service,
-            ready: *n,
-        })
-        .collect();
-    m.set_ready_endpoints(&ready);
-    for (class, certs) in &translation.certs {
-        let infos = certs.infos();
-        // The Ingress whose rule serves a host names the certificate (ingress-nginx's label):
-        // the host's first route in `RouteTable::routes` order (by path, then path type).
-        // Borrowed and unsorted, and only when there are certificates to label: this runs on
-        // every publish.
-        let mut ingress_of: HashMap<Cow<'_, str>, &str> = HashMap::new();
-        if let Some(table) = translation.tables.get(class).filter(|_| !infos.is_empty()) {
-            for (host, routes) in table.host_groups() {
-                let first = routes
-                    .targets()
-                    .min_by(|a, b| (&*a.rule_path, a.path_type).cmp(&(&*b.rule_path, b.path_type)));
-                if let Some(t) = first {
-                    ingress_of.insert(host, &t.ingress.name);
+/// What the metrics of a translation need from its tables, taken before they are swapped
+/// into the proxy (which owns them afterwards).
+struct Observed {
+    /// Each backend the tables route to, once (routes share one per Service port).
+    backends: Vec<Arc<Backend>>,
+    /// Per class, its certificates and the Ingress name that labels each.
+    certs: Vec<(String, Vec<(CertInfo, String)>)>,
+}
+
+impl Observed {
+    /// Walks the tables unsorted and without copies but for one `Arc` per backend.
+    fn take(translation: &Translation) -> Self {
+        let mut backends = Vec::new();
+        let mut seen: Vec<bool> = Vec::new();
+        for table in translation.tables.values() {
+            let targets = table.host_groups().flat_map(|(_, routes)| routes.targets());
+            for t in targets.chain(table.default_backend()) {
+                let slot = t.backend.slot();
+                if seen.len() <= slot {
+                    seen.resize(slot + 1, false);
+                }
+                if !std::mem::replace(&mut seen[slot], true) {
+                    backends.push(t.backend.clone());
                 }
             }
         }
-        let expiry: Vec<CertExpiry<'_>> = infos
+        let mut certs = Vec::new();
+        for (class, set) in &translation.certs {
+            let infos = set.infos();
+            // The Ingress whose rule serves a host names the certificate (ingress-nginx's
+            // label): the host's first route in `RouteTable::routes` order (by path, then path
+            // type). Only when there are certificates to label.
+            let mut ingress_of: HashMap<Cow<'_, str>, &str> = HashMap::new();
+            if let Some(table) = translation.tables.get(class).filter(|_| !infos.is_empty()) {
+                for (host, routes) in table.host_groups() {
+                    let first = routes.targets().min_by(|a, b| {
+                        (&*a.rule_path, a.path_type).cmp(&(&*b.rule_path, b.path_type))
+                    });
+                    if let Some(t) = first {
+                        ingress_of.insert(host, &t.ingress.name);
+                    }
+                }
+            }
+            let labelled = infos
+                .into_iter()
+                .map(|c| {
+                    let ingress = ingress_of.get(c.host.as_str()).copied().unwrap_or("");
+                    let ingress = ingress.to_string();
+                    (c, ingress)
+                })
+                .collect();
+            certs.push((class.clone(), labelled));
+        }
+        Self { backends, certs }
+    }
+
+    /// Sets the metrics that describe a translation (all but the swap itself).
+    fn record(&self, m: &Metrics, by_class: &BTreeMap<String, Vec<Warning>>, snapshot: &Snapshot) {
+        let objects: Vec<(&str, u64)> = snapshot
+            .counts()
             .iter()
-            .map(|c| CertExpiry {
-                host: &c.host,
-                not_after_unix: c.not_after,
-                secret: if c.default { "" } else { &c.source },
-                ingress: ingress_of.get(c.host.as_str()).copied().unwrap_or(""),
+            .map(|(kind, n)| (*kind, *n as u64))
+            .collect();
+        m.set_objects(&objects);
+        for (class, warnings) in by_class {
+            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+            for w in warnings {
+                *counts.entry(w.kind.as_str()).or_default() += 1;
+            }
+            m.set_warnings(class, &counts.into_iter().collect::<Vec<_>>());
+        }
+        // A Service reached through several ports or classes reports its best-served port.
+        let mut ready: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for b in &self.backends {
+            let n = b.endpoints().ready.len() as u64;
+            let slot = ready.entry((&*b.namespace, &*b.service)).or_default();
+            *slot = (*slot).max(n);
+        }
+        let ready: Vec<ReadyEndpoints<'_>> = ready
+            .iter()
+            .map(|((namespace, service), n)| ReadyEndpoints {
+                namespace,
+                service,
+                ready: *n,
             })
             .collect();
-        m.set_cert_expiry(class, &expiry);
+        m.set_ready_endpoints(&ready);
+        for (class, infos) in &self.certs {
+            let expiry: Vec<CertExpiry<'_>> = infos
+                .iter()
+                .map(|(c, ingress)| CertExpiry {
+                    host: &c.host,
+                    not_after_unix: c.not_after,
+                    secret: if c.default { "" } else { &c.source },
+                    ingress,
+                })
+                .collect();
+            m.set_cert_expiry(class, &expiry);
+        }
     }
 }
 

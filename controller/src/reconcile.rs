@@ -270,6 +270,7 @@ pub async fn run(mut updates: UpdateReceiver, mut ctx: Context, config: Reconcil
                 if changed.is_err() {
                     return;
                 }
+                tracing::debug!("hold-off over");
             }
             _ = tokio::time::sleep(config.status_resync), if resync => {}
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::table::HostEntry;
-use crate::{normalized_host, HostPolicy, RouteTable, RouteTarget};
+use crate::{normalize_host, normalized_host, HostBuf, HostPolicy, RouteTable, RouteTarget};
 
 /// A route that lost its slot to an earlier one.
 #[derive(Debug, Clone)]
@@ -28,14 +28,27 @@ impl RouteTableBuilder {
     }
 
     fn entry(&mut self, host: &str) -> &mut HostEntry {
-        let host = normalized_host(host);
-        if host.is_empty() {
-            self.table.any_host.get_or_insert_with(HostEntry::default)
-        } else if let Some(parent) = host.strip_prefix("*.") {
-            self.table.wildcard_hosts.entry(parent.into()).or_default()
-        } else {
-            self.table.exact_hosts.entry(host.into()).or_default()
+        // Normalised on the stack and looked up before inserting: one route after another
+        // lands in an existing group, and allocating its name each time was most of an add.
+        let mut buf = HostBuf::new();
+        let long;
+        let mut host = normalize_host(host, &mut buf);
+        if host.len() > 253 {
+            // Too long for the stack buffer (never for a validated host): the slow way.
+            long = normalized_host(host);
+            host = &long;
         }
+        if host.is_empty() {
+            return self.table.any_host.get_or_insert_with(HostEntry::default);
+        }
+        let (map, key) = match host.strip_prefix("*.") {
+            Some(parent) => (&mut self.table.wildcard_hosts, parent),
+            None => (&mut self.table.exact_hosts, host),
+        };
+        if !map.contains_key(key) {
+            map.insert(key.into(), HostEntry::default());
+        }
+        map.get_mut(key).expect("inserted above")
     }
 
     /// Adds a route for `host` (already validated: a DNS name, `*.parent`, or empty for all

@@ -9,9 +9,10 @@ use crate::{PathType, RouteTarget};
 /// The paths of one host group.
 #[derive(Debug, Default)]
 pub struct HostRoutes {
-    exact: HashMap<Box<str>, Arc<RouteTarget>>,
+    /// Keys share the route's `rule_path` where they are equal to it (no copy per route).
+    exact: HashMap<Arc<str>, Arc<RouteTarget>>,
     /// Keys are rule paths without trailing slashes; `/` is stored as the empty string.
-    prefix: HashMap<Box<str>, Arc<RouteTarget>>,
+    prefix: HashMap<Arc<str>, Arc<RouteTarget>>,
 }
 
 /// The key a Prefix rule is stored under: trailing slashes are ignored.
@@ -29,7 +30,12 @@ impl HostRoutes {
         if let Some(existing) = map.get(key) {
             return Some(existing.clone());
         }
-        map.insert(key.into(), target);
+        let key: Arc<str> = if key.len() == target.rule_path.len() {
+            target.rule_path.clone()
+        } else {
+            key.into()
+        };
+        map.insert(key, target);
         None
     }
 

@@ -112,6 +112,7 @@ pub async fn run_with<F, Fut>(
         if output.send(Some(Arc::new(passed_on))).is_err() {
             return;
         }
+        tracing::debug!(names = resolved.len(), "external names passed on");
     }
 }
 

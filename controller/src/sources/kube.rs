@@ -54,7 +54,10 @@ where
     let (reader, writer) = reflector::store();
     let kind = K::kind(&K::DynamicType::default()).to_string();
     let trigger = trigger.clone();
-    let stream = watcher(api, config).default_backoff().reflect(writer);
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| crate::snapshot::strip_unused(o.meta_mut()))
+        .reflect(writer);
     tasks.push(
         async move {
             stream

@@ -2,7 +2,7 @@
 //! cluster would. A file that does not parse is reported with its name and line, and its last
 //! good content keeps serving.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,8 +65,10 @@ pub fn parse_value(v: Value) -> Result<Object, String> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    fn de<T: DeserializeOwned>(v: Value) -> Result<T, String> {
-        serde_json::from_value(v).map_err(|e| e.to_string())
+    fn de<T: DeserializeOwned + kube::Resource>(v: Value) -> Result<T, String> {
+        let mut object: T = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        crate::snapshot::strip_unused(object.meta_mut());
+        Ok(object)
     }
     match (api.as_str(), kind.as_str()) {
         ("networking.k8s.io/v1", "IngressClass") => {
@@ -152,12 +154,17 @@ fn push_value(item: Value, objects: &mut Vec<Object>) -> Result<(), String> {
 }
 
 fn parse_typed(api: &str, kind: &str, doc: &str) -> Result<Object, serde_yaml::Error> {
+    fn de<T: DeserializeOwned + kube::Resource>(doc: &str) -> Result<Arc<T>, serde_yaml::Error> {
+        let mut object: T = serde_yaml::from_str(doc)?;
+        crate::snapshot::strip_unused(object.meta_mut());
+        Ok(Arc::new(object))
+    }
     Ok(match (api, kind) {
-        (_, "IngressClass") => Object::IngressClass(Arc::new(serde_yaml::from_str(doc)?)),
-        (_, "Ingress") => Object::Ingress(Arc::new(serde_yaml::from_str(doc)?)),
-        (_, "Service") => Object::Service(Arc::new(serde_yaml::from_str(doc)?)),
-        (_, "EndpointSlice") => Object::EndpointSlice(Arc::new(serde_yaml::from_str(doc)?)),
-        _ => Object::Secret(Arc::new(serde_yaml::from_str(doc)?)),
+        (_, "IngressClass") => Object::IngressClass(de(doc)?),
+        (_, "Ingress") => Object::Ingress(de(doc)?),
+        (_, "Service") => Object::Service(de(doc)?),
+        (_, "EndpointSlice") => Object::EndpointSlice(de(doc)?),
+        _ => Object::Secret(de(doc)?),
     })
 }
 
@@ -302,7 +309,7 @@ impl ManifestDir {
         let mut paths: Vec<&PathBuf> = self.files.keys().collect();
         paths.sort();
         // Borrowed keys: building a snapshot of 10k objects allocates no strings for this.
-        let mut seen: HashSet<(&str, &str, &str)> = HashSet::new();
+        let mut seen: foldhash::HashSet<(&str, &str, &str)> = foldhash::HashSet::default();
         let mut snapshot = Snapshot::default();
         for path in paths {
             for object in &self.files[path].objects {

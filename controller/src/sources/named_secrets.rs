@@ -95,7 +95,10 @@ impl NamedSecretWatchers {
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let trigger = self.trigger.clone();
         let secret = format!("{ns}/{name}");
-        let stream = watcher(api, config).default_backoff().reflect(writer);
+        let stream = watcher(api, config)
+            .default_backoff()
+            .modify(|s: &mut Secret| crate::snapshot::strip_unused(&mut s.metadata))
+            .reflect(writer);
         let task = tokio::spawn(async move {
             stream
                 .for_each(|event| {

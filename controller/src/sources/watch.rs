@@ -70,10 +70,19 @@ pub async fn watch_manifests(
         manifests = manifests.with_dir(extra);
     }
     let send = |manifests: &ManifestDir| {
-        updates.send_replace(Some(Arc::new(SourceUpdate {
-            snapshot: Arc::new(manifests.snapshot()),
+        let started = std::time::Instant::now();
+        let snapshot = Arc::new(manifests.snapshot());
+        let built = started.elapsed();
+        let old = updates.send_replace(Some(Arc::new(SourceUpdate {
+            snapshot,
             publish_services: Vec::new(),
         })));
+        // Where a change's time goes, stage by stage (with the reconciler's and publisher's).
+        tracing::debug!(
+            snapshot_ms = built.as_secs_f64() * 1e3,
+            "manifests snapshot sent"
+        );
+        drop(old);
     };
     let mut reported: HashMap<PathBuf, String> = HashMap::new();
     let scan = manifests.scan();
@@ -92,7 +101,13 @@ pub async fn watch_manifests(
             }
             _ = tokio::time::sleep(RESCAN) => {}
         }
+        let started = std::time::Instant::now();
         let scan = manifests.scan();
+        tracing::debug!(
+            scan_ms = started.elapsed().as_secs_f64() * 1e3,
+            changed = scan.changed,
+            "manifests scanned"
+        );
         report_errors(&scan.errors, &mut reported);
         if scan.changed {
             send(&manifests);

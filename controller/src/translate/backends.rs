@@ -3,7 +3,9 @@
 //! ExternalName Service to the addresses its name resolved to (see
 //! `sources::external_names`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -56,7 +58,7 @@ impl<'a> BackendResolver<'a> {
             .iter()
             .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), &**s)))
             .collect();
-        let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
+        let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::default();
         for slice in &snapshot.endpoint_slices {
             let service = slice
                 .metadata
@@ -73,7 +75,7 @@ impl<'a> BackendResolver<'a> {
         Self {
             services,
             slices,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             external_names: &snapshot.external_names,
         }
     }

@@ -5,7 +5,9 @@
 //! gatehouse cannot verify — is an error: the caller refuses the Ingress (503), never serves it
 //! open.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;

@@ -135,6 +135,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
     }
 
     let mut out = Translation::default();
+    let mut policies = ingress::Policies::default();
     for class in &config.classes {
         let ingresses = by_class
             .get(class.name.as_str())
@@ -158,7 +159,14 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
                 auth_secrets: &auth_secrets,
                 global_auth: config.global_auth.as_ref(),
             };
-            ingress::add_ingress(ing, &ctx, &mut builder, &mut backends, &mut warnings);
+            ingress::add_ingress(
+                ing,
+                &ctx,
+                &mut builder,
+                &mut backends,
+                &mut warnings,
+                &mut policies,
+            );
         }
         let members: Vec<IngressRef> = ingresses
             .iter()
@@ -180,7 +188,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
 /// The oldest Ingress (first in `members`, which is oldest first) with a route on each host of
 /// `table`; host-less rules (`*`) are owned by no one.
 fn host_owners(table: &RouteTable, members: &[IngressRef]) -> HostOwners {
-    let rank: std::collections::HashMap<&IngressRef, usize> =
+    let rank: foldhash::HashMap<&IngressRef, usize> =
         members.iter().enumerate().map(|(i, r)| (r, i)).collect();
     // Per host group, not per sorted route: this runs on every publish, and the lowest rank is
     // the same in any order (equal ranks are the same Ingress).

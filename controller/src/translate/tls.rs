@@ -1,7 +1,9 @@
 //! TLS: each class's certificate set from the `spec.tls` Secrets of its Ingresses, and which
 //! hosts have TLS (for the HTTP → HTTPS redirect).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use gatehouse_certs::{parse_tls_pair, CertSet, LoadedCert};
 use gatehouse_routes::normalized_host;
@@ -46,7 +48,7 @@ impl<'a> SecretIndex<'a> {
                 .iter()
                 .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), &**s)))
                 .collect(),
-            parsed: HashMap::new(),
+            parsed: HashMap::default(),
         }
     }
 

@@ -499,3 +499,41 @@ fn global_auth_applies_unless_the_ingress_has_its_own_or_opts_out() {
         .forward_auth
         .is_none());
 }
+
+#[test]
+fn ingresses_that_behave_alike_share_one_policy() {
+    let objects = vec![
+        service("ns", "s", &[("http", 80)]),
+        plain_ingress(),
+        ingress(
+            "ns",
+            "other",
+            Some("internal"),
+            &[("other.example", "/", "Prefix", "s", json!(80))],
+        ),
+        annotated(
+            ingress(
+                "ns",
+                "slow",
+                Some("internal"),
+                &[("slow.example", "/", "Prefix", "s", json!(80))],
+            ),
+            &[(TIMEOUT, "2")],
+        ),
+    ];
+    let t = translate(&Snapshot::from_objects(objects), &two_classes());
+    let table = &t.tables["internal"];
+    let policy = |host: &str| table.lookup(host, "/").expect("route").policy.clone();
+    assert!(Arc::ptr_eq(
+        &policy("plain.example"),
+        &policy("other.example")
+    ));
+    assert!(!Arc::ptr_eq(
+        &policy("plain.example"),
+        &policy("slow.example")
+    ));
+    assert_eq!(
+        policy("slow.example").connect_timeout,
+        Some(Duration::from_secs(2))
+    );
+}
