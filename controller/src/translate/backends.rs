@@ -31,13 +31,73 @@ pub struct BackendProblem {
 /// Resolves and caches backends, so every route to one Service port shares one endpoint set
 /// (and one round-robin position: each distinct backend gets the next slot).
 pub struct BackendResolver<'a> {
-    services: HashMap<(&'a str, &'a str), &'a Service>,
-    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    services: HashMap<(&'a str, &'a str), &'a Arc<Service>>,
+    slices: HashMap<(&'a str, &'a str), Vec<&'a Arc<EndpointSlice>>>,
     /// Keyed by borrowed (namespace, service, port) so that a hit allocates nothing.
     /// The flag is `service-upstream`: such a backend differs from the endpoints' one.
     cache: HashMap<(&'a str, &'a str, PortKey<'a>, bool), Resolved>,
     /// What ExternalName Services' names resolved to.
     external_names: &'a ResolvedNames,
+    /// Backends of the previous translation (consulted) and of this one (recorded), when
+    /// translating incrementally.
+    memo: Option<&'a mut BackendMemo>,
+}
+
+/// Backends resolved by one translation, keyed by their Service's `Arc` identity, for the next
+/// one to reuse: an unchanged Service with unchanged EndpointSlices resolves to equal
+/// endpoints, so only the slot (the order of first use) may need renumbering.
+#[derive(Default)]
+pub struct BackendMemo {
+    previous: HashMap<usize, Vec<MemoBackend>>,
+    current: HashMap<usize, Vec<MemoBackend>>,
+}
+
+impl BackendMemo {
+    /// Starts a translation: what the last one recorded becomes what this one may reuse.
+    pub fn begin(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
+
+    /// Ends a translation: what it did not use is dropped.
+    pub fn finish(&mut self) {
+        self.previous = HashMap::default();
+    }
+}
+
+/// One memoised backend and the inputs it was resolved from (held, so their addresses cannot
+/// be reused by other objects while the memo lives).
+struct MemoBackend {
+    service: Arc<Service>,
+    slices: Vec<Arc<EndpointSlice>>,
+    port: OwnedPort,
+    service_upstream: bool,
+    resolved: Resolved,
+}
+
+#[derive(PartialEq, Eq)]
+enum OwnedPort {
+    Name(Box<str>),
+    Number(i32),
+    Missing,
+}
+
+impl OwnedPort {
+    fn of(port: PortKey<'_>) -> Self {
+        match port {
+            PortKey::Name(n) => OwnedPort::Name(n.into()),
+            PortKey::Number(n) => OwnedPort::Number(n),
+            PortKey::Missing => OwnedPort::Missing,
+        }
+    }
+
+    fn is(&self, port: PortKey<'_>) -> bool {
+        match (self, port) {
+            (OwnedPort::Name(a), PortKey::Name(b)) => &**a == b,
+            (OwnedPort::Number(a), PortKey::Number(b)) => *a == b,
+            (OwnedPort::Missing, PortKey::Missing) => true,
+            _ => false,
+        }
+    }
 }
 
 /// A Service port as an Ingress names it.
@@ -52,13 +112,13 @@ type Resolved = (Arc<Backend>, Option<BackendProblem>);
 
 impl<'a> BackendResolver<'a> {
     /// Indexes the snapshot's Services and EndpointSlices.
-    pub fn new(snapshot: &'a Snapshot) -> Self {
+    pub fn new(snapshot: &'a Snapshot, memo: Option<&'a mut BackendMemo>) -> Self {
         let services = snapshot
             .services
             .iter()
-            .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), &**s)))
+            .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), s)))
             .collect();
-        let mut slices: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::default();
+        let mut slices: HashMap<(&str, &str), Vec<&Arc<EndpointSlice>>> = HashMap::default();
         for slice in &snapshot.endpoint_slices {
             let service = slice
                 .metadata
@@ -77,6 +137,7 @@ impl<'a> BackendResolver<'a> {
             slices,
             cache: HashMap::default(),
             external_names: &snapshot.external_names,
+            memo,
         }
     }
 
@@ -101,25 +162,133 @@ impl<'a> BackendResolver<'a> {
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }
-        let port_label = match port {
-            PortKey::Name(name) => name.to_string(),
-            PortKey::Number(n) => n.to_string(),
-            PortKey::Missing => String::new(),
-        };
-        let (mut endpoints, mut problem) = self.endpoints(ns, backend, &port_label);
-        if service_upstream && problem.is_none() {
-            (endpoints, problem) = self.cluster_endpoint(ns, backend, endpoints);
-        }
         let slot = self.cache.len();
-        let mut built = Backend::new(ns, &backend.name, &port_label, endpoints, slot);
-        if let Some(name) = self.external_name(ns, &backend.name) {
-            built = built.with_external_name(&name);
-        }
-        let resolved = (Arc::new(built), problem);
+        let resolved = match self.remembered(ns, &backend.name, port, service_upstream, slot) {
+            Some(hit) => hit,
+            None => self.build(ns, backend, port, service_upstream, slot),
+        };
+        self.remember(ns, &backend.name, port, service_upstream, &resolved);
         self.cache.insert(key, resolved.clone());
         resolved
     }
 
+    /// Resolves a backend from the snapshot.
+    fn build(
+        &self,
+        ns: &str,
+        backend: &IngressServiceBackend,
+        port: PortKey<'_>,
+        service_upstream: bool,
+        slot: usize,
+    ) -> Resolved {
+        let port_label = port_label(port);
+        let (mut endpoints, mut problem) = self.endpoints(ns, backend, &port_label);
+        if service_upstream && problem.is_none() {
+            (endpoints, problem) = self.cluster_endpoint(ns, backend, endpoints);
+        }
+        let mut built = Backend::new(ns, &backend.name, &port_label, endpoints, slot);
+        if let Some(name) = self.external_name(ns, &backend.name) {
+            built = built.with_external_name(&name);
+        }
+        (Arc::new(built), problem)
+    }
+
+    /// The Service a memo entry may stand for: one that exists and is not ExternalName (an
+    /// ExternalName backend also depends on the resolved names, which are not tracked).
+    fn memoisable(&self, ns: &'a str, service: &'a str) -> Option<&'a Arc<Service>> {
+        let found = *self.services.get(&(ns, service))?;
+        let spec = found.spec.as_ref();
+        (spec.and_then(|s| s.type_.as_deref()) != Some("ExternalName")).then_some(found)
+    }
+
+    /// The previous translation's backend for the same Service port, if its Service and
+    /// EndpointSlices are the same objects, renumbered to `slot` if needed.
+    fn remembered(
+        &self,
+        ns: &'a str,
+        service: &'a str,
+        port: PortKey<'_>,
+        service_upstream: bool,
+        slot: usize,
+    ) -> Option<Resolved> {
+        let memo = self.memo.as_deref()?;
+        let found = self.memoisable(ns, service)?;
+        let slices = self
+            .slices
+            .get(&(ns, service))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let entry = memo
+            .previous
+            .get(&(Arc::as_ptr(found) as usize))?
+            .iter()
+            .find(|e| {
+                Arc::ptr_eq(&e.service, found)
+                    && e.port.is(port)
+                    && e.service_upstream == service_upstream
+                    && e.slices.len() == slices.len()
+                    && e.slices.iter().zip(slices).all(|(a, b)| Arc::ptr_eq(a, b))
+            })?;
+        let (old, problem) = &entry.resolved;
+        if old.slot() == slot {
+            return Some(entry.resolved.clone());
+        }
+        let renumbered = Backend::new(
+            &old.namespace,
+            &old.service,
+            &old.port,
+            old.endpoints().clone(),
+            slot,
+        );
+        Some((Arc::new(renumbered), problem.clone()))
+    }
+
+    /// Records `resolved` for the next translation.
+    fn remember(
+        &mut self,
+        ns: &'a str,
+        service: &'a str,
+        port: PortKey<'_>,
+        service_upstream: bool,
+        resolved: &Resolved,
+    ) {
+        if self.memo.is_none() {
+            return;
+        }
+        let Some(found) = self.memoisable(ns, service) else {
+            return;
+        };
+        let slices = self
+            .slices
+            .get(&(ns, service))
+            .map(|s| s.iter().map(|a| Arc::clone(a)).collect())
+            .unwrap_or_default();
+        let entry = MemoBackend {
+            service: found.clone(),
+            slices,
+            port: OwnedPort::of(port),
+            service_upstream,
+            resolved: resolved.clone(),
+        };
+        if let Some(memo) = self.memo.as_deref_mut() {
+            memo.current
+                .entry(Arc::as_ptr(found) as usize)
+                .or_default()
+                .push(entry);
+        }
+    }
+}
+
+/// A port as a backend names it (a name or a number).
+fn port_label(port: PortKey<'_>) -> String {
+    match port {
+        PortKey::Name(name) => name.to_string(),
+        PortKey::Number(n) => n.to_string(),
+        PortKey::Missing => String::new(),
+    }
+}
+
+impl BackendResolver<'_> {
     fn endpoints(
         &self,
         ns: &str,
@@ -291,7 +460,7 @@ fn find_port<'s>(
 }
 
 /// Ready endpoints of the slices' port whose name matches the Service port's name.
-fn collect_endpoints(slices: &[&EndpointSlice], port: &ServicePort) -> EndpointSet {
+fn collect_endpoints(slices: &[&Arc<EndpointSlice>], port: &ServicePort) -> EndpointSet {
     let wanted_name = port.name.as_deref().unwrap_or("");
     let mut ready = BTreeSet::new();
     let mut not_ready = BTreeSet::new();

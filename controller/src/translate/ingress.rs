@@ -35,15 +35,87 @@ pub struct IngressContext<'a> {
 /// one `RoutePolicy` per Ingress was ~2.5 MiB of the table at 10k Ingresses.
 pub type Policies = foldhash::HashSet<Arc<RoutePolicy>>;
 
+/// Route targets and policies of one translation, for the next to reuse: an Ingress that is
+/// the same object (`Arc` identity) and whose routes resolve to the same backend and policy
+/// (`Arc` identity) gets its previous targets back instead of new allocations.
+#[derive(Default)]
+pub struct RouteMemo {
+    /// Per Ingress (by address; the `Arc` is held so the address stays its own), its targets
+    /// in the order `add_ingress` made them. The previous translation's, being consumed.
+    previous: foldhash::HashMap<usize, (Arc<Ingress>, Vec<Arc<RouteTarget>>)>,
+    /// This translation's, recorded.
+    current: foldhash::HashMap<usize, (Arc<Ingress>, Vec<Arc<RouteTarget>>)>,
+    /// The previous translation's interned policies.
+    policies: Policies,
+}
+
+impl RouteMemo {
+    /// Starts a translation: what the last one recorded becomes what this one may reuse.
+    pub fn begin(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
+
+    /// Ends a translation whose interned policies were `policies`.
+    pub fn finish(&mut self, policies: Policies) {
+        self.previous = Default::default();
+        self.policies = policies;
+    }
+}
+
 /// Adds every valid rule of `ing`; each invalid part becomes a warning and is skipped.
 pub fn add_ingress<'a>(
-    ing: &'a Ingress,
+    ing: &'a Arc<Ingress>,
     ctx: &IngressContext<'_>,
     builder: &mut RouteTableBuilder,
     backends: &mut BackendResolver<'a>,
     warnings: &mut Vec<Warning>,
     interned: &mut Policies,
+    memo: Option<&mut RouteMemo>,
 ) {
+    let key = Arc::as_ptr(ing) as usize;
+    let (previous_policies, reuse, record) = match memo {
+        Some(RouteMemo {
+            previous,
+            current,
+            policies,
+        }) => {
+            let reuse = previous
+                .remove(&key)
+                .filter(|(held, _)| Arc::ptr_eq(held, ing))
+                .map(|(_, targets)| targets);
+            (Some(&*policies), reuse, Some(current))
+        }
+        None => (None, None, None),
+    };
+    let mut made: Vec<Arc<RouteTarget>> = Vec::new();
+    add_ingress_routes(
+        ing,
+        ctx,
+        builder,
+        backends,
+        warnings,
+        (interned, previous_policies),
+        (reuse.as_deref().unwrap_or_default(), &mut made),
+    );
+    if let Some(current) = record {
+        current.insert(key, (ing.clone(), made));
+    }
+}
+
+/// [`add_ingress`] without the bookkeeping of the memo: `policies` is this translation's
+/// interned set and the previous one's; `targets` the previous targets of this Ingress and
+/// where this translation's go.
+fn add_ingress_routes<'a>(
+    ing: &'a Ingress,
+    ctx: &IngressContext<'_>,
+    builder: &mut RouteTableBuilder,
+    backends: &mut BackendResolver<'a>,
+    warnings: &mut Vec<Warning>,
+    policies: (&mut Policies, Option<&Policies>),
+    targets: (&[Arc<RouteTarget>], &mut Vec<Arc<RouteTarget>>),
+) {
+    let (interned, previous_policies) = policies;
+    let (previous_targets, made) = targets;
     let ns = namespace(&ing.metadata);
     let name = ing.metadata.name.as_deref().unwrap_or("");
     let object = ObjectRef::ingress(ing);
@@ -104,7 +176,12 @@ pub fn add_ingress<'a>(
             match interned.get(&policy) {
                 Some(shared) => shared.clone(),
                 None => {
-                    let policy = Arc::new(policy);
+                    // The previous translation's equal policy, so that unchanged routes keep
+                    // theirs and can be reused.
+                    let policy = match previous_policies.and_then(|p| p.get(&policy)) {
+                        Some(previous) => previous.clone(),
+                        None => Arc::new(policy),
+                    };
                     interned.insert(policy.clone());
                     policy
                 }
@@ -127,9 +204,11 @@ pub fn add_ingress<'a>(
             TargetSettings {
                 policy: policy(notes.force_ssl_redirect && ctx.has_https, "/"),
                 service_upstream: notes.service_upstream,
+                previous: previous_targets.get(made.len()),
             },
         ) {
             Ok((t, problem)) => {
+                made.push(t.clone());
                 if let Some(p) = problem {
                     warn(p.kind, format!("defaultBackend: {}", p.message));
                 }
@@ -193,9 +272,13 @@ pub fn add_ingress<'a>(
                 TargetSettings {
                     policy: policy(redirect, raw_path),
                     service_upstream: notes.service_upstream,
+                    previous: previous_targets.get(made.len()),
                 },
             ) {
-                Ok(v) => v,
+                Ok(v) => {
+                    made.push(v.0.clone());
+                    v
+                }
                 Err(msg) => {
                     warn(
                         WarningKind::InvalidBackend,
@@ -268,11 +351,14 @@ type Resolved = (Arc<RouteTarget>, Option<super::backends::BackendProblem>);
 /// The route for one path; `origin` is the Ingress and its namespace (borrowed from the
 /// snapshot, which the backend cache keys on).
 /// What an Ingress's annotations give each of its targets.
-struct TargetSettings {
+struct TargetSettings<'p> {
     /// The route's policy.
     policy: Arc<RoutePolicy>,
     /// `service-upstream`: route to the Service's cluster IP.
     service_upstream: bool,
+    /// The previous translation's target in this position of the same Ingress, reused if it
+    /// is the same route.
+    previous: Option<&'p Arc<RouteTarget>>,
 }
 
 fn target<'a>(
@@ -282,11 +368,12 @@ fn target<'a>(
     path_type: PathType,
     backend: &'a IngressBackend,
     backends: &mut BackendResolver<'a>,
-    settings: TargetSettings,
+    settings: TargetSettings<'_>,
 ) -> Result<Resolved, String> {
     let TargetSettings {
         policy,
         service_upstream,
+        previous,
     } = settings;
     let (ingress, ns) = origin;
     let service = match (&backend.service, &backend.resource) {
@@ -298,6 +385,16 @@ fn target<'a>(
         return Err(format!("backend service {:?} names no port", service.name));
     }
     let (backend, problem) = backends.resolve(ns, service, service_upstream);
+    if let Some(old) = previous.filter(|old| {
+        Arc::ptr_eq(&old.backend, &backend)
+            && Arc::ptr_eq(&old.policy, &policy)
+            && old.path_type == path_type
+            && *old.rule_host == **host
+            && *old.rule_path == *path
+            && old.ingress == *ingress
+    }) {
+        return Ok((old.clone(), problem));
+    }
     Ok((
         Arc::new(RouteTarget {
             ingress: ingress.clone(),

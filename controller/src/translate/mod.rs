@@ -6,6 +6,7 @@ pub mod annotations;
 mod backends;
 pub mod basic_auth;
 mod classes;
+mod incremental;
 mod ingress;
 pub mod proxy_ssl;
 pub mod tls;
@@ -41,6 +42,7 @@ use gatehouse_routes::{IngressRef, RouteTable, RouteTableBuilder};
 
 use crate::snapshot::{self, Snapshot};
 pub use classes::ClassResolver;
+pub use incremental::IncrementalTranslator;
 pub use warnings::{ObjectRef, Warning, WarningKind};
 
 /// The controller name used when none is configured.
@@ -113,9 +115,35 @@ pub type HostOwners = BTreeMap<String, IngressRef>;
 
 /// Translates a snapshot into one route table and certificate set per configured class.
 pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
+    translate_with(snapshot, config, None)
+}
+
+/// What a translation may reuse of the previous one (see [`IncrementalTranslator`]).
+#[derive(Default)]
+struct Memo {
+    backends: backends::BackendMemo,
+    routes: ingress::RouteMemo,
+}
+
+/// [`translate`], reusing from `memo` the backends and route targets whose inputs are the same
+/// objects as last time, and recording this translation's in it. Only `Arc`s of equal values
+/// are reused, so the result equals [`translate`]'s.
+fn translate_with(
+    snapshot: &Snapshot,
+    config: &TranslateConfig,
+    mut memo: Option<&mut Memo>,
+) -> Translation {
+    let (backend_memo, mut route_memo) = match memo.as_deref_mut() {
+        Some(Memo { backends, routes }) => {
+            backends.begin();
+            routes.begin();
+            (Some(backends), Some(routes))
+        }
+        None => (None, None),
+    };
     let mut warnings = Vec::new();
     let resolver = ClassResolver::new(config, &snapshot.ingress_classes, &mut warnings);
-    let mut backends = backends::BackendResolver::new(snapshot);
+    let mut backends = backends::BackendResolver::new(snapshot, backend_memo);
     let mut secrets = tls::SecretIndex::new(&snapshot.secrets);
     let default_cert = default_cert(config, &mut secrets, &mut warnings);
     let auth_secrets = basic_auth::AuthSecrets::new(&snapshot.secrets);
@@ -123,7 +151,10 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
     // Oldest first, so that the oldest Ingress keeps a contested rule or certificate.
     let mut ingresses: Vec<_> = snapshot.ingresses.iter().collect();
     ingresses.sort_by(|a, b| age_key(&a.metadata).cmp(&age_key(&b.metadata)));
-    let mut by_class: BTreeMap<&str, Vec<&k8s_openapi::api::networking::v1::Ingress>> = config
+    let mut by_class: BTreeMap<
+        &str,
+        Vec<&std::sync::Arc<k8s_openapi::api::networking::v1::Ingress>>,
+    > = config
         .classes
         .iter()
         .map(|c| (c.name.as_str(), Vec::new()))
@@ -166,6 +197,7 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
                 &mut backends,
                 &mut warnings,
                 &mut policies,
+                route_memo.as_deref_mut(),
             );
         }
         let members: Vec<IngressRef> = ingresses
@@ -178,6 +210,11 @@ pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
         out.members.insert(class.name.clone(), members);
         out.tables.insert(class.name.clone(), table);
         out.certs.insert(class.name.clone(), class_tls.certs);
+    }
+    drop(backends);
+    if let Some(memo) = memo {
+        memo.backends.finish();
+        memo.routes.finish(policies);
     }
     warnings.sort();
     warnings.dedup();

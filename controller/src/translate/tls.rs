@@ -102,7 +102,7 @@ pub struct ClassTls {
 /// back to the default certificate.
 pub fn class_tls(
     class: &str,
-    ingresses: &[&Ingress],
+    ingresses: &[&std::sync::Arc<Ingress>],
     secrets: &mut SecretIndex<'_>,
     default: Option<(&LoadedCert, &str)>,
     warnings: &mut Vec<Warning>,

@@ -3,6 +3,7 @@
 mod backends;
 mod basic_auth;
 mod classes;
+mod incremental;
 mod owners;
 mod policies;
 mod proxy_ssl;

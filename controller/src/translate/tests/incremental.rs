@@ -1,0 +1,491 @@
+//! Property: after every step of a random sequence of changes, the incremental translator's
+//! output equals a full `translate()` of the same snapshot. The object domain is small (few
+//! names, hosts, paths) so that rules conflict, hosts are shared and objects come and go.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
+
+use gatehouse_testkit::tlsgen::{self, LeafSpec};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use super::*;
+
+const HOSTS: [&str; 5] = ["a.test", "B.test", "x.a.test", "*.a.test", ""];
+const PATHS: [&str; 3] = ["/", "/x", "/x/y"];
+const SERVICES: usize = 3;
+const INGRESSES: usize = 6;
+
+/// One path of a generated Ingress: indexes into the small domains.
+#[derive(Clone, Debug)]
+struct PathGen {
+    host: usize,
+    path: usize,
+    exact: bool,
+    service: usize,
+    port: usize,
+}
+
+#[derive(Clone, Debug)]
+struct IngressGen {
+    class: usize,
+    created: u8,
+    paths: Vec<PathGen>,
+    default_backend: Option<usize>,
+    /// `(hosts, secret)`: TLS hosts (indexes; empty for "all of the rules' hosts") and Secret.
+    tls: Vec<(Vec<usize>, usize)>,
+    annotations: usize,
+}
+
+#[derive(Clone, Debug)]
+enum ServiceGen {
+    Ports(usize),
+    ExternalName,
+    Headless,
+}
+
+#[derive(Clone, Debug)]
+enum Change {
+    Ingress(usize, Option<IngressGen>),
+    Service(usize, Option<ServiceGen>),
+    /// Slice `1` of service `0`: endpoints `(last octet, ready)`.
+    Slice(usize, usize, Option<Vec<(u8, bool)>>),
+    /// A Secret: 0 valid for a.test hosts, 1 valid for B.test, 2 not a certificate.
+    Secret(usize, Option<usize>),
+    /// IngressClass: which controller, whether it is the cluster default.
+    Class(usize, Option<(bool, bool)>),
+    /// The same object again as a new `Arc` (equal value, new identity).
+    Touch(usize),
+    /// Flip the HTTPS listener of class `internal`.
+    Https,
+}
+
+fn path_gen() -> impl Strategy<Value = PathGen> {
+    (
+        0..HOSTS.len(),
+        0..PATHS.len(),
+        any::<bool>(),
+        0..SERVICES + 1,
+        0..4usize,
+    )
+        .prop_map(|(host, path, exact, service, port)| PathGen {
+            host,
+            path,
+            exact,
+            service,
+            port,
+        })
+}
+
+fn ingress_gen() -> impl Strategy<Value = IngressGen> {
+    (
+        0..5usize,
+        0..3u8,
+        proptest::collection::vec(path_gen(), 0..4),
+        proptest::option::weighted(0.2, 0..SERVICES),
+        proptest::collection::vec(
+            (
+                proptest::collection::vec(0..HOSTS.len() - 1, 0..2),
+                0..3usize,
+            ),
+            0..2,
+        ),
+        0..5usize,
+    )
+        .prop_map(
+            |(class, created, paths, default_backend, tls, annotations)| IngressGen {
+                class,
+                created,
+                paths,
+                default_backend,
+                tls,
+                annotations,
+            },
+        )
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    let service = prop_oneof![
+        (0..3usize).prop_map(ServiceGen::Ports),
+        Just(ServiceGen::ExternalName),
+        Just(ServiceGen::Headless),
+    ];
+    prop_oneof![
+        5 => (0..INGRESSES, proptest::option::weighted(0.8, ingress_gen()))
+            .prop_map(|(i, g)| Change::Ingress(i, g)),
+        2 => (0..SERVICES, proptest::option::weighted(0.8, service))
+            .prop_map(|(i, g)| Change::Service(i, g)),
+        2 => (
+            0..SERVICES,
+            0..2usize,
+            proptest::option::weighted(0.8, proptest::collection::vec((1..4u8, any::<bool>()), 0..3)),
+        )
+            .prop_map(|(s, n, g)| Change::Slice(s, n, g)),
+        1 => (0..2usize, proptest::option::weighted(0.8, 0..3usize))
+            .prop_map(|(i, g)| Change::Secret(i, g)),
+        1 => (0..2usize, proptest::option::weighted(0.8, (any::<bool>(), any::<bool>())))
+            .prop_map(|(i, g)| Change::Class(i, g)),
+        2 => (0..INGRESSES + SERVICES).prop_map(Change::Touch),
+        1 => Just(Change::Https),
+    ]
+}
+
+/// The cluster as the test changes it, by kind and name.
+#[derive(Default)]
+struct Cluster {
+    ingresses: BTreeMap<String, Arc<Ingress>>,
+    services: BTreeMap<String, Arc<Service>>,
+    slices: BTreeMap<String, Arc<EndpointSlice>>,
+    secrets: BTreeMap<String, Arc<Secret>>,
+    classes: BTreeMap<String, Arc<IngressClass>>,
+}
+
+fn parsed<T: serde::de::DeserializeOwned>(v: Value) -> Arc<T> {
+    Arc::new(serde_json::from_value(v).expect("generated object"))
+}
+
+/// Certificates are slow to make: one per host set for the whole run.
+fn cert_pem(which: usize) -> &'static (String, String) {
+    static CERTS: OnceLock<[(String, String); 2]> = OnceLock::new();
+    let certs = CERTS.get_or_init(|| {
+        let make = |hosts: &[&str]| {
+            let leaf = tlsgen::self_signed(&LeafSpec::new(hosts)).expect("test certificate");
+            (leaf.chain_pem, leaf.key_pem)
+        };
+        [make(&["a.test", "*.a.test"]), make(&["b.test"])]
+    });
+    &certs[which.min(1)]
+}
+
+fn ingress_object(name: &str, g: &IngressGen) -> Value {
+    let backend = |service: usize, port: usize| {
+        let port = match port {
+            0 => json!({"number": 80}),
+            1 => json!({"number": 81}),
+            2 => json!({"name": "http"}),
+            _ => json!({"name": "grpc"}),
+        };
+        json!({"service": {"name": format!("s{service}"), "port": port}})
+    };
+    let rules: Vec<Value> = g
+        .paths
+        .iter()
+        .map(|p| {
+            let mut r = json!({"http": {"paths": [{
+                "path": PATHS[p.path],
+                "pathType": if p.exact { "Exact" } else { "Prefix" },
+                "backend": backend(p.service, p.port),
+            }]}});
+            if !HOSTS[p.host].is_empty() {
+                r["host"] = json!(HOSTS[p.host]);
+            }
+            r
+        })
+        .collect();
+    let mut spec = json!({"rules": rules});
+    // 0: none (default class), 1, 2: ours, 3: another controller's, 4: no such class.
+    if let Some(class) = [
+        None,
+        Some("internal"),
+        Some("external"),
+        Some("foreign"),
+        Some("gone"),
+    ][g.class]
+    {
+        spec["ingressClassName"] = json!(class);
+    }
+    if let Some(s) = g.default_backend {
+        spec["defaultBackend"] = backend(s, 2);
+    }
+    if !g.tls.is_empty() {
+        let tls: Vec<Value> = g
+            .tls
+            .iter()
+            .map(|(hosts, secret)| {
+                let hosts: Vec<&str> = hosts.iter().map(|h| HOSTS[*h]).collect();
+                json!({"hosts": hosts, "secretName": format!("t{secret}")})
+            })
+            .collect();
+        spec["tls"] = json!(tls);
+    }
+    let annotations = match g.annotations {
+        1 => json!({"nginx.ingress.kubernetes.io/ssl-redirect": "false"}),
+        2 => json!({"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}),
+        3 => json!({"nginx.ingress.kubernetes.io/service-upstream": "true"}),
+        4 => json!({"nginx.ingress.kubernetes.io/auth-type": "basic",
+                    "nginx.ingress.kubernetes.io/auth-secret": "t0"}),
+        _ => json!({}),
+    };
+    json!({"metadata": {"namespace": "ns", "name": name, "annotations": annotations,
+            "creationTimestamp": format!("2024-01-01T00:00:0{}Z", g.created)},
+        "spec": spec})
+}
+
+fn service_object(name: &str, g: &ServiceGen) -> Value {
+    let spec = match g {
+        ServiceGen::Ports(0) => {
+            json!({"clusterIP": "10.0.0.1", "ports": [{"name": "http", "port": 80}]})
+        }
+        ServiceGen::Ports(1) => json!({"clusterIP": "10.0.0.2", "ports": [
+            {"name": "http", "port": 80}, {"name": "grpc", "port": 81}]}),
+        ServiceGen::Ports(_) => {
+            json!({"clusterIP": "10.0.0.3", "ports": [{"name": "grpc", "port": 80}]})
+        }
+        ServiceGen::ExternalName => json!({"type": "ExternalName", "externalName": "ext.example",
+            "ports": [{"name": "http", "port": 80}]}),
+        ServiceGen::Headless => {
+            json!({"clusterIP": "None", "ports": [{"name": "http", "port": 80}]})
+        }
+    };
+    json!({"metadata": {"namespace": "ns", "name": name}, "spec": spec})
+}
+
+impl Cluster {
+    fn apply(&mut self, change: &Change, config: &mut TranslateConfig) {
+        match change {
+            Change::Ingress(i, g) => {
+                let name = format!("i{i}");
+                match g {
+                    Some(g) => {
+                        self.ingresses
+                            .insert(name.clone(), parsed(ingress_object(&name, g)));
+                    }
+                    None => {
+                        self.ingresses.remove(&name);
+                    }
+                }
+            }
+            Change::Service(i, g) => {
+                let name = format!("s{i}");
+                match g {
+                    Some(g) => {
+                        self.services
+                            .insert(name.clone(), parsed(service_object(&name, g)));
+                    }
+                    None => {
+                        self.services.remove(&name);
+                    }
+                }
+            }
+            Change::Slice(s, n, g) => {
+                let name = format!("s{s}-{n}");
+                match g {
+                    Some(eps) => {
+                        let endpoints: Vec<Value> = eps
+                            .iter()
+                            .map(|(ip, ready)| {
+                                json!({"addresses": [format!("10.1.{s}.{ip}")],
+                                "conditions": {"ready": ready}})
+                            })
+                            .collect();
+                        // Port named like the Service ports: "http" or "grpc" by slice number.
+                        let port = if *n == 0 { "http" } else { "grpc" };
+                        self.slices.insert(
+                            name.clone(),
+                            parsed(json!({"metadata": {"namespace": "ns", "name": name,
+                                "labels": {"kubernetes.io/service-name": format!("s{s}")}},
+                                "addressType": "IPv4", "ports": [{"name": port, "port": 8080}],
+                                "endpoints": endpoints})),
+                        );
+                    }
+                    None => {
+                        self.slices.remove(&name);
+                    }
+                }
+            }
+            Change::Secret(i, g) => {
+                let name = format!("t{i}");
+                match g {
+                    Some(2) => {
+                        self.secrets.insert(
+                            name.clone(),
+                            parsed(json!({"metadata": {"namespace": "ns", "name": name},
+                                "type": "kubernetes.io/tls",
+                                "stringData": {"tls.crt": "not pem", "tls.key": "nope"}})),
+                        );
+                    }
+                    Some(which) => {
+                        let (crt, key) = cert_pem(*which);
+                        self.secrets.insert(
+                            name.clone(),
+                            parsed(json!({"metadata": {"namespace": "ns", "name": name},
+                                "type": "kubernetes.io/tls",
+                                "stringData": {"tls.crt": crt, "tls.key": key}})),
+                        );
+                    }
+                    None => {
+                        self.secrets.remove(&name);
+                    }
+                }
+            }
+            Change::Class(i, g) => {
+                let name = ["internal", "foreign"][*i].to_string();
+                match g {
+                    Some((ours, default)) => {
+                        let controller = if *ours {
+                            DEFAULT_CONTROLLER_NAME
+                        } else {
+                            "example.com/other"
+                        };
+                        self.classes.insert(
+                            name.clone(),
+                            parsed(json!({"metadata": {"name": name, "annotations": {
+                                "ingressclass.kubernetes.io/is-default-class": default.to_string()}},
+                                "spec": {"controller": controller}})),
+                        );
+                    }
+                    None => {
+                        self.classes.remove(&name);
+                    }
+                }
+            }
+            Change::Touch(i) => {
+                fn again<T: Clone>(map: &mut BTreeMap<String, Arc<T>>, name: &str) {
+                    if let Some(o) = map.get_mut(name) {
+                        *o = Arc::new((**o).clone());
+                    }
+                }
+                if *i < INGRESSES {
+                    again(&mut self.ingresses, &format!("i{i}"));
+                } else {
+                    let s = i - INGRESSES;
+                    again(&mut self.services, &format!("s{s}"));
+                    again(&mut self.slices, &format!("s{s}-0"));
+                }
+            }
+            Change::Https => {
+                config.classes[0].has_https = !config.classes[0].has_https;
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut external_names = crate::snapshot::ResolvedNames::new();
+        external_names.insert(
+            "ext.example".to_string(),
+            Ok(vec!["192.0.2.1".parse().expect("address")]),
+        );
+        Snapshot {
+            ingress_classes: self.classes.values().cloned().collect(),
+            ingresses: self.ingresses.values().cloned().collect(),
+            services: self.services.values().cloned().collect(),
+            endpoint_slices: self.slices.values().cloned().collect(),
+            secrets: self.secrets.values().cloned().collect(),
+            external_names,
+        }
+    }
+}
+
+/// Everything a translation says, in a form two translations can be compared by.
+fn canonical(t: &Translation) -> String {
+    let mut s = String::new();
+    let target = |s: &mut String, t: &gatehouse_routes::RouteTarget| {
+        let _ = writeln!(
+            s,
+            "  {} {:?} {:?} {:?} backend {:?} slot {} {:?} {:?} policy {:?}",
+            t.ingress,
+            t.rule_host,
+            t.rule_path,
+            t.path_type,
+            (&t.backend.namespace, &t.backend.service, &t.backend.port),
+            t.backend.slot(),
+            t.backend.endpoints(),
+            t.backend.external_name(),
+            t.policy,
+        );
+    };
+    for (class, table) in &t.tables {
+        let _ = writeln!(
+            s,
+            "table {class}: slots {} hosts {}",
+            table.backend_slots(),
+            table.host_count()
+        );
+        for (host, route) in table.routes() {
+            let _ = writeln!(s, " {host} host policy {:?}", table.host_policy(&host));
+            target(&mut s, &route);
+        }
+        if let Some(d) = table.default_backend() {
+            s.push_str(" default\n");
+            target(&mut s, d);
+        }
+    }
+    for (class, certs) in &t.certs {
+        let _ = writeln!(s, "certs {class}: {:?}", certs.infos());
+    }
+    let _ = writeln!(s, "warnings {:#?}", t.warnings);
+    let _ = writeln!(s, "members {:?}", t.members);
+    let _ = writeln!(s, "owners {:?}", t.host_owners);
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn incremental_translation_equals_full_translation(
+        changes in proptest::collection::vec(change(), 1..40)
+    ) {
+        let mut cluster = Cluster::default();
+        let mut config = two_classes();
+        let mut incremental = IncrementalTranslator::new();
+        for (step, change) in changes.iter().enumerate() {
+            cluster.apply(change, &mut config);
+            let snapshot = cluster.snapshot();
+            let full = canonical(&translate(&snapshot, &config));
+            let cached = canonical(&incremental.translate(&snapshot, &config));
+            prop_assert_eq!(cached, full, "step {} ({:?})", step, change);
+        }
+    }
+}
+
+/// The incremental path really reuses: an unchanged Ingress keeps its route targets (same
+/// `Arc`), and a changed backend is rebuilt.
+#[test]
+fn unchanged_routes_are_reused() {
+    let mut cluster = Cluster::default();
+    let mut config = two_classes();
+    let path = |host| PathGen {
+        host,
+        path: 0,
+        exact: false,
+        service: 0,
+        port: 2,
+    };
+    for (i, host) in [(0, 0), (1, 1)] {
+        let g = IngressGen {
+            class: 1,
+            created: i as u8,
+            paths: vec![path(host)],
+            default_backend: None,
+            tls: Vec::new(),
+            annotations: 0,
+        };
+        cluster.apply(&Change::Ingress(i, Some(g)), &mut config);
+    }
+    cluster.apply(&Change::Service(0, Some(ServiceGen::Ports(0))), &mut config);
+    let mut incremental = IncrementalTranslator::new();
+    let first = incremental.translate(&cluster.snapshot(), &config);
+    let before = first.tables["internal"].lookup("b.test", "/").cloned();
+    cluster.apply(&Change::Touch(0), &mut config);
+    let second = incremental.translate(&cluster.snapshot(), &config);
+    let after = second.tables["internal"].lookup("b.test", "/").cloned();
+    let (Some(before), Some(after)) = (before, after) else {
+        panic!("b.test routed")
+    };
+    assert!(Arc::ptr_eq(&before, &after), "untouched Ingress reused");
+    let touched_before = first.tables["internal"].lookup("a.test", "/").cloned();
+    let touched_after = second.tables["internal"].lookup("a.test", "/").cloned();
+    let (Some(tb), Some(ta)) = (touched_before, touched_after) else {
+        panic!("a.test routed")
+    };
+    assert!(!Arc::ptr_eq(&tb, &ta), "touched Ingress rebuilt");
+    assert!(
+        Arc::ptr_eq(&tb.backend, &ta.backend),
+        "its unchanged backend reused"
+    );
+}
