@@ -95,7 +95,10 @@ pub fn add_ingress<'a>(
         backends,
         warnings,
         (interned, previous_policies),
-        (reuse.as_deref().unwrap_or_default(), &mut made),
+        (
+            reuse.as_deref().unwrap_or_default(),
+            record.is_some().then_some(&mut made),
+        ),
     );
     if let Some(current) = record {
         current.insert(key, (ing.clone(), made));
@@ -104,7 +107,8 @@ pub fn add_ingress<'a>(
 
 /// [`add_ingress`] without the bookkeeping of the memo: `policies` is this translation's
 /// interned set and the previous one's; `targets` the previous targets of this Ingress and
-/// where this translation's go.
+/// where this translation's go (nowhere without a memo: plain `translate()` allocates nothing
+/// for it).
 fn add_ingress_routes<'a>(
     ing: &'a Ingress,
     ctx: &IngressContext<'_>,
@@ -112,10 +116,12 @@ fn add_ingress_routes<'a>(
     backends: &mut BackendResolver<'a>,
     warnings: &mut Vec<Warning>,
     policies: (&mut Policies, Option<&Policies>),
-    targets: (&[Arc<RouteTarget>], &mut Vec<Arc<RouteTarget>>),
+    targets: (&[Arc<RouteTarget>], Option<&mut Vec<Arc<RouteTarget>>>),
 ) {
     let (interned, previous_policies) = policies;
-    let (previous_targets, made) = targets;
+    let (previous_targets, mut made) = targets;
+    // How many targets this Ingress has made so far: the position of the next one.
+    let mut nth = 0;
     let ns = namespace(&ing.metadata);
     let name = ing.metadata.name.as_deref().unwrap_or("");
     let object = ObjectRef::ingress(ing);
@@ -204,11 +210,11 @@ fn add_ingress_routes<'a>(
             TargetSettings {
                 policy: policy(notes.force_ssl_redirect && ctx.has_https, "/"),
                 service_upstream: notes.service_upstream,
-                previous: previous_targets.get(made.len()),
+                previous: previous_targets.get(nth),
             },
         ) {
             Ok((t, problem)) => {
-                made.push(t.clone());
+                made_one(&mut nth, &mut made, &t);
                 if let Some(p) = problem {
                     warn(p.kind, format!("defaultBackend: {}", p.message));
                 }
@@ -272,11 +278,11 @@ fn add_ingress_routes<'a>(
                 TargetSettings {
                     policy: policy(redirect, raw_path),
                     service_upstream: notes.service_upstream,
-                    previous: previous_targets.get(made.len()),
+                    previous: previous_targets.get(nth),
                 },
             ) {
                 Ok(v) => {
-                    made.push(v.0.clone());
+                    made_one(&mut nth, &mut made, &v.0);
                     v
                 }
                 Err(msg) => {
@@ -313,6 +319,18 @@ fn add_ingress_routes<'a>(
                 );
             }
         }
+    }
+}
+
+/// Counts a target an Ingress made and records it if the translation is memoised.
+fn made_one(
+    nth: &mut usize,
+    made: &mut Option<&mut Vec<Arc<RouteTarget>>>,
+    target: &Arc<RouteTarget>,
+) {
+    *nth += 1;
+    if let Some(made) = made.as_deref_mut() {
+        made.push(target.clone());
     }
 }
 
