@@ -13,7 +13,7 @@ use gatehouse_metrics::{CertExpiry, Metrics, ReadyEndpoints};
 use gatehouse_routes::{Backend, IngressRef, RouteTable};
 
 use crate::snapshot::Snapshot;
-use crate::translate::{translate, HostOwners, TranslateConfig, Translation, Warning};
+use crate::translate::{HostOwners, IncrementalTranslator, TranslateConfig, Translation, Warning};
 
 /// What the last publish produced, for the admin pages.
 #[derive(Debug, Default, Clone)]
@@ -55,6 +55,9 @@ pub struct Publisher {
     reported: BTreeSet<Warning>,
     last: Arc<ArcSwap<PublishReport>>,
     metrics: Option<Arc<Metrics>>,
+    /// Reuses the previous publish's backends and routes for unchanged objects (its output
+    /// equals `translate()`'s; see the property test in `translate::tests::incremental`).
+    translator: IncrementalTranslator,
 }
 
 impl Publisher {
@@ -66,6 +69,7 @@ impl Publisher {
             reported: BTreeSet::new(),
             last: Arc::new(ArcSwap::from_pointee(PublishReport::default())),
             metrics: None,
+            translator: IncrementalTranslator::new(),
         }
     }
 
@@ -84,7 +88,7 @@ impl Publisher {
     /// belong to which class (for status) and the warnings (for Events).
     pub fn publish(&mut self, snapshot: &Snapshot) -> PublishOutcome {
         let started = Instant::now();
-        let translation = translate(snapshot, &self.config);
+        let translation = self.translator.translate(snapshot, &self.config);
         let translate_time = started.elapsed();
         // What the metrics need from the tables is taken before they go to the proxy, and the
         // rest of the bookkeeping runs after the swap: a change is routed without waiting for

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use gatehouse_certs::CertSet;
 use gatehouse_controller::publish::{Publisher, TableSink};
 use gatehouse_controller::sources::manifests::ManifestDir;
+use gatehouse_controller::translate::IncrementalTranslator;
 use gatehouse_controller::{translate, ClassConfig, TranslateConfig};
 use gatehouse_metrics::{Metrics, MetricsOptions};
 use gatehouse_routes::RouteTable;
@@ -142,9 +143,12 @@ fn one_change_at_scale() {
         Publisher::new(Arc::new(Keep::default()), config.clone()).with_metrics(metrics);
     publisher.publish(&manifests.snapshot());
     eprintln!("after the first publish: RSS {:.1} MiB", rss_mib());
+    // A translator of its own, primed like the publisher's, to time the incremental path alone.
+    let mut incremental = IncrementalTranslator::new();
+    drop(incremental.translate(&manifests.snapshot(), &config));
 
     // Per stage: (wall, on-CPU) of each change.
-    let mut stages: [(Vec<Duration>, Vec<Duration>); 4] = Default::default();
+    let mut stages: [(Vec<Duration>, Vec<Duration>); 5] = Default::default();
     for step in 1..=10 {
         std::fs::write(dir.path().join("probe.yaml"), probe_yaml(step)).unwrap();
         let (scan, wall, cpu) = timed(|| manifests.scan());
@@ -157,15 +161,19 @@ fn one_change_at_scale() {
         let ((), wall, cpu) = timed(|| drop(translate(&snapshot, &config)));
         stages[2].0.push(wall);
         stages[2].1.push(cpu);
-        let (_, wall, cpu) = timed(|| publisher.publish(&snapshot));
+        let ((), wall, cpu) = timed(|| drop(incremental.translate(&snapshot, &config)));
         stages[3].0.push(wall);
         stages[3].1.push(cpu);
+        let (_, wall, cpu) = timed(|| publisher.publish(&snapshot));
+        stages[4].0.push(wall);
+        stages[4].1.push(cpu);
     }
     eprintln!("{count} Ingresses, medians of 10 changes, wall / on-CPU:");
     let names = [
         "scan",
         "snapshot",
         "translate (+ drop)",
+        "incremental translate (+ drop)",
         "publish (translate + metrics + swap + drop of the old table)",
     ];
     for (name, (wall, cpu)) in names.iter().zip(stages) {
