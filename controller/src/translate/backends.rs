@@ -165,9 +165,12 @@ impl<'a> BackendResolver<'a> {
         let slot = self.cache.len();
         let resolved = match self.remembered(ns, &backend.name, port, service_upstream, slot) {
             Some(hit) => hit,
-            None => self.build(ns, backend, port, service_upstream, slot),
+            None => {
+                let built = self.build(ns, backend, port, service_upstream, slot);
+                self.remember(ns, &backend.name, port, service_upstream, &built);
+                built
+            }
         };
-        self.remember(ns, &backend.name, port, service_upstream, &resolved);
         self.cache.insert(key, resolved.clone());
         resolved
     }
@@ -202,45 +205,47 @@ impl<'a> BackendResolver<'a> {
     }
 
     /// The previous translation's backend for the same Service port, if its Service and
-    /// EndpointSlices are the same objects, renumbered to `slot` if needed.
+    /// EndpointSlices are the same objects, renumbered to `slot` if needed. Its memo entry
+    /// moves on to the next translation as is (no allocation for an unchanged backend).
     fn remembered(
-        &self,
+        &mut self,
         ns: &'a str,
         service: &'a str,
         port: PortKey<'_>,
         service_upstream: bool,
         slot: usize,
     ) -> Option<Resolved> {
-        let memo = self.memo.as_deref()?;
         let found = self.memoisable(ns, service)?;
+        let memo = self.memo.as_deref_mut()?;
         let slices = self
             .slices
             .get(&(ns, service))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let entry = memo
-            .previous
-            .get(&(Arc::as_ptr(found) as usize))?
-            .iter()
-            .find(|e| {
-                Arc::ptr_eq(&e.service, found)
-                    && e.port.is(port)
-                    && e.service_upstream == service_upstream
-                    && e.slices.len() == slices.len()
-                    && e.slices.iter().zip(slices).all(|(a, b)| Arc::ptr_eq(a, b))
-            })?;
+        let key = Arc::as_ptr(found) as usize;
+        let entries = memo.previous.get_mut(&key)?;
+        let at = entries.iter().position(|e| {
+            Arc::ptr_eq(&e.service, found)
+                && e.port.is(port)
+                && e.service_upstream == service_upstream
+                && e.slices.len() == slices.len()
+                && e.slices.iter().zip(slices).all(|(a, b)| Arc::ptr_eq(a, b))
+        })?;
+        let mut entry = entries.swap_remove(at);
         let (old, problem) = &entry.resolved;
-        if old.slot() == slot {
-            return Some(entry.resolved.clone());
+        if old.slot() != slot {
+            let renumbered = Backend::new(
+                &old.namespace,
+                &old.service,
+                &old.port,
+                old.endpoints().clone(),
+                slot,
+            );
+            entry.resolved = (Arc::new(renumbered), problem.clone());
         }
-        let renumbered = Backend::new(
-            &old.namespace,
-            &old.service,
-            &old.port,
-            old.endpoints().clone(),
-            slot,
-        );
-        Some((Arc::new(renumbered), problem.clone()))
+        let resolved = entry.resolved.clone();
+        memo.current.entry(key).or_default().push(entry);
+        Some(resolved)
     }
 
     /// Records `resolved` for the next translation.

@@ -88,7 +88,7 @@ pub fn add_ingress<'a>(
         None => (None, None, None),
     };
     let mut made: Vec<Arc<RouteTarget>> = Vec::new();
-    add_ingress_routes(
+    let count = add_ingress_routes(
         ing,
         ctx,
         builder,
@@ -101,14 +101,23 @@ pub fn add_ingress<'a>(
         ),
     );
     if let Some(current) = record {
-        current.insert(key, (ing.clone(), made));
+        // Nothing recorded: every target so far was the previous one, so the previous list
+        // (cut to this translation's count) is this one's.
+        let targets = match reuse {
+            Some(mut previous) if made.is_empty() => {
+                previous.truncate(count);
+                previous
+            }
+            _ => made,
+        };
+        current.insert(key, (ing.clone(), targets));
     }
 }
 
 /// [`add_ingress`] without the bookkeeping of the memo: `policies` is this translation's
 /// interned set and the previous one's; `targets` the previous targets of this Ingress and
 /// where this translation's go (nowhere without a memo: plain `translate()` allocates nothing
-/// for it).
+/// for it). Returns how many targets the Ingress made.
 fn add_ingress_routes<'a>(
     ing: &'a Ingress,
     ctx: &IngressContext<'_>,
@@ -117,7 +126,7 @@ fn add_ingress_routes<'a>(
     warnings: &mut Vec<Warning>,
     policies: (&mut Policies, Option<&Policies>),
     targets: (&[Arc<RouteTarget>], Option<&mut Vec<Arc<RouteTarget>>>),
-) {
+) -> usize {
     let (interned, previous_policies) = policies;
     let (previous_targets, mut made) = targets;
     // How many targets this Ingress has made so far: the position of the next one.
@@ -196,7 +205,7 @@ fn add_ingress_routes<'a>(
         .clone()
     };
     let Some(spec) = &ing.spec else {
-        return;
+        return nth;
     };
 
     if let Some(default) = &spec.default_backend {
@@ -214,7 +223,7 @@ fn add_ingress_routes<'a>(
             },
         ) {
             Ok((t, problem)) => {
-                made_one(&mut nth, &mut made, &t);
+                made_one(&mut nth, &mut made, previous_targets, &t);
                 if let Some(p) = problem {
                     warn(p.kind, format!("defaultBackend: {}", p.message));
                 }
@@ -282,7 +291,7 @@ fn add_ingress_routes<'a>(
                 },
             ) {
                 Ok(v) => {
-                    made_one(&mut nth, &mut made, &v.0);
+                    made_one(&mut nth, &mut made, previous_targets, &v.0);
                     v
                 }
                 Err(msg) => {
@@ -320,18 +329,29 @@ fn add_ingress_routes<'a>(
             }
         }
     }
+    nth
 }
 
-/// Counts a target an Ingress made and records it if the translation is memoised.
+/// Counts a target an Ingress made and, if the translation is memoised, records it once the
+/// Ingress's targets differ from `previous` (an unchanged Ingress records nothing and keeps its
+/// previous list: no allocation).
 fn made_one(
     nth: &mut usize,
     made: &mut Option<&mut Vec<Arc<RouteTarget>>>,
+    previous: &[Arc<RouteTarget>],
     target: &Arc<RouteTarget>,
 ) {
-    *nth += 1;
     if let Some(made) = made.as_deref_mut() {
-        made.push(target.clone());
+        let same_so_far =
+            made.is_empty() && previous.get(*nth).is_some_and(|p| Arc::ptr_eq(p, target));
+        if !same_so_far {
+            if made.is_empty() {
+                made.extend(previous.iter().take(*nth).cloned());
+            }
+            made.push(target.clone());
+        }
     }
+    *nth += 1;
 }
 
 /// The Secret that annotation `key` names cannot be used (`problem` says why): a warning on
