@@ -122,6 +122,11 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
+    /// `true` (Pingora's default): an instance's worker threads share one scheduler and take
+    /// over each other's tasks; `false`: each thread runs its own connections to the end.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub work_stealing: bool,
+
     /// Path of a kubeconfig file (otherwise KUBECONFIG, ~/.kube/config, or the in-cluster
     /// service account, whichever is found first). Used when --manifests is not given.
     #[arg(long, value_name = "PATH")]

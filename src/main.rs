@@ -20,6 +20,7 @@ use gatehouse_controller::{ClassConfig, TranslateConfig};
 use gatehouse_proxy::admin::AdminApp;
 use gatehouse_proxy::InstanceSet;
 use pingora::prelude::*;
+use pingora::server::configuration::ServerConf;
 use pingora::services::listening::Service;
 
 use acme::acme_config;
@@ -115,7 +116,11 @@ fn run(mut cli: Cli) -> Result<()> {
         global_auth,
     };
 
-    let mut server = Server::new_with_opt_and_conf(None, server_conf(threads, cli.shutdown_grace));
+    let conf = ServerConf {
+        work_stealing: cli.work_stealing,
+        ..server_conf(threads, cli.shutdown_grace)
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let challenges = MemoryChallenges::new();
     let metrics = observability::metrics(&cli)?;
@@ -212,6 +217,7 @@ fn effective_config(cli: &Cli, limits: &[Arc<gatehouse_proxy::Limits>]) -> Strin
             .unsupported_annotations
             .to_possible_value()
             .map(|v| v.get_name().to_string()),
+        "work-stealing": cli.work_stealing,
         "shutdown-delay": format_duration(cli.shutdown_delay),
         "shutdown-grace": format_duration(cli.shutdown_grace),
         "access-log-buffer": format_size(cli.access_log_buffer as u64),
