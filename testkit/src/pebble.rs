@@ -43,8 +43,26 @@ impl Pebble {
     }
 
     /// Start Pebble validating HTTP-01 on `127.0.0.1:<http01_port>` (for every name) and wait
-    /// until its directory answers.
+    /// until its directory answers. Pebble and its DNS server must be told their ports before
+    /// they bind them, so another process can take a chosen port in between: such a start is
+    /// retried with new ports (a bounded number of times).
     pub async fn start(http01_port: u16) -> Result<Self> {
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(http01_port).await {
+                Err(e)
+                    if attempt < ATTEMPTS
+                        && format!("{e:#}").contains("address already in use") =>
+                {
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(http01_port: u16) -> Result<Self> {
         for binary in [PEBBLE, CHALLTESTSRV] {
             if find_tool(binary).is_none() {
                 bail!("{}", missing_message(binary, "pebble"));
