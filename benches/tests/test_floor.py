@@ -13,6 +13,8 @@ from harness import gatehouse, install, layout, peers, report, run, tools
 from harness.certs import CertFiles
 from harness.layout import CORE_FLOOR, FLOOR, SCENARIOS
 
+from . import report_data
+
 CERTS = CertFiles(Path("/c/cert.pem"), Path("/c/key.pem"), Path("/c/combined.pem"))
 BY_NAME = {s.name: s for s in SCENARIOS}
 DEFAULTS = BY_NAME["h1-c64-defaults"]
@@ -283,24 +285,11 @@ class Ratios(unittest.TestCase):
         self.assertNotIn(("CPU/request ≤ 1.05× bare Pingora", "h1-c256"), verdicts)
 
     def test_markdown_shows_the_floor_row_and_only_scenarios_run(self):
-        data = {
-            "meta": {
-                "commit": "abc",
-                "date": "today",
-                "command": "benches/run",
-                "rounds": 1,
-                "seconds": 1,
-                "warmup": 0,
-                "machine": {"cpu": "x", "cores": "2", "memory": "1 GiB", "kernel": "k"},
-                "floor_binary": "/b/gatehouse-bench-floor",
-                "versions": {},
-            },
-            "medians": self.table(),
-            "unavailable": {"caddy": {DEFAULTS.name: run.not_in_variant(DEFAULTS)}},
-            "churn": None,
-            "churn_skipped": "skipped",
-            "notes": [],
-        }
+        data = report_data.results(
+            self.table(),
+            {"caddy": {DEFAULTS.name: run.not_in_variant(DEFAULTS)}},
+            floor_binary="/b/gatehouse-bench-floor",
+        )
         text = report.markdown(data, None)
         self.assertIn(f"| {FLOOR} (bare Pingora: the floor) | 125 | 0.62× |", text)
         self.assertIn("| 3.20 | 1.60× |", text)  # CPU-s / 100k and CPU × nginx

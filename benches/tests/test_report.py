@@ -6,6 +6,8 @@ from pathlib import Path
 
 from harness import report, tools
 
+from . import report_data
+
 
 def sample(target, scenario, rps, p99=1000.0, cpu=1.0, rss=10240, round_no=0, bad=0):
     return {
@@ -72,23 +74,11 @@ class Markdown(unittest.TestCase):
             sample("haproxy", "h1-c64", 200.0),
             sample("gatehouse", "h1-c64", 150.0),
         ]
-        data = {
-            "meta": {
-                "commit": "abc",
-                "date": "today",
-                "command": "benches/run",
-                "rounds": 1,
-                "seconds": 1,
-                "warmup": 0,
-                "machine": {"cpu": "x", "cores": "2", "memory": "1 GiB", "kernel": "k"},
-                "versions": {"nginx": "1.22"},
-            },
-            "medians": report.medians(rows),
-            "unavailable": {"gatehouse": {"https-c64": "HTTPS listener refused"}},
-            "churn": None,
-            "churn_skipped": "skipped",
-            "notes": [],
-        }
+        data = report_data.results(
+            report.medians(rows),
+            {"gatehouse": {"https-c64": "HTTPS listener refused"}},
+            versions={"nginx": "1.22"},
+        )
         text = report.markdown(data, "results.png")
         self.assertIn("| gatehouse | 150 | 1.50× | 0.75× |", text)
         self.assertIn("HTTPS listener refused", text)
