@@ -131,6 +131,7 @@ impl Publisher {
             translate_seconds: translate_time.as_secs_f64(),
         }));
         tracing::debug!(
+            patched = self.translator.patched(),
             translate_ms = translate_time.as_secs_f64() * 1e3,
             swap_ms = swap_time.as_secs_f64() * 1e3,
             total_ms = started.elapsed().as_secs_f64() * 1e3,

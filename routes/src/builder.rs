@@ -1,6 +1,7 @@
 //! Builds a [`RouteTable`]. The caller adds routes in priority order (oldest Ingress first), so
 //! the first route into a slot keeps it and every later one is returned as a [`Conflict`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::table::HostEntry;
@@ -18,7 +19,11 @@ pub struct Conflict {
 /// Collects routes for one class.
 #[derive(Debug, Default)]
 pub struct RouteTableBuilder {
+    /// Everything but the host groups, which are collected unshared below.
     table: RouteTable,
+    exact_hosts: HashMap<Arc<str>, HostEntry>,
+    wildcard_hosts: HashMap<Arc<str>, HostEntry>,
+    any_host: Option<HostEntry>,
 }
 
 impl RouteTableBuilder {
@@ -39,11 +44,11 @@ impl RouteTableBuilder {
             host = &long;
         }
         if host.is_empty() {
-            return self.table.any_host.get_or_insert_with(HostEntry::default);
+            return self.any_host.get_or_insert_with(HostEntry::default);
         }
         let (map, key) = match host.strip_prefix("*.") {
-            Some(parent) => (&mut self.table.wildcard_hosts, parent),
-            None => (&mut self.table.exact_hosts, host),
+            Some(parent) => (&mut self.wildcard_hosts, parent),
+            None => (&mut self.exact_hosts, host),
         };
         if !map.contains_key(key) {
             map.insert(key.into(), HostEntry::default());
@@ -70,11 +75,11 @@ impl RouteTableBuilder {
     pub fn host_policy(&mut self, host: &str) -> Option<&mut HostPolicy> {
         let host = normalized_host(host);
         let entry = if host.is_empty() {
-            self.table.any_host.as_mut()
+            self.any_host.as_mut()
         } else if let Some(parent) = host.strip_prefix("*.") {
-            self.table.wildcard_hosts.get_mut(parent)
+            self.wildcard_hosts.get_mut(parent)
         } else {
-            self.table.exact_hosts.get_mut(host.as_str())
+            self.exact_hosts.get_mut(host.as_str())
         };
         entry.map(|e| &mut e.policy)
     }
@@ -100,6 +105,16 @@ impl RouteTableBuilder {
 
     /// The finished table.
     pub fn build(self) -> RouteTable {
-        self.table
+        let shared = |map: HashMap<Arc<str>, HostEntry>| {
+            map.into_iter()
+                .map(|(host, entry)| (host, Arc::new(entry)))
+                .collect()
+        };
+        RouteTable {
+            exact_hosts: shared(self.exact_hosts),
+            wildcard_hosts: shared(self.wildcard_hosts),
+            any_host: self.any_host.map(Arc::new),
+            ..self.table
+        }
     }
 }

@@ -37,14 +37,17 @@ pub struct RouteMatch<'a> {
 }
 
 /// One ingress class's immutable routes.
-#[derive(Debug, Default)]
+///
+/// Host groups are shared (`Arc`), so a clone is one pointer copy per host and a table can be
+/// [patched](RouteTable::patched) for a change without rebuilding its other hosts.
+#[derive(Clone, Debug, Default)]
 pub struct RouteTable {
     pub(crate) info: TableInfo,
-    pub(crate) exact_hosts: HashMap<Box<str>, HostEntry>,
+    pub(crate) exact_hosts: HashMap<Arc<str>, Arc<HostEntry>>,
     /// `*.foo.com` rules keyed by `foo.com`.
-    pub(crate) wildcard_hosts: HashMap<Box<str>, HostEntry>,
+    pub(crate) wildcard_hosts: HashMap<Arc<str>, Arc<HostEntry>>,
     /// Rules without a host match every host that has no rules of its own.
-    pub(crate) any_host: Option<HostEntry>,
+    pub(crate) any_host: Option<Arc<HostEntry>>,
     pub(crate) default_backend: Option<Arc<RouteTarget>>,
     /// One more than the highest [`crate::Backend::slot`] in the table.
     pub(crate) backend_slots: usize,
@@ -100,7 +103,37 @@ impl RouteTable {
         if let Some(entry) = wildcard_parent(host).and_then(|p| self.wildcard_hosts.get(p)) {
             return Some(entry);
         }
-        self.any_host.as_ref()
+        self.any_host.as_deref()
+    }
+
+    /// This table with the host groups named in `replaced` (normalised, as written: `foo.com`,
+    /// `*.foo.com`, or `""` for host-less rules) taken from `rebuilt` instead — absent there,
+    /// the group is dropped — and `backend_slots` slots. Every other group is shared with
+    /// `self`, so a change costs its own hosts plus one pointer copy per host.
+    pub fn patched<'h>(
+        &self,
+        mut rebuilt: RouteTable,
+        replaced: impl IntoIterator<Item = &'h str>,
+        backend_slots: usize,
+    ) -> RouteTable {
+        let mut table = self.clone();
+        for host in replaced {
+            if host.is_empty() {
+                table.any_host = rebuilt.any_host.take();
+            } else if let Some(parent) = host.strip_prefix("*.") {
+                match rebuilt.wildcard_hosts.remove_entry(parent) {
+                    Some((key, entry)) => table.wildcard_hosts.insert(key, entry),
+                    None => table.wildcard_hosts.remove(parent),
+                };
+            } else {
+                match rebuilt.exact_hosts.remove_entry(host) {
+                    Some((key, entry)) => table.exact_hosts.insert(key, entry),
+                    None => table.exact_hosts.remove(host),
+                };
+            }
+        }
+        table.backend_slots = backend_slots;
+        table
     }
 
     /// Every route with its host as written (`*` for host-less rules), sorted, for display.

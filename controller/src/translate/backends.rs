@@ -41,6 +41,52 @@ pub struct BackendResolver<'a> {
     /// Backends of the previous translation (consulted) and of this one (recorded), when
     /// translating incrementally.
     memo: Option<&'a mut BackendMemo>,
+    /// When patching a translation: its backends, consulted first, and where new ones get
+    /// their slots (after every slot in use, so no other backend's moves).
+    registry: Option<&'a mut BackendRegistry>,
+}
+
+/// A Service by namespace and name.
+pub type ServiceKey = (Arc<str>, Arc<str>);
+
+/// Every backend of a translation by Service port, with the next free slot: what a patch of
+/// that translation resolves against, so its routes share the backends (and round-robin
+/// positions) of the routes it leaves alone. Entries stay valid while their Service and its
+/// EndpointSlices are the same objects; the caller forgets a Service's when they change.
+#[derive(Default)]
+pub struct BackendRegistry {
+    by_service: HashMap<ServiceKey, Vec<(OwnedPort, bool, Resolved)>>,
+    /// One more than the highest slot handed out.
+    pub next_slot: usize,
+    /// How many backends are registered.
+    pub len: usize,
+}
+
+impl BackendRegistry {
+    fn get(&self, ns: &str, service: &str, port: PortKey<'_>, upstream: bool) -> Option<Resolved> {
+        let entries = self.by_service.get(&(Arc::from(ns), Arc::from(service)))?;
+        entries
+            .iter()
+            .find(|(p, u, _)| p.is(port) && *u == upstream)
+            .map(|(_, _, resolved)| resolved.clone())
+    }
+
+    fn insert(&mut self, port: PortKey<'_>, upstream: bool, resolved: Resolved) {
+        let key = (resolved.0.namespace.clone(), resolved.0.service.clone());
+        self.next_slot = self.next_slot.max(resolved.0.slot() + 1);
+        self.len += 1;
+        self.by_service
+            .entry(key)
+            .or_default()
+            .push((OwnedPort::of(port), upstream, resolved));
+    }
+
+    /// Forgets the backends of Service `ns/name` (it or its EndpointSlices changed).
+    pub fn forget(&mut self, key: &ServiceKey) {
+        if let Some(gone) = self.by_service.remove(key) {
+            self.len -= gone.len();
+        }
+    }
 }
 
 /// Backends resolved by one translation, keyed by their Service's `Arc` identity, for the next
@@ -138,7 +184,28 @@ impl<'a> BackendResolver<'a> {
             cache: HashMap::default(),
             external_names: &snapshot.external_names,
             memo,
+            registry: None,
         }
+    }
+
+    /// A resolver over `snapshot` (which needs to hold only the Services and EndpointSlices
+    /// that will be asked for) that takes existing backends from `registry` and adds new ones
+    /// to it.
+    pub fn patching(snapshot: &'a Snapshot, registry: &'a mut BackendRegistry) -> Self {
+        Self {
+            registry: Some(registry),
+            ..Self::new(snapshot, None)
+        }
+    }
+
+    /// Every backend this resolver resolved, as the registry a patch of this translation
+    /// resolves against.
+    pub fn into_registry(self) -> BackendRegistry {
+        let mut registry = BackendRegistry::default();
+        for ((_, _, port, upstream), resolved) in self.cache {
+            registry.insert(port, upstream, resolved);
+        }
+        registry
     }
 
     /// The backend for `backend` in `ns`, plus a problem if it cannot serve (or, with
@@ -162,12 +229,42 @@ impl<'a> BackendResolver<'a> {
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }
+        if self.registry.is_some() {
+            return self.resolve_patching(key, backend);
+        }
         let slot = self.cache.len();
         let resolved = match self.remembered(ns, &backend.name, port, service_upstream, slot) {
             Some(hit) => hit,
             None => {
                 let built = self.build(ns, backend, port, service_upstream, slot);
                 self.remember(ns, &backend.name, port, service_upstream, &built);
+                built
+            }
+        };
+        self.cache.insert(key, resolved.clone());
+        resolved
+    }
+
+    /// [`BackendResolver::resolve`] for a patch: the registry's backend, else a new one in the
+    /// next free slot.
+    fn resolve_patching(
+        &mut self,
+        key: (&'a str, &'a str, PortKey<'a>, bool),
+        backend: &'a IngressServiceBackend,
+    ) -> Resolved {
+        let (ns, service, port, upstream) = key;
+        let known = self
+            .registry
+            .as_deref()
+            .and_then(|r| r.get(ns, service, port, upstream));
+        let resolved = match known {
+            Some(hit) => hit,
+            None => {
+                let slot = self.registry.as_deref().map_or(0, |r| r.next_slot);
+                let built = self.build(ns, backend, port, upstream, slot);
+                if let Some(registry) = self.registry.as_deref_mut() {
+                    registry.insert(port, upstream, built.clone());
+                }
                 built
             }
         };

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use gatehouse_routes::{
-    normalized_host, IngressRef, PathType, RoutePolicy, RouteTableBuilder, RouteTarget,
+    normalize_host, normalized_host, HostBuf, IngressRef, PathType, RoutePolicy, RouteTableBuilder,
+    RouteTarget,
 };
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
@@ -35,100 +36,147 @@ pub struct IngressContext<'a> {
 /// one `RoutePolicy` per Ingress was ~2.5 MiB of the table at 10k Ingresses.
 pub type Policies = foldhash::HashSet<Arc<RoutePolicy>>;
 
-/// Route targets and policies of one translation, for the next to reuse: an Ingress that is
-/// the same object (`Arc` identity) and whose routes resolve to the same backend and policy
-/// (`Arc` identity) gets its previous targets back instead of new allocations.
-#[derive(Default)]
-pub struct RouteMemo {
-    /// Per Ingress (by address; the `Arc` is held so the address stays its own), its targets
-    /// in the order `add_ingress` made them. The previous translation's, being consumed.
-    previous: foldhash::HashMap<usize, (Arc<Ingress>, Vec<Arc<RouteTarget>>)>,
-    /// This translation's, recorded.
-    current: foldhash::HashMap<usize, (Arc<Ingress>, Vec<Arc<RouteTarget>>)>,
-    /// The previous translation's interned policies.
-    policies: Policies,
+/// What one Ingress contributes to its class's table, before conflicts are decided: its route
+/// targets in the order it declares them (its default backend first, if it has one).
+#[derive(Debug, Default)]
+pub struct IngressRoutes {
+    /// Every target the Ingress made.
+    pub targets: Vec<Arc<RouteTarget>>,
+    /// Whether `targets[0]` is the Ingress's default backend.
+    pub has_default: bool,
 }
 
-impl RouteMemo {
-    /// Starts a translation: what the last one recorded becomes what this one may reuse.
-    pub fn begin(&mut self) {
-        self.previous = std::mem::take(&mut self.current);
+impl IngressRoutes {
+    /// The rule targets (without the default backend).
+    pub fn rules(&self) -> &[Arc<RouteTarget>] {
+        &self.targets[usize::from(self.has_default)..]
     }
 
-    /// Ends a translation whose interned policies were `policies`.
-    pub fn finish(&mut self, policies: Policies) {
-        self.previous = Default::default();
-        self.policies = policies;
-    }
-}
-
-/// Adds every valid rule of `ing`; each invalid part becomes a warning and is skipped.
-pub fn add_ingress<'a>(
-    ing: &'a Arc<Ingress>,
-    ctx: &IngressContext<'_>,
-    builder: &mut RouteTableBuilder,
-    backends: &mut BackendResolver<'a>,
-    warnings: &mut Vec<Warning>,
-    interned: &mut Policies,
-    memo: Option<&mut RouteMemo>,
-) {
-    let key = Arc::as_ptr(ing) as usize;
-    let (previous_policies, reuse, record) = match memo {
-        Some(RouteMemo {
-            previous,
-            current,
-            policies,
-        }) => {
-            let reuse = previous
-                .remove(&key)
-                .filter(|(held, _)| Arc::ptr_eq(held, ing))
-                .map(|(_, targets)| targets);
-            (Some(&*policies), reuse, Some(current))
+    /// Calls `f` with the host group (normalised, `""` for host-less rules) of each rule, in
+    /// order (a group appears once per rule that routes it).
+    pub fn for_each_host(&self, mut f: impl FnMut(&str)) {
+        for t in self.rules() {
+            let mut buf = HostBuf::new();
+            f(normalize_host(&t.rule_host, &mut buf));
         }
-        None => (None, None, None),
-    };
-    let mut made: Vec<Arc<RouteTarget>> = Vec::new();
-    let count = add_ingress_routes(
-        ing,
-        ctx,
-        builder,
-        backends,
-        warnings,
-        (interned, previous_policies),
-        (
-            reuse.as_deref().unwrap_or_default(),
-            record.is_some().then_some(&mut made),
-        ),
-    );
-    if let Some(current) = record {
-        // Nothing recorded: every target so far was the previous one, so the previous list
-        // (cut to this translation's count) is this one's.
-        let targets = match reuse {
-            Some(mut previous) if made.is_empty() => {
-                previous.truncate(count);
-                previous
-            }
-            _ => made,
+    }
+
+    /// Calls `f` with the Service (namespace, name) of each target, in order: what the routes
+    /// depend on besides the Ingress itself.
+    pub fn for_each_service(&self, mut f: impl FnMut(&Arc<str>, &Arc<str>)) {
+        for t in &self.targets {
+            f(&t.backend.namespace, &t.backend.service);
+        }
+    }
+
+    /// Adds the routes into `builder` (the caller goes oldest Ingress first): all of them, or
+    /// with `only` those of one host group (normalised, as [`IngressRoutes::for_each_host`]). A
+    /// route that loses its slot to an older one, or a default backend when the class has one,
+    /// becomes a warning on `ing` in `conflicts`, with the host group it concerns (`None`:
+    /// the default backend).
+    pub fn place(
+        &self,
+        ing: &Ingress,
+        class: &str,
+        only: Option<&str>,
+        builder: &mut RouteTableBuilder,
+        conflicts: &mut Vec<(Option<String>, Warning)>,
+    ) {
+        let conflict = |kind, message: String| {
+            Warning::new(ObjectRef::ingress(ing), kind, message).in_class(class)
         };
-        current.insert(key, (ing.clone(), targets));
+        if let (true, None, Some(default)) = (self.has_default, only, self.targets.first()) {
+            if let Err(c) = builder.set_default(default.clone()) {
+                let message = format!(
+                    "defaultBackend ignored: Ingress {} already sets this class's default backend",
+                    c.winner.ingress
+                );
+                conflicts.push((None, conflict(WarningKind::DefaultBackendConflict, message)));
+            }
+        }
+        for t in self.rules() {
+            let mut buf = HostBuf::new();
+            let group = normalize_host(&t.rule_host, &mut buf);
+            if only.is_some_and(|only| only != group) {
+                continue;
+            }
+            let host = &*t.rule_host;
+            let added = builder.add(host, t.clone());
+            // A host with a redirecting route redirects every path (ingress-nginx's per-server
+            // redirect), also when this route lost its slot to an older Ingress.
+            if t.policy.redirect_https && !host.is_empty() {
+                if let Some(host_policy) = builder.host_policy(host) {
+                    host_policy.redirect_https = true;
+                }
+            }
+            if let Err(c) = added {
+                let message = format!(
+                    "{}{} ({}) is already routed by older Ingress {}; rule ignored",
+                    display_host(host),
+                    t.rule_path,
+                    t.path_type.as_str(),
+                    c.winner.ingress
+                );
+                conflicts.push((
+                    Some(group.to_string()),
+                    conflict(WarningKind::RuleConflict, message),
+                ));
+            }
+        }
     }
 }
 
-/// [`add_ingress`] without the bookkeeping of the memo: `policies` is this translation's
-/// interned set and the previous one's; `targets` the previous targets of this Ingress and
-/// where this translation's go (nowhere without a memo: plain `translate()` allocates nothing
-/// for it). Returns how many targets the Ingress made.
-fn add_ingress_routes<'a>(
+/// Resolves every valid rule of `ing` into targets; each invalid part becomes a warning and is
+/// skipped. `policies` is this translation's interned set and, if any, the previous one's;
+/// `previous` the Ingress's targets from the previous translation when it is the same object,
+/// reused where each resolves to the same backend and policy (`Arc` identity).
+pub fn add_ingress<'a>(
     ing: &'a Ingress,
     ctx: &IngressContext<'_>,
-    builder: &mut RouteTableBuilder,
     backends: &mut BackendResolver<'a>,
     warnings: &mut Vec<Warning>,
     policies: (&mut Policies, Option<&Policies>),
-    targets: (&[Arc<RouteTarget>], Option<&mut Vec<Arc<RouteTarget>>>),
-) -> usize {
+    previous: Option<IngressRoutes>,
+) -> IngressRoutes {
+    let previous = previous.map(|p| p.targets).unwrap_or_default();
+    let mut made: Vec<Arc<RouteTarget>> = Vec::new();
+    let (count, has_default) = add_ingress_routes(
+        ing,
+        ctx,
+        backends,
+        warnings,
+        policies,
+        (&previous, &mut made),
+    );
+    // Nothing recorded: every target was the previous one, so the previous list (cut to this
+    // translation's count) is this one's, without a new allocation.
+    let targets = if made.is_empty() {
+        let mut previous = previous;
+        previous.truncate(count);
+        previous
+    } else {
+        made
+    };
+    IngressRoutes {
+        targets,
+        has_default,
+    }
+}
+
+/// [`add_ingress`] without the bookkeeping of reuse: `targets` are the previous targets of
+/// this Ingress and where this translation's go once they differ. Returns how many targets the
+/// Ingress made and whether the first is its default backend.
+fn add_ingress_routes<'a>(
+    ing: &'a Ingress,
+    ctx: &IngressContext<'_>,
+    backends: &mut BackendResolver<'a>,
+    warnings: &mut Vec<Warning>,
+    policies: (&mut Policies, Option<&Policies>),
+    targets: (&[Arc<RouteTarget>], &mut Vec<Arc<RouteTarget>>),
+) -> (usize, bool) {
     let (interned, previous_policies) = policies;
-    let (previous_targets, mut made) = targets;
+    let (previous_targets, made) = targets;
+    let mut has_default = false;
     // How many targets this Ingress has made so far: the position of the next one.
     let mut nth = 0;
     let ns = namespace(&ing.metadata);
@@ -205,7 +253,7 @@ fn add_ingress_routes<'a>(
         .clone()
     };
     let Some(spec) = &ing.spec else {
-        return nth;
+        return (nth, has_default);
     };
 
     if let Some(default) = &spec.default_backend {
@@ -223,15 +271,10 @@ fn add_ingress_routes<'a>(
             },
         ) {
             Ok((t, problem)) => {
-                made_one(&mut nth, &mut made, previous_targets, &t);
+                made_one(&mut nth, made, previous_targets, &t);
+                has_default = true;
                 if let Some(p) = problem {
                     warn(p.kind, format!("defaultBackend: {}", p.message));
-                }
-                if let Err(c) = builder.set_default(t) {
-                    warn(
-                        WarningKind::DefaultBackendConflict,
-                        format!("defaultBackend ignored: Ingress {} already sets this class's default backend", c.winner.ingress),
-                    );
                 }
             }
             Err(msg) => warn(
@@ -277,7 +320,7 @@ fn add_ingress_routes<'a>(
                 continue;
             }
             let redirect = redirect_for(host);
-            let (t, problem) = match target(
+            let problem = match target(
                 (&ingress_ref, ns),
                 &rule_host,
                 raw_path,
@@ -290,9 +333,9 @@ fn add_ingress_routes<'a>(
                     previous: previous_targets.get(nth),
                 },
             ) {
-                Ok(v) => {
-                    made_one(&mut nth, &mut made, previous_targets, &v.0);
-                    v
+                Ok((t, problem)) => {
+                    made_one(&mut nth, made, previous_targets, &t);
+                    problem
                 }
                 Err(msg) => {
                     warn(
@@ -308,48 +351,26 @@ fn add_ingress_routes<'a>(
                     format!("{}{raw_path}: {}", display_host(host), problem.message),
                 );
             }
-            let added = builder.add(host, t);
-            // A host with a redirecting route redirects every path (ingress-nginx's per-server
-            // redirect), also when this route lost its slot to an older Ingress.
-            if redirect && !host.is_empty() {
-                if let Some(host_policy) = builder.host_policy(host) {
-                    host_policy.redirect_https = true;
-                }
-            }
-            if let Err(c) = added {
-                warn(
-                    WarningKind::RuleConflict,
-                    format!(
-                        "{}{raw_path} ({}) is already routed by older Ingress {}; rule ignored",
-                        display_host(host),
-                        path_type.as_str(),
-                        c.winner.ingress
-                    ),
-                );
-            }
         }
     }
-    nth
+    (nth, has_default)
 }
 
-/// Counts a target an Ingress made and, if the translation is memoised, records it once the
-/// Ingress's targets differ from `previous` (an unchanged Ingress records nothing and keeps its
-/// previous list: no allocation).
+/// Counts a target an Ingress made and records it once the Ingress's targets differ from
+/// `previous` (an unchanged Ingress records nothing and keeps its previous list: no
+/// allocation).
 fn made_one(
     nth: &mut usize,
-    made: &mut Option<&mut Vec<Arc<RouteTarget>>>,
+    made: &mut Vec<Arc<RouteTarget>>,
     previous: &[Arc<RouteTarget>],
     target: &Arc<RouteTarget>,
 ) {
-    if let Some(made) = made.as_deref_mut() {
-        let same_so_far =
-            made.is_empty() && previous.get(*nth).is_some_and(|p| Arc::ptr_eq(p, target));
-        if !same_so_far {
-            if made.is_empty() {
-                made.extend(previous.iter().take(*nth).cloned());
-            }
-            made.push(target.clone());
+    let same_so_far = made.is_empty() && previous.get(*nth).is_some_and(|p| Arc::ptr_eq(p, target));
+    if !same_so_far {
+        if made.is_empty() {
+            made.extend(previous.iter().take(*nth).cloned());
         }
+        made.push(target.clone());
     }
     *nth += 1;
 }

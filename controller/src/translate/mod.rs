@@ -9,6 +9,7 @@ mod classes;
 mod incremental;
 mod ingress;
 pub mod proxy_ssl;
+mod state;
 pub mod tls;
 mod warnings;
 
@@ -38,7 +39,7 @@ pub(crate) mod tests_support {
 use std::collections::BTreeMap;
 
 use gatehouse_certs::{CertSet, LoadedCert};
-use gatehouse_routes::{IngressRef, RouteTable, RouteTableBuilder};
+use gatehouse_routes::{IngressRef, RouteTable};
 
 use crate::snapshot::{self, Snapshot};
 pub use classes::ClassResolver;
@@ -115,111 +116,7 @@ pub type HostOwners = BTreeMap<String, IngressRef>;
 
 /// Translates a snapshot into one route table and certificate set per configured class.
 pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
-    translate_with(snapshot, config, None)
-}
-
-/// What a translation may reuse of the previous one (see [`IncrementalTranslator`]).
-#[derive(Default)]
-struct Memo {
-    backends: backends::BackendMemo,
-    routes: ingress::RouteMemo,
-}
-
-/// [`translate`], reusing from `memo` the backends and route targets whose inputs are the same
-/// objects as last time, and recording this translation's in it. Only `Arc`s of equal values
-/// are reused, so the result equals [`translate`]'s.
-fn translate_with(
-    snapshot: &Snapshot,
-    config: &TranslateConfig,
-    mut memo: Option<&mut Memo>,
-) -> Translation {
-    let (backend_memo, mut route_memo) = match memo.as_deref_mut() {
-        Some(Memo { backends, routes }) => {
-            backends.begin();
-            routes.begin();
-            (Some(backends), Some(routes))
-        }
-        None => (None, None),
-    };
-    let mut warnings = Vec::new();
-    let resolver = ClassResolver::new(config, &snapshot.ingress_classes, &mut warnings);
-    let mut backends = backends::BackendResolver::new(snapshot, backend_memo);
-    let mut secrets = tls::SecretIndex::new(&snapshot.secrets);
-    let default_cert = default_cert(config, &mut secrets, &mut warnings);
-    let auth_secrets = basic_auth::AuthSecrets::new(&snapshot.secrets);
-
-    // Oldest first, so that the oldest Ingress keeps a contested rule or certificate.
-    let mut ingresses: Vec<_> = snapshot.ingresses.iter().collect();
-    ingresses.sort_by(|a, b| age_key(&a.metadata).cmp(&age_key(&b.metadata)));
-    let mut by_class: BTreeMap<
-        &str,
-        Vec<&std::sync::Arc<k8s_openapi::api::networking::v1::Ingress>>,
-    > = config
-        .classes
-        .iter()
-        .map(|c| (c.name.as_str(), Vec::new()))
-        .collect();
-    for ing in ingresses {
-        if let Some(list) = resolver.class_of(ing).and_then(|c| by_class.get_mut(c)) {
-            list.push(ing);
-        }
-    }
-
-    let mut out = Translation::default();
-    let mut policies = ingress::Policies::default();
-    for class in &config.classes {
-        let ingresses = by_class
-            .get(class.name.as_str())
-            .cloned()
-            .unwrap_or_default();
-        let default = default_cert.as_ref().map(|(c, s)| (c, s.as_str()));
-        let class_tls = tls::class_tls(
-            &class.name,
-            &ingresses,
-            &mut secrets,
-            default,
-            &mut warnings,
-        );
-        let mut builder = RouteTableBuilder::new();
-        for ing in &ingresses {
-            let ctx = ingress::IngressContext {
-                class: &class.name,
-                tls_hosts: &class_tls.hosts,
-                has_https: class.has_https,
-                unsupported_annotations: config.unsupported_annotations,
-                auth_secrets: &auth_secrets,
-                global_auth: config.global_auth.as_ref(),
-            };
-            ingress::add_ingress(
-                ing,
-                &ctx,
-                &mut builder,
-                &mut backends,
-                &mut warnings,
-                &mut policies,
-                route_memo.as_deref_mut(),
-            );
-        }
-        let members: Vec<IngressRef> = ingresses
-            .iter()
-            .map(|i| snapshot::ingress_ref(&i.metadata))
-            .collect();
-        let table = builder.build();
-        out.host_owners
-            .insert(class.name.clone(), host_owners(&table, &members));
-        out.members.insert(class.name.clone(), members);
-        out.tables.insert(class.name.clone(), table);
-        out.certs.insert(class.name.clone(), class_tls.certs);
-    }
-    drop(backends);
-    if let Some(memo) = memo {
-        memo.backends.finish();
-        memo.routes.finish(policies);
-    }
-    warnings.sort();
-    warnings.dedup();
-    out.warnings = warnings;
-    out
+    state::State::build(snapshot, config, None).output()
 }
 
 /// The oldest Ingress (first in `members`, which is oldest first) with a route on each host of

@@ -2,6 +2,7 @@
 //! hosts have TLS (for the HTTP → HTTPS redirect).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use foldhash::HashMap;
 
@@ -34,37 +35,61 @@ pub fn secret_cert(secret: &Secret) -> Result<LoadedCert, String> {
     parse_tls_pair(&field("tls.crt")?, &field("tls.key")?).map_err(|e| e.to_string())
 }
 
-/// Parses each referenced Secret once per translation.
+/// Certificates parsed from Secrets, by the Secret's identity: a Secret is parsed once for as
+/// long as it is the same object, across translations (parsing a certificate and key costs far
+/// more than translating the Ingress that names it).
+#[derive(Default)]
+pub struct CertCache(HashMap<usize, (Arc<Secret>, Result<LoadedCert, String>)>);
+
+impl CertCache {
+    /// Forgets the Secrets that are not in `secrets` (the snapshot's).
+    pub fn retain_in(&mut self, secrets: &[Arc<Secret>]) {
+        let live: foldhash::HashSet<*const Secret> = secrets.iter().map(Arc::as_ptr).collect();
+        self.0
+            .retain(|_, (secret, _)| live.contains(&Arc::as_ptr(secret)));
+    }
+}
+
+/// Finds Secrets by namespace and name, and their certificates through a [`CertCache`].
 pub struct SecretIndex<'a> {
-    secrets: HashMap<(&'a str, &'a str), &'a Secret>,
-    parsed: HashMap<(String, String), Result<LoadedCert, String>>,
+    secrets: HashMap<(&'a str, &'a str), &'a Arc<Secret>>,
+    parsed: &'a mut CertCache,
 }
 
 impl<'a> SecretIndex<'a> {
     /// Indexes `secrets` by namespace and name.
-    pub fn new(secrets: &'a [std::sync::Arc<Secret>]) -> Self {
+    pub fn new(secrets: &'a [Arc<Secret>], parsed: &'a mut CertCache) -> Self {
         Self {
             secrets: secrets
                 .iter()
-                .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), &**s)))
+                .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), s)))
                 .collect(),
-            parsed: HashMap::default(),
+            parsed,
         }
     }
 
     /// The certificate in Secret `ns/name`, or why there is none.
     pub fn cert(&mut self, ns: &str, name: &str) -> Result<LoadedCert, String> {
-        let key = (ns.to_string(), name.to_string());
-        if let Some(r) = self.parsed.get(&key) {
-            return r.clone();
-        }
-        let result = match self.secrets.get(&(ns, name)) {
-            None => Err(format!("Secret {ns}/{name} not found")),
-            Some(s) => secret_cert(s).map_err(|e| format!("Secret {ns}/{name} {e}")),
+        let Some(secret) = self.secrets.get(&(ns, name)) else {
+            return Err(format!("Secret {ns}/{name} not found"));
         };
-        self.parsed.insert(key, result.clone());
+        let key = Arc::as_ptr(secret) as usize;
+        if let Some((_, result)) = self.parsed.0.get(&key) {
+            return result.clone();
+        }
+        let result = secret_cert(secret).map_err(|e| format!("Secret {ns}/{name} {e}"));
+        self.parsed
+            .0
+            .insert(key, (Arc::clone(secret), result.clone()));
         result
     }
+}
+
+/// Whether an Ingress has a `spec.tls` section (its hosts and certificates are the class's).
+pub fn has_tls(ing: &Ingress) -> bool {
+    ing.spec
+        .as_ref()
+        .is_some_and(|s| s.tls.as_ref().is_some_and(|t| !t.is_empty()))
 }
 
 /// The hosts an Ingress's `spec.tls` covers (its rule hosts when an entry lists none).

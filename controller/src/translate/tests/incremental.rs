@@ -380,38 +380,41 @@ impl Cluster {
     }
 }
 
-/// Everything a translation says, in a form two translations can be compared by.
+/// Everything a translation says, in a form two translations can be compared by. Backend slots
+/// are numbered in order of first appearance: a patch keeps every backend's slot where a full
+/// translation numbers them afresh, so only which routes share a slot is compared (and that
+/// every slot fits the table's `backend_slots`).
 fn canonical(t: &Translation) -> String {
     let mut s = String::new();
-    let target = |s: &mut String, t: &gatehouse_routes::RouteTarget| {
+    let mut slots: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut target = |s: &mut String, t: &gatehouse_routes::RouteTarget, limit: usize| {
+        let next = slots.len();
+        let slot = *slots.entry(t.backend.slot()).or_insert(next);
         let _ = writeln!(
             s,
-            "  {} {:?} {:?} {:?} backend {:?} slot {} {:?} {:?} policy {:?}",
+            "  {} {:?} {:?} {:?} backend {:?} slot {} fits {} {:?} {:?} policy {:?}",
             t.ingress,
             t.rule_host,
             t.rule_path,
             t.path_type,
             (&t.backend.namespace, &t.backend.service, &t.backend.port),
-            t.backend.slot(),
+            slot,
+            t.backend.slot() < limit,
             t.backend.endpoints(),
             t.backend.external_name(),
             t.policy,
         );
     };
     for (class, table) in &t.tables {
-        let _ = writeln!(
-            s,
-            "table {class}: slots {} hosts {}",
-            table.backend_slots(),
-            table.host_count()
-        );
+        let _ = writeln!(s, "table {class}: hosts {}", table.host_count());
+        let limit = table.backend_slots();
         for (host, route) in table.routes() {
             let _ = writeln!(s, " {host} host policy {:?}", table.host_policy(&host));
-            target(&mut s, &route);
+            target(&mut s, &route, limit);
         }
         if let Some(d) = table.default_backend() {
             s.push_str(" default\n");
-            target(&mut s, d);
+            target(&mut s, d, limit);
         }
     }
     for (class, certs) in &t.certs {
@@ -488,4 +491,73 @@ fn unchanged_routes_are_reused() {
         Arc::ptr_eq(&tb.backend, &ta.backend),
         "its unchanged backend reused"
     );
+}
+
+/// Changes to Ingresses (also with TLS), Services and EndpointSlices are patched in; what
+/// reaches across a class (a default backend, Secrets, IngressClasses, the config) translates
+/// in full.
+#[test]
+fn local_changes_are_patched_and_class_wide_ones_are_not() {
+    let mut cluster = Cluster::default();
+    let mut config = two_classes();
+    let plain = |host, service| IngressGen {
+        class: 1,
+        created: 0,
+        paths: vec![PathGen {
+            host,
+            path: 0,
+            exact: false,
+            service,
+            port: 2,
+        }],
+        default_backend: None,
+        tls: Vec::new(),
+        annotations: 0,
+    };
+    let mut incremental = IncrementalTranslator::new();
+    let steps: Vec<(Change, bool)> = vec![
+        (Change::Ingress(0, Some(plain(0, 0))), false), // the first translation is full
+        (Change::Ingress(1, Some(plain(1, 1))), true),
+        (Change::Ingress(1, Some(plain(3, 1))), true),
+        (Change::Service(0, Some(ServiceGen::Ports(0))), true),
+        (Change::Slice(0, 0, Some(vec![(1, true)])), true),
+        (Change::Touch(0), true),
+        (Change::Ingress(1, None), true),
+        (
+            Change::Ingress(
+                2,
+                Some(IngressGen {
+                    tls: vec![(Vec::new(), 0)],
+                    ..plain(0, 0)
+                }),
+            ),
+            true,
+        ),
+        (Change::Ingress(2, Some(plain(0, 0))), true),
+        (
+            Change::Ingress(
+                3,
+                Some(IngressGen {
+                    default_backend: Some(1),
+                    ..plain(1, 1)
+                }),
+            ),
+            false,
+        ),
+        (Change::Secret(0, Some(0)), false),
+        (Change::Class(0, Some((true, false))), false),
+        (Change::Https, false),
+        (Change::Ingress(4, Some(plain(1, 2))), true),
+    ];
+    for (step, (change, patched)) in steps.iter().enumerate() {
+        cluster.apply(change, &mut config);
+        let snapshot = cluster.snapshot();
+        let cached = canonical(&incremental.translate(&snapshot, &config));
+        assert_eq!(incremental.patched(), *patched, "step {step} {change:?}");
+        assert_eq!(
+            cached,
+            canonical(&translate(&snapshot, &config)),
+            "step {step}"
+        );
+    }
 }

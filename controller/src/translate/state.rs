@@ -1,0 +1,287 @@
+//! A translation kept in the pieces it is made of — per Ingress its routes and warnings, per
+//! class and host group the Ingresses routing it — so that a change can be patched in (see
+//! [`super::incremental`]) instead of translating everything again. [`State::build`] is the
+//! full translation; [`State::output`] the [`Translation`] it stands for.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use foldhash::HashMap;
+use gatehouse_certs::{CertSet, LoadedCert};
+use gatehouse_routes::{IngressRef, RouteTable, RouteTableBuilder};
+use k8s_openapi::api::networking::v1::Ingress;
+
+use super::backends::{BackendMemo, BackendRegistry, BackendResolver, ServiceKey};
+use super::ingress::{self, IngressContext, IngressRoutes, Policies};
+use super::{basic_auth, default_cert, host_owners, tls, ClassResolver};
+use super::{HostOwners, TranslateConfig, Translation, Warning};
+use crate::snapshot::{self, Snapshot};
+
+/// Where an Ingress stands among the others: oldest first (creation time, then namespace and
+/// name), so the oldest keeps a contested rule.
+pub(super) type Rank = (Option<k8s_openapi::jiff::Timestamp>, Arc<str>, Arc<str>);
+
+/// An Ingress's rank and reference (sharing their strings).
+pub(super) fn rank_of(ing: &Ingress) -> (Rank, IngressRef) {
+    let iref = snapshot::ingress_ref(&ing.metadata);
+    let created = ing.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    ((created, iref.namespace.clone(), iref.name.clone()), iref)
+}
+
+/// An Ingress's address in the snapshot: the key of its entry (its `Arc` is held in the entry,
+/// so the address stays its own).
+pub(super) fn key_of(ing: &Arc<Ingress>) -> usize {
+    Arc::as_ptr(ing) as usize
+}
+
+/// One Ingress of a class and what it contributes.
+pub(super) struct IngressEntry {
+    pub ing: Arc<Ingress>,
+    /// Index of its class in the config.
+    pub class: usize,
+    pub rank: Rank,
+    pub iref: IngressRef,
+    pub routes: IngressRoutes,
+    /// Problems with the Ingress itself (not conflicts with others).
+    pub warnings: Vec<Warning>,
+}
+
+/// One host group of a class.
+#[derive(Default)]
+pub(super) struct HostState {
+    /// The Ingresses with rules on it, oldest first.
+    pub contributors: Vec<(Rank, usize)>,
+    /// Its rules that lost their slot to an older Ingress's.
+    pub conflicts: Vec<Warning>,
+}
+
+/// One class's part of the translation.
+pub(super) struct ClassState {
+    pub table: RouteTable,
+    pub certs: CertSet,
+    /// Hosts with TLS in the class (normalised).
+    pub tls_hosts: BTreeSet<String>,
+    /// Certificate problems of the class's Ingresses.
+    pub tls_warnings: Vec<Warning>,
+    /// Default backends that lost to an older Ingress's.
+    pub default_warnings: Vec<Warning>,
+    /// Host group (normalised; `""` for host-less rules) → who routes it.
+    pub hosts: HashMap<String, HostState>,
+    /// The class's Ingresses (keys of [`State::ingresses`]), oldest first.
+    pub members: BTreeMap<Rank, usize>,
+    pub owners: HostOwners,
+}
+
+impl ClassState {
+    /// The class's Ingresses with TLS, oldest first, leaving out those in `except`.
+    pub fn tls_members<'s>(
+        &self,
+        ingresses: &'s HashMap<usize, IngressEntry>,
+        except: &foldhash::HashSet<usize>,
+    ) -> Vec<(Rank, &'s Arc<Ingress>)> {
+        self.members
+            .iter()
+            .filter(|(_, key)| !except.contains(key))
+            .filter_map(|(rank, key)| ingresses.get(key).map(|e| (rank, &e.ing)))
+            .filter(|(_, ing)| tls::has_tls(ing))
+            .map(|(rank, ing)| (rank.clone(), ing))
+            .collect()
+    }
+}
+
+/// A whole translation, in pieces.
+pub(super) struct State {
+    /// The config and snapshot it was made from (what the next snapshot is compared with).
+    pub config: TranslateConfig,
+    pub snapshot: Snapshot,
+    /// IngressClass and default-certificate problems.
+    pub warnings: Vec<Warning>,
+    /// One per configured class, in the config's order.
+    pub classes: Vec<ClassState>,
+    /// Every Ingress of our classes, by [`key_of`].
+    pub ingresses: HashMap<usize, IngressEntry>,
+    /// Service (namespace, name) → the Ingresses whose targets resolved it.
+    pub dependents: HashMap<ServiceKey, Vec<usize>>,
+    pub backends: BackendRegistry,
+    /// Every route policy in use, shared by the routes that are alike.
+    pub policies: Policies,
+    /// Certificates of the snapshot's Secrets, parsed once per Secret object.
+    pub cert_cache: tls::CertCache,
+    /// The default certificate and where it came from.
+    pub default_cert: Option<(LoadedCert, String)>,
+    /// The backends of the last full translation, for the next full one to reuse.
+    backend_memo: BackendMemo,
+}
+
+impl State {
+    /// Translates `snapshot` in full, reusing of `previous` (the last state) every backend,
+    /// route target and policy whose inputs are the same objects.
+    pub fn build(snapshot: &Snapshot, config: &TranslateConfig, previous: Option<State>) -> State {
+        let (mut previous_ingresses, previous_policies, mut backend_memo, mut cert_cache) =
+            match previous {
+                Some(p) => (p.ingresses, p.policies, p.backend_memo, p.cert_cache),
+                None => Default::default(),
+            };
+        backend_memo.begin();
+        let mut warnings = Vec::new();
+        let resolver = ClassResolver::new(config, &snapshot.ingress_classes, &mut warnings);
+        let mut backends = BackendResolver::new(snapshot, Some(&mut backend_memo));
+        let mut secrets = tls::SecretIndex::new(&snapshot.secrets, &mut cert_cache);
+        let default_cert = default_cert(config, &mut secrets, &mut warnings);
+        let auth_secrets = basic_auth::AuthSecrets::new(&snapshot.secrets);
+
+        // Oldest first, so that the oldest Ingress keeps a contested rule or certificate.
+        let mut ingresses: Vec<_> = snapshot.ingresses.iter().collect();
+        ingresses.sort_by(|a, b| super::age_key(&a.metadata).cmp(&super::age_key(&b.metadata)));
+        let mut by_class: Vec<Vec<&Arc<Ingress>>> = vec![Vec::new(); config.classes.len()];
+        for ing in ingresses {
+            let class = resolver.class_of(ing);
+            if let Some(i) = config.classes.iter().position(|c| Some(&*c.name) == class) {
+                by_class[i].push(ing);
+            }
+        }
+
+        let mut entries = HashMap::default();
+        let mut dependents: HashMap<ServiceKey, Vec<usize>> = HashMap::default();
+        let mut policies = Policies::default();
+        let mut classes = Vec::with_capacity(config.classes.len());
+        for ((index, class), ingresses) in config.classes.iter().enumerate().zip(by_class) {
+            let mut tls_warnings = Vec::new();
+            let mut default_warnings = Vec::new();
+            let default = default_cert.as_ref().map(|(c, s)| (c, s.as_str()));
+            let class_tls = tls::class_tls(
+                &class.name,
+                &ingresses,
+                &mut secrets,
+                default,
+                &mut tls_warnings,
+            );
+            let mut builder = RouteTableBuilder::new();
+            let mut conflicts = Vec::new();
+            let mut hosts: HashMap<String, HostState> = HashMap::default();
+            let mut members = BTreeMap::new();
+            for ing in ingresses {
+                let ctx = IngressContext {
+                    class: &class.name,
+                    tls_hosts: &class_tls.hosts,
+                    has_https: class.has_https,
+                    unsupported_annotations: config.unsupported_annotations,
+                    auth_secrets: &auth_secrets,
+                    global_auth: config.global_auth.as_ref(),
+                };
+                let key = key_of(ing);
+                let reuse = previous_ingresses
+                    .remove(&key)
+                    .filter(|e| Arc::ptr_eq(&e.ing, ing))
+                    .map(|e| e.routes);
+                let mut own = Vec::new();
+                let routes = ingress::add_ingress(
+                    ing,
+                    &ctx,
+                    &mut backends,
+                    &mut own,
+                    (&mut policies, Some(&previous_policies)),
+                    reuse,
+                );
+                routes.place(ing, &class.name, None, &mut builder, &mut conflicts);
+                let (rank, iref) = rank_of(ing);
+                routes.for_each_host(|host| {
+                    if !hosts.contains_key(host) {
+                        hosts.insert(host.to_string(), HostState::default());
+                    }
+                    let Some(group) = hosts.get_mut(host) else {
+                        return;
+                    };
+                    // Ingresses come oldest first, so one's repeats are adjacent.
+                    if group.contributors.last().is_none_or(|(_, k)| *k != key) {
+                        group.contributors.push((rank.clone(), key));
+                    }
+                });
+                routes.for_each_service(|ns, name| {
+                    let list = dependents.entry((ns.clone(), name.clone())).or_default();
+                    if list.last() != Some(&key) {
+                        list.push(key);
+                    }
+                });
+                members.insert(rank.clone(), key);
+                entries.insert(
+                    key,
+                    IngressEntry {
+                        ing: ing.clone(),
+                        class: index,
+                        rank,
+                        iref,
+                        routes,
+                        warnings: own,
+                    },
+                );
+            }
+            for (host, warning) in conflicts {
+                match host {
+                    Some(host) => hosts.entry(host).or_default().conflicts.push(warning),
+                    None => default_warnings.push(warning),
+                }
+            }
+            let table = builder.build();
+            let ranked: Vec<IngressRef> = members
+                .values()
+                .filter_map(|key| entries.get(key).map(|e: &IngressEntry| e.iref.clone()))
+                .collect();
+            classes.push(ClassState {
+                owners: host_owners(&table, &ranked),
+                table,
+                certs: class_tls.certs,
+                tls_hosts: class_tls.hosts,
+                tls_warnings,
+                default_warnings,
+                hosts,
+                members,
+            });
+        }
+        let backends = backends.into_registry();
+        backend_memo.finish();
+        drop(secrets);
+        cert_cache.retain_in(&snapshot.secrets);
+        State {
+            config: config.clone(),
+            snapshot: snapshot.clone(),
+            warnings,
+            classes,
+            ingresses: entries,
+            dependents,
+            backends,
+            policies,
+            backend_memo,
+            cert_cache,
+            default_cert,
+        }
+    }
+
+    /// The translation this state stands for.
+    pub fn output(&self) -> Translation {
+        let mut out = Translation::default();
+        let mut warnings = self.warnings.clone();
+        for (class, state) in self.config.classes.iter().zip(&self.classes) {
+            let name = &class.name;
+            out.tables.insert(name.clone(), state.table.clone());
+            out.certs.insert(name.clone(), state.certs.clone());
+            let members = state.members.values();
+            let members = members.filter_map(|key| self.ingresses.get(key));
+            out.members
+                .insert(name.clone(), members.map(|e| e.iref.clone()).collect());
+            out.host_owners.insert(name.clone(), state.owners.clone());
+            warnings.extend(state.tls_warnings.iter().cloned());
+            warnings.extend(state.default_warnings.iter().cloned());
+            for host in state.hosts.values() {
+                warnings.extend(host.conflicts.iter().cloned());
+            }
+        }
+        for entry in self.ingresses.values() {
+            warnings.extend(entry.warnings.iter().cloned());
+        }
+        warnings.sort();
+        warnings.dedup();
+        out.warnings = warnings;
+        out
+    }
+}
