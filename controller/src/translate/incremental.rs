@@ -17,7 +17,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use foldhash::{HashMap, HashSet};
-use gatehouse_routes::RouteTableBuilder;
+use gatehouse_certs::CertSet;
+use gatehouse_routes::{RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::backends::{BackendResolver, ServiceKey, SERVICE_NAME_LABEL};
@@ -53,6 +54,16 @@ impl IncrementalTranslator {
         self.state = Some(state);
         self.patched = patched;
         out
+    }
+
+    /// Each class's table and certificates as last translated (what the last translation's
+    /// output holds, without a copy).
+    pub fn published(&self) -> impl Iterator<Item = (&str, &RouteTable, &CertSet)> {
+        let classes = self
+            .state
+            .iter()
+            .flat_map(|s| s.config.classes.iter().zip(&s.classes));
+        classes.map(|(class, state)| (class.name.as_str(), &state.table, &state.certs))
     }
 
     /// Whether the last translation patched the one before (else it was a full one).
