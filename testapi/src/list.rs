@@ -19,34 +19,60 @@ pub struct ListQuery {
     pub continue_token: String,
 }
 
-/// Opaque-to-clients continue token: the list's resourceVersion and the last key served.
-fn encode_continue(rv: u64, namespace: &str, name: &str) -> String {
-    format!("{rv}:{namespace}/{name}")
+/// Where a paginated list left off; clients see it only as an opaque string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ContinueToken {
+    /// resourceVersion every page of the list is served at.
+    rv: u64,
+    /// Matching objects after `namespace`/`name` at `rv`, counted once on the first page so
+    /// later pages need not scan to the end for `remainingItemCount`.
+    remaining: usize,
+    /// Namespace of the last object served.
+    namespace: String,
+    /// Name of the last object served.
+    name: String,
 }
 
-fn decode_continue(token: &str) -> Result<(u64, String, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid");
-    let (rv, rest) = token.split_once(':').ok_or_else(bad)?;
-    let (ns, name) = rest.split_once('/').ok_or_else(bad)?;
-    Ok((
-        rv.parse().map_err(|_| bad())?,
-        ns.to_string(),
-        name.to_string(),
-    ))
+impl ContinueToken {
+    /// `rv:remaining:namespace/name`; namespaces hold neither ':' nor '/', and the name is
+    /// everything after the first '/'.
+    fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}/{}",
+            self.rv, self.remaining, self.namespace, self.name
+        )
+    }
+
+    fn decode(token: &str) -> Result<Self, ApiError> {
+        let bad = || ApiError::bad_request("continue key is not valid");
+        let (rv, rest) = token.split_once(':').ok_or_else(bad)?;
+        let (remaining, rest) = rest.split_once(':').ok_or_else(bad)?;
+        let (namespace, name) = rest.split_once('/').ok_or_else(bad)?;
+        Ok(Self {
+            rv: rv.parse().map_err(|_| bad())?,
+            remaining: remaining.parse().map_err(|_| bad())?,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
 }
 
 /// Chooses the snapshot version: unset = latest, "0" = any (latest), Exact = that version,
-/// NotOlderThan or legacy = latest but 410 when older than the retained history.
-fn snapshot_version(st: &State, q: &ListQuery) -> Result<Option<u64>, ApiError> {
-    if !q.continue_token.is_empty() {
-        let (rv, _, _) = decode_continue(&q.continue_token)?;
-        if rv < st.floor {
+/// NotOlderThan or legacy = latest but 410 when older than the retained history. A continued
+/// list stays at its token's version.
+fn snapshot_version(
+    st: &State,
+    q: &ListQuery,
+    token: Option<&ContinueToken>,
+) -> Result<Option<u64>, ApiError> {
+    if let Some(token) = token {
+        if token.rv < st.floor {
             return Err(ApiError::gone(
                 "The provided continue parameter is too old to display a consistent list result. \
                  You can start a new list without the continue parameter.",
             ));
         }
-        return Ok(Some(rv));
+        return Ok(Some(token.rv));
     }
     let Some(rv) = parse_rv(&q.resource_version)? else {
         return Ok(None);
@@ -69,40 +95,37 @@ fn snapshot_version(st: &State, q: &ListQuery) -> Result<Option<u64>, ApiError> 
 
 /// Builds the `kind: XList` body for a filter and query.
 pub fn list(st: &State, filter: &WatchFilter, q: &ListQuery) -> Result<Value, ApiError> {
-    let at = snapshot_version(st, q)?;
-    let (rv, objects) = st.snapshot(&filter.info.key(), filter.namespace.as_deref(), at)?;
-    let after = match q.continue_token.is_empty() {
-        true => None,
-        false => decode_continue(&q.continue_token)
-            .map(|(_, ns, name)| (ns, name))
-            .ok(),
+    let token = match q.continue_token.as_str() {
+        "" => None,
+        text => Some(ContinueToken::decode(text)?),
     };
-    let mut matching = objects
-        .into_iter()
-        .filter(|o| filter.matches(o))
-        .filter(|o| {
-            after.as_ref().is_none_or(|(ns, name)| {
-                let key = (
-                    o["metadata"]["namespace"].as_str().unwrap_or(""),
-                    o["metadata"]["name"].as_str().unwrap_or(""),
-                );
-                key > (ns.as_str(), name.as_str())
-            })
-        });
-    let mut items: Vec<Value> = Vec::new();
+    let at = snapshot_version(st, q, token.as_ref())?;
+    let after = token
+        .as_ref()
+        .map(|t| (t.namespace.as_str(), t.name.as_str()));
+    let (rv, scan) = st.scan(&filter.info.key(), filter.namespace.as_deref(), at, after)?;
+    let mut matching = scan.filter(|(_, o)| filter.matches(o));
     let limit = if q.limit == 0 { usize::MAX } else { q.limit };
-    items.extend(matching.by_ref().take(limit));
-    let remaining = matching.count();
+    let page: Vec<_> = matching.by_ref().take(limit).collect();
+    let remaining = match &token {
+        _ if page.len() < limit => 0, // the scan ran out
+        None => matching.count(),
+        Some(token) => token.remaining.saturating_sub(page.len()),
+    };
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if remaining > 0 {
-        if let Some(last) = items.last() {
-            let ns = last["metadata"]["namespace"].as_str().unwrap_or("");
-            let name = last["metadata"]["name"].as_str().unwrap_or("");
-            metadata["continue"] = json!(encode_continue(rv, ns, name));
+        if let Some((last, _)) = page.last() {
+            let next = ContinueToken {
+                rv,
+                remaining,
+                namespace: last.namespace.clone(),
+                name: last.name.clone(),
+            };
+            metadata["continue"] = json!(next.encode());
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
-    let items: Vec<Value> = items.iter().map(|o| list_item(filter, o)).collect();
+    let items: Vec<Value> = page.iter().map(|(_, o)| list_item(filter, o)).collect();
     let (kind, api_version) = if filter.metadata_only {
         (
             "PartialObjectMetadataList".to_string(),
@@ -133,7 +156,7 @@ mod tests {
     use crate::resources::by_plural;
     use crate::selectors::{FieldSelector, LabelSelector};
     use crate::store::Store;
-    use crate::writes::create;
+    use crate::writes::{create, delete, upsert};
 
     #[test]
     fn pages_are_consistent_and_expire_after_compaction() -> Result<(), ApiError> {
@@ -190,6 +213,147 @@ mod tests {
         assert!(page2["metadata"].get("continue").is_none());
         st.compact();
         assert_eq!(list(&st, &filter, &q2).map_err(|e| e.code).err(), Some(410));
+        Ok(())
+    }
+
+    fn filter(namespace: Option<&str>, labels: &str) -> Result<WatchFilter, ApiError> {
+        Ok(WatchFilter {
+            info: by_plural("", "v1", "secrets").ok_or_else(ApiError::no_route)?,
+            namespace: namespace.map(str::to_string),
+            labels: LabelSelector::parse(labels)?,
+            fields: FieldSelector::default(),
+            metadata_only: false,
+        })
+    }
+
+    fn key_of(obj: &Value) -> (String, String) {
+        let meta = &obj["metadata"];
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        (text(&meta["namespace"]), text(&meta["name"]))
+    }
+
+    /// Pages through a whole list, checking each page's remainingItemCount against what the
+    /// following pages actually return; the items in the order served.
+    fn page_all(
+        st: &State,
+        filter: &WatchFilter,
+        first: ListQuery,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut q = first;
+        let mut items = Vec::new();
+        let mut promised = Vec::new();
+        loop {
+            let page = list(st, filter, &q)?;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            let Some(token) = page["metadata"]["continue"].as_str() else {
+                assert!(page["metadata"].get("remainingItemCount").is_none());
+                break;
+            };
+            promised.push((items.len(), page["metadata"]["remainingItemCount"].clone()));
+            q.continue_token = token.to_string();
+        }
+        for (served, remaining) in promised {
+            assert_eq!(remaining, json!(items.len() - served), "after {served}");
+        }
+        Ok(items)
+    }
+
+    #[test]
+    fn small_pages_return_every_object_once_in_order() -> Result<(), ApiError> {
+        let secrets = by_plural("", "v1", "secrets").ok_or_else(ApiError::no_route)?;
+        let config_maps = by_plural("", "v1", "configmaps").ok_or_else(ApiError::no_route)?;
+        let store = Store::default();
+        let mut st = store.lock();
+        // Namespaces and names are created out of order; another kind sits next to them.
+        for i in (0..3000).rev() {
+            let ns = ["b", "a", "c"][i % 3];
+            let labels = json!({"parity": if i % 2 == 0 { "even" } else { "odd" }});
+            let obj = json!({"metadata": {"name": format!("s-{i:05}"), "labels": labels}});
+            create(&mut st, secrets, ns, obj.clone(), false, false)?;
+            create(&mut st, config_maps, ns, obj, false, false)?;
+        }
+        for (namespace, labels) in [(None, ""), (None, "parity=odd"), (Some("b"), "parity=even")] {
+            let filter = filter(namespace, labels)?;
+            let mut want: Vec<(String, String)> = st
+                .objects
+                .iter()
+                .filter(|(k, o)| {
+                    k.resource == secrets.key()
+                        && namespace.is_none_or(|ns| k.namespace == ns)
+                        && filter.matches(o)
+                })
+                .map(|(_, o)| key_of(o))
+                .collect();
+            assert!(want.len() >= 500, "{namespace:?} {labels:?}");
+            want.sort();
+            for limit in [1, 7, 500, 0] {
+                let q = ListQuery {
+                    limit,
+                    ..Default::default()
+                };
+                let got: Vec<_> = page_all(&st, &filter, q)?.iter().map(key_of).collect();
+                assert_eq!(got, want, "{namespace:?} {labels:?} limit {limit}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn continued_pages_keep_their_version_across_writes() -> Result<(), ApiError> {
+        let info = by_plural("", "v1", "secrets").ok_or_else(ApiError::no_route)?;
+        let store = Store::default();
+        let mut st = store.lock();
+        let secret = |i: usize, v: &str| json!({"metadata": {"name": format!("s-{i:04}")}, "v": v});
+        for i in (0..2000).step_by(2) {
+            create(&mut st, info, "ns", secret(i, "old"), false, false)?;
+        }
+        let filter = filter(None, "")?;
+        let (old_rv, want) = st.snapshot(&info.key(), None, None)?;
+        let q = ListQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        let first = list(&st, &filter, &q)?;
+        let token = first["metadata"]["continue"].as_str().unwrap_or_default();
+        // Changes before and after the cursor: new objects, updates and deletes.
+        for i in [1, 151, 153, 1999] {
+            create(&mut st, info, "ns", secret(i, "new"), false, false)?;
+        }
+        for i in [0, 150, 1000, 1998] {
+            upsert(&mut st, info, "ns", secret(i, "new"))?;
+        }
+        for i in [2, 152, 1996] {
+            delete(&mut st, info, "ns", &format!("s-{i:04}"), &json!({}), false)?;
+        }
+        let continued = ListQuery {
+            continue_token: token.to_string(),
+            ..q.clone()
+        };
+        let mut got = first["items"].as_array().cloned().unwrap_or_default();
+        got.extend(page_all(&st, &filter, continued)?);
+        assert_eq!(got.len(), want.len());
+        for (got, want) in got.iter().zip(&want) {
+            assert_eq!(key_of(got), key_of(want));
+            assert_eq!(got["v"], "old");
+            assert_eq!(
+                got["metadata"]["resourceVersion"],
+                want["metadata"]["resourceVersion"]
+            );
+        }
+        // An Exact list at the old version pages through the same snapshot.
+        let exact = ListQuery {
+            resource_version: old_rv.to_string(),
+            version_match: "Exact".into(),
+            limit: 33,
+            ..Default::default()
+        };
+        let paged: Vec<_> = page_all(&st, &filter, exact)?.iter().map(key_of).collect();
+        assert_eq!(paged, want.iter().map(key_of).collect::<Vec<_>>());
+        // The latest version sees the writes.
+        let now: Vec<_> = page_all(&st, &filter, q)?.iter().map(key_of).collect();
+        assert_eq!(now.len(), want.len() + 4 - 3);
+        assert!(now.contains(&("ns".into(), "s-0151".into())));
+        assert!(!now.contains(&("ns".into(), "s-0152".into())));
         Ok(())
     }
 }

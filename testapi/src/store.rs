@@ -1,6 +1,8 @@
 //! The object store: current objects, the global resourceVersion, retained history and open watches.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{btree_map, BTreeMap, VecDeque};
+use std::iter::Peekable;
+use std::ops::{Bound, RangeBounds};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::Value;
@@ -148,13 +150,42 @@ impl State {
         namespace: Option<&str>,
         at: Option<u64>,
     ) -> Result<(u64, Vec<Value>), ApiError> {
-        let in_scope =
-            |k: &ObjectKey| &k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns);
-        let mut objects: BTreeMap<&ObjectKey, &Value> =
-            self.objects.iter().filter(|(k, _)| in_scope(k)).collect();
+        let (rv, scan) = self.scan(resource, namespace, at, None)?;
+        Ok((rv, scan.map(|(_, obj)| obj.clone()).collect()))
+    }
+
+    /// Like [`State::snapshot`] but lazy and borrowed: the objects in key (namespace/name)
+    /// order, starting strictly after `after` (namespace, name) when given. Costs O(log N) to
+    /// start plus O(changes since `at`) for a past version, then O(1) per object taken, so a
+    /// LIST page costs about its own size however many objects are stored.
+    pub fn scan<'a>(
+        &'a self,
+        resource: &ResourceKey,
+        namespace: Option<&str>,
+        at: Option<u64>,
+        after: Option<(&str, &str)>,
+    ) -> Result<(u64, Scan<'a>), ApiError> {
+        let scope = Scope {
+            resource: resource.clone(),
+            namespace: namespace.map(str::to_string),
+        };
+        let from = scope.lower_bound(after);
+        let range = (from.as_ref(), Bound::Unbounded);
+        let current = self.objects.range(range).peekable();
         let at = match at {
             Some(at) if at < self.rv => at,
-            _ => return Ok((self.rv, objects.into_values().cloned().collect())),
+            _ => {
+                let overlay = BTreeMap::new().into_iter().peekable();
+                let rv = self.rv;
+                return Ok((
+                    rv,
+                    Scan {
+                        scope,
+                        current,
+                        overlay,
+                    },
+                ));
+            }
         };
         if at < self.floor {
             return Err(ApiError::gone(format!(
@@ -162,17 +193,23 @@ impl State {
                 self.floor
             )));
         }
-        // Undo newer changes, newest first, to recover the state at `at`.
+        // Undo newer changes, newest first, so the oldest change's `prev` (the state at `at`)
+        // wins; the scan lays these over the current objects.
+        let mut overlay: BTreeMap<&ObjectKey, Option<&Value>> = BTreeMap::new();
         for entry in self.history.iter().rev().take_while(|e| e.rv > at) {
-            if !in_scope(&entry.key) {
-                continue;
+            if scope.contains(&entry.key) && range.contains(&entry.key) {
+                overlay.insert(&entry.key, entry.prev.as_ref());
             }
-            match &entry.prev {
-                Some(prev) => objects.insert(&entry.key, prev),
-                None => objects.remove(&entry.key),
-            };
         }
-        Ok((at, objects.into_values().cloned().collect()))
+        let overlay = overlay.into_iter().peekable();
+        Ok((
+            at,
+            Scan {
+                scope,
+                current,
+                overlay,
+            },
+        ))
     }
 
     /// Drops all retained history: older resourceVersions now get 410, open watches get an ERROR
@@ -186,6 +223,90 @@ impl State {
             watcher.send_error(&status);
         }
         expired
+    }
+}
+
+/// Which objects a scan covers: one resource, optionally one namespace.
+#[derive(Debug, Clone)]
+struct Scope {
+    resource: ResourceKey,
+    namespace: Option<String>,
+}
+
+impl Scope {
+    fn contains(&self, key: &ObjectKey) -> bool {
+        key.resource == self.resource
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| &key.namespace == ns)
+    }
+
+    /// Where a scan starts: the scope's first possible key, or just past `after` when that
+    /// lies inside or beyond it (one scope's keys are contiguous in `ObjectKey` order).
+    fn lower_bound(&self, after: Option<(&str, &str)>) -> Bound<ObjectKey> {
+        let first = ObjectKey {
+            resource: self.resource.clone(),
+            namespace: self.namespace.clone().unwrap_or_default(),
+            name: String::new(),
+        };
+        match after {
+            Some((namespace, name)) => {
+                let past = ObjectKey {
+                    resource: self.resource.clone(),
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                };
+                if past >= first {
+                    Bound::Excluded(past)
+                } else {
+                    Bound::Included(first)
+                }
+            }
+            None => Bound::Included(first),
+        }
+    }
+}
+
+/// Lazy, ordered view of one scope's objects at one version: the current objects merged with
+/// the undone changes (key → state at that version, `None` = absent then) of a past version.
+#[derive(Debug)]
+pub struct Scan<'a> {
+    scope: Scope,
+    current: Peekable<btree_map::Range<'a, ObjectKey, Value>>,
+    overlay: Peekable<btree_map::IntoIter<&'a ObjectKey, Option<&'a Value>>>,
+}
+
+impl<'a> Iterator for Scan<'a> {
+    type Item = (&'a ObjectKey, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            // The current range runs past the scope; its first key outside ends it.
+            let current = self
+                .current
+                .peek()
+                .map(|(k, _)| *k)
+                .filter(|k| self.scope.contains(k));
+            let past = self.overlay.peek().map(|(k, _)| *k);
+            let from_overlay = match (current, past) {
+                (None, None) => return None,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(c), Some(p)) => {
+                    if c == p {
+                        self.current.next(); // replaced by its past state
+                    }
+                    p <= c
+                }
+            };
+            if !from_overlay {
+                return self.current.next();
+            }
+            if let Some((key, Some(obj))) = self.overlay.next() {
+                return Some((key, obj));
+            }
+        }
     }
 }
 
