@@ -13,7 +13,7 @@ use gatehouse_metrics::{CertExpiry, Metrics, ReadyEndpoints};
 use gatehouse_routes::{Backend, IngressRef, RouteTable};
 
 use crate::snapshot::Snapshot;
-use crate::translate::{HostOwners, IncrementalTranslator, TranslateConfig, Translation, Warning};
+use crate::translate::{Findings, HostOwners, IncrementalTranslator, TranslateConfig, Warning};
 
 /// What the last publish produced, for the admin pages.
 #[derive(Debug, Default, Clone)]
@@ -86,22 +86,17 @@ impl Publisher {
 
     /// Translates `snapshot`, swaps every instance's table, and returns which Ingresses
     /// belong to which class (for status) and the warnings (for Events).
-    pub fn publish(&mut self, snapshot: &Snapshot) -> PublishOutcome {
+    pub fn publish(&mut self, snapshot: &Arc<Snapshot>) -> PublishOutcome {
         let started = Instant::now();
-        let translation = self.translator.translate(snapshot, &self.config);
+        self.translator.update(snapshot, &self.config);
         let translate_time = started.elapsed();
-        let Translation {
-            tables,
-            mut certs,
-            warnings,
-            members,
-            host_owners,
-        } = translation;
+        // The tables go to the proxy first; the findings (warnings, members, host owners) are
+        // copied out after the swap, so a change is routed without waiting for them.
         let mut swapped = Vec::new();
-        for (class, table) in tables {
-            let class_certs = certs.remove(&class).unwrap_or_default();
-            if let Some(generation) = self.instances.publish(&class, table, class_certs) {
-                swapped.push((class, generation));
+        for (class, table, certs) in self.translator.published() {
+            if let Some(generation) = self.instances.publish(class, table.clone(), certs.clone()) {
+                tracing::debug!(class, generation, "route table swapped");
+                swapped.push((class.to_string(), generation));
             }
         }
         let swap_time = started.elapsed() - translate_time;
@@ -112,15 +107,17 @@ impl Publisher {
             .metrics
             .as_ref()
             .map(|_| Observed::take(|| self.translator.published()));
+        let Findings {
+            warnings,
+            members,
+            host_owners,
+        } = self.translator.findings();
         let by_class = warnings_by_class(&warnings, members.keys());
         if let (Some(m), Some(observed)) = (&self.metrics, observed) {
             observed.record(m, &by_class, snapshot);
             for (class, generation) in &swapped {
                 m.table_swapped(class, *generation, translate_time);
             }
-        }
-        for (class, generation) in &swapped {
-            tracing::debug!(class, generation, "route table swapped");
         }
         let current: BTreeSet<Warning> = warnings.iter().cloned().collect();
         for w in current.difference(&self.reported) {

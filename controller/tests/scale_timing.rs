@@ -141,11 +141,11 @@ fn one_change_at_scale() {
     );
     let mut publisher =
         Publisher::new(Arc::new(Keep::default()), config.clone()).with_metrics(metrics);
-    publisher.publish(&manifests.snapshot());
+    publisher.publish(&Arc::new(manifests.snapshot()));
     eprintln!("after the first publish: RSS {:.1} MiB", rss_mib());
     // A translator of its own, primed like the publisher's, to time the incremental path alone.
     let mut incremental = IncrementalTranslator::new();
-    drop(incremental.translate(&manifests.snapshot(), &config));
+    drop(incremental.translate(&Arc::new(manifests.snapshot()), &config));
 
     // Per stage: (wall, on-CPU) of each change.
     let mut stages: [(Vec<Duration>, Vec<Duration>); 5] = Default::default();
@@ -155,7 +155,7 @@ fn one_change_at_scale() {
         assert!(scan.changed);
         stages[0].0.push(wall);
         stages[0].1.push(cpu);
-        let (snapshot, wall, cpu) = timed(|| manifests.snapshot());
+        let (snapshot, wall, cpu) = timed(|| Arc::new(manifests.snapshot()));
         stages[1].0.push(wall);
         stages[1].1.push(cpu);
         let ((), wall, cpu) = timed(|| drop(translate(&snapshot, &config)));

@@ -44,6 +44,9 @@ pub struct BackendResolver<'a> {
     /// When patching a translation: its backends, consulted first, and where new ones get
     /// their slots (after every slot in use, so no other backend's moves).
     registry: Option<&'a mut BackendRegistry>,
+    /// When patching: the snapshot, whose Services (and their slices) are indexed one by one
+    /// as a backend the registry lacks needs them, instead of all up front.
+    unindexed: Option<&'a Snapshot>,
 }
 
 /// A Service by namespace and name.
@@ -185,16 +188,50 @@ impl<'a> BackendResolver<'a> {
             external_names: &snapshot.external_names,
             memo,
             registry: None,
+            unindexed: None,
         }
     }
 
-    /// A resolver over `snapshot` (which needs to hold only the Services and EndpointSlices
-    /// that will be asked for) that takes existing backends from `registry` and adds new ones
-    /// to it.
+    /// A resolver over `snapshot` that takes existing backends from `registry` and adds new
+    /// ones to it; it reads only the Services a new backend needs.
     pub fn patching(snapshot: &'a Snapshot, registry: &'a mut BackendRegistry) -> Self {
         Self {
+            services: HashMap::default(),
+            slices: HashMap::default(),
+            cache: HashMap::default(),
+            external_names: &snapshot.external_names,
+            memo: None,
             registry: Some(registry),
-            ..Self::new(snapshot, None)
+            unindexed: Some(snapshot),
+        }
+    }
+
+    /// Indexes Service `ns/name` and its EndpointSlices from the snapshot of a patch (one pass
+    /// over each kind, for a backend the registry does not have).
+    fn index_service(&mut self, ns: &'a str, name: &'a str) {
+        let Some(snapshot) = self.unindexed else {
+            return;
+        };
+        if self.services.contains_key(&(ns, name)) || self.slices.contains_key(&(ns, name)) {
+            return;
+        }
+        let named = |meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            namespace(meta) == ns && meta.name.as_deref() == Some(name)
+        };
+        if let Some(service) = snapshot.services.iter().find(|s| named(&s.metadata)) {
+            self.services.insert((ns, name), service);
+        }
+        let of_service = |slice: &&'a Arc<EndpointSlice>| {
+            let labels = slice.metadata.labels.as_ref();
+            namespace(&slice.metadata) == ns
+                && labels
+                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                    .map(String::as_str)
+                    == Some(name)
+        };
+        let slices: Vec<_> = snapshot.endpoint_slices.iter().filter(of_service).collect();
+        if !slices.is_empty() {
+            self.slices.insert((ns, name), slices);
         }
     }
 
@@ -260,6 +297,7 @@ impl<'a> BackendResolver<'a> {
         let resolved = match known {
             Some(hit) => hit,
             None => {
+                self.index_service(ns, service);
                 let slot = self.registry.as_deref().map_or(0, |r| r.next_slot);
                 let built = self.build(ns, backend, port, upstream, slot);
                 if let Some(registry) = self.registry.as_deref_mut() {

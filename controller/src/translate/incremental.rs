@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use foldhash::{HashMap, HashSet};
+use foldhash::HashSet;
 use gatehouse_certs::CertSet;
 use gatehouse_routes::{RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -24,7 +24,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use super::backends::{BackendResolver, ServiceKey, SERVICE_NAME_LABEL};
 use super::ingress::{self, IngressContext};
 use super::state::{key_of, rank_of, HostState, IngressEntry, State};
-use super::{basic_auth, tls, ClassResolver, TranslateConfig, Translation};
+use super::{basic_auth, tls, ClassResolver, Findings, TranslateConfig, Translation};
 use crate::snapshot::{namespace, Snapshot};
 
 /// Translates snapshot after snapshot, patching the previous translation where it can.
@@ -43,17 +43,28 @@ impl IncrementalTranslator {
     /// The translation of `snapshot` under `config`: equal to `translate(snapshot, config)`
     /// but for backend slot numbers, and much cheaper when only a few Ingresses, Services or
     /// EndpointSlices differ from the previous call's.
-    pub fn translate(&mut self, snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
+    pub fn translate(&mut self, snapshot: &Arc<Snapshot>, config: &TranslateConfig) -> Translation {
+        self.update(snapshot, config);
+        self.state.as_ref().map(State::output).unwrap_or_default()
+    }
+
+    /// Brings the translation up to `snapshot` under `config`, for [`Self::published`] and
+    /// [`Self::findings`] to read: the tables can go to the proxy before the findings are
+    /// copied out.
+    pub fn update(&mut self, snapshot: &Arc<Snapshot>, config: &TranslateConfig) {
         let mut state = self.state.take();
         let patched = state.as_mut().is_some_and(|s| s.patch(snapshot, config));
         let state = match state {
             Some(state) if patched => state,
             previous => State::build(snapshot, config, previous),
         };
-        let out = state.output();
         self.state = Some(state);
         self.patched = patched;
-        out
+    }
+
+    /// What the last translation found besides its tables.
+    pub fn findings(&self) -> Findings {
+        self.state.as_ref().map(State::findings).unwrap_or_default()
     }
 
     /// Each class's table and certificates as last translated (what the last translation's
@@ -82,7 +93,7 @@ const SLOT_SLACK: usize = 1024;
 impl State {
     /// Patches this state into the translation of `snapshot`; `false` (and nothing changed)
     /// when the change needs a full translation.
-    pub(super) fn patch(&mut self, snapshot: &Snapshot, config: &TranslateConfig) -> bool {
+    pub(super) fn patch(&mut self, snapshot: &Arc<Snapshot>, config: &TranslateConfig) -> bool {
         if !same_config(&self.config, config)
             || !same_objects(&self.snapshot.ingress_classes, &snapshot.ingress_classes)
             || !same_objects(&self.snapshot.secrets, &snapshot.secrets)
@@ -212,10 +223,8 @@ impl State {
             }
         }
 
-        // Only the Services (and their slices) the incoming Ingresses name are indexed.
-        let mini = services_named(snapshot, incoming.iter().map(|(ing, _)| &**ing));
         let auth_secrets = basic_auth::AuthSecrets::new(&snapshot.secrets);
-        let mut backends = BackendResolver::patching(&mini, &mut self.backends);
+        let mut backends = BackendResolver::patching(snapshot, &mut self.backends);
         for (ing, index) in &incoming {
             let (Some(class), Some(state)) =
                 (config.classes.get(*index), self.classes.get_mut(*index))
@@ -321,7 +330,7 @@ impl State {
             let replaced = hosts.iter().map(String::as_str);
             state.table = state.table.patched(builder.build(), replaced, slots);
         }
-        self.snapshot = snapshot.clone();
+        self.snapshot = Arc::clone(snapshot);
         true
     }
 }
@@ -404,49 +413,4 @@ fn touched_services(old: &Snapshot, new: &Snapshot) -> HashSet<ServiceKey> {
         }
     }
     touched
-}
-
-/// A snapshot holding only the Services `ingresses` route to and their EndpointSlices (plus
-/// the resolved external names): all a resolver needs for them, found in one pass over each
-/// kind instead of indexing every object.
-fn services_named<'i>(
-    snapshot: &Snapshot,
-    ingresses: impl Iterator<Item = &'i Ingress>,
-) -> Snapshot {
-    let mut wanted: HashMap<&str, Vec<&str>> = HashMap::default();
-    for ing in ingresses {
-        let ns = namespace(&ing.metadata);
-        let rules = ing.spec.iter().flat_map(|s| s.rules.iter().flatten());
-        let paths = rules.flat_map(|r| r.http.iter().flat_map(|h| &h.paths));
-        for service in paths.filter_map(|p| p.backend.service.as_ref()) {
-            wanted.entry(ns).or_default().push(&service.name);
-        }
-    }
-    let named = |ns: &str, name: &str| wanted.get(ns).is_some_and(|names| names.contains(&name));
-    Snapshot {
-        services: snapshot
-            .services
-            .iter()
-            .filter(|s| {
-                named(
-                    namespace(&s.metadata),
-                    s.metadata.name.as_deref().unwrap_or(""),
-                )
-            })
-            .cloned()
-            .collect(),
-        endpoint_slices: snapshot
-            .endpoint_slices
-            .iter()
-            .filter(|e| {
-                let labels = e.metadata.labels.as_ref();
-                labels
-                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                    .is_some_and(|service| named(namespace(&e.metadata), service))
-            })
-            .cloned()
-            .collect(),
-        external_names: snapshot.external_names.clone(),
-        ..Snapshot::default()
-    }
 }

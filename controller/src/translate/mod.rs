@@ -109,6 +109,17 @@ pub struct Translation {
     pub host_owners: BTreeMap<String, HostOwners>,
 }
 
+/// What a translation found besides its tables and certificates: for status, Events and ACME.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Problems found, sorted, each naming its object.
+    pub warnings: Vec<Warning>,
+    /// Ingresses that belong to each class.
+    pub members: BTreeMap<String, Vec<IngressRef>>,
+    /// Per class, which Ingress owns each host of its route table.
+    pub host_owners: BTreeMap<String, HostOwners>,
+}
+
 /// Host (normalised, as in the route table) → the Ingress that owns it in one class: the
 /// oldest Ingress with a route on that host. Built ACME orders certificates only for hosts an
 /// Ingress owns, so an Ingress elsewhere that lists the same host cannot obtain its certificate.
@@ -116,7 +127,8 @@ pub type HostOwners = BTreeMap<String, IngressRef>;
 
 /// Translates a snapshot into one route table and certificate set per configured class.
 pub fn translate(snapshot: &Snapshot, config: &TranslateConfig) -> Translation {
-    state::State::build(snapshot, config, None).output()
+    let snapshot = std::sync::Arc::new(snapshot.clone());
+    state::State::build(&snapshot, config, None).output()
 }
 
 /// The oldest Ingress (first in `members`, which is oldest first) with a route on each host of

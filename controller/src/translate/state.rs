@@ -14,7 +14,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use super::backends::{BackendMemo, BackendRegistry, BackendResolver, ServiceKey};
 use super::ingress::{self, IngressContext, IngressRoutes, Policies};
 use super::{basic_auth, default_cert, host_owners, tls, ClassResolver};
-use super::{HostOwners, TranslateConfig, Translation, Warning};
+use super::{Findings, HostOwners, TranslateConfig, Translation, Warning};
 use crate::snapshot::{self, Snapshot};
 
 /// Where an Ingress stands among the others: oldest first (creation time, then namespace and
@@ -91,9 +91,10 @@ impl ClassState {
 
 /// A whole translation, in pieces.
 pub(super) struct State {
-    /// The config and snapshot it was made from (what the next snapshot is compared with).
+    /// The config and snapshot it was made from (what the next snapshot is compared with;
+    /// shared, since copying 150k `Arc`s at 50k Ingresses cost more than a patch).
     pub config: TranslateConfig,
-    pub snapshot: Snapshot,
+    pub snapshot: Arc<Snapshot>,
     /// IngressClass and default-certificate problems.
     pub warnings: Vec<Warning>,
     /// One per configured class, in the config's order.
@@ -116,7 +117,11 @@ pub(super) struct State {
 impl State {
     /// Translates `snapshot` in full, reusing of `previous` (the last state) every backend,
     /// route target and policy whose inputs are the same objects.
-    pub fn build(snapshot: &Snapshot, config: &TranslateConfig, previous: Option<State>) -> State {
+    pub fn build(
+        snapshot: &Arc<Snapshot>,
+        config: &TranslateConfig,
+        previous: Option<State>,
+    ) -> State {
         let (mut previous_ingresses, previous_policies, mut backend_memo, mut cert_cache) =
             match previous {
                 Some(p) => (p.ingresses, p.policies, p.backend_memo, p.cert_cache),
@@ -244,7 +249,7 @@ impl State {
         cert_cache.retain_in(&snapshot.secrets);
         State {
             config: config.clone(),
-            snapshot: snapshot.clone(),
+            snapshot: Arc::clone(snapshot),
             warnings,
             classes,
             ingresses: entries,
@@ -259,12 +264,30 @@ impl State {
 
     /// The translation this state stands for.
     pub fn output(&self) -> Translation {
-        let mut out = Translation::default();
+        let Findings {
+            warnings,
+            members,
+            host_owners,
+        } = self.findings();
+        let mut out = Translation {
+            warnings,
+            members,
+            host_owners,
+            ..Translation::default()
+        };
+        for (class, state) in self.config.classes.iter().zip(&self.classes) {
+            out.tables.insert(class.name.clone(), state.table.clone());
+            out.certs.insert(class.name.clone(), state.certs.clone());
+        }
+        out
+    }
+
+    /// The translation's findings (all of it but the tables and certificates).
+    pub fn findings(&self) -> Findings {
+        let mut out = Findings::default();
         let mut warnings = self.warnings.clone();
         for (class, state) in self.config.classes.iter().zip(&self.classes) {
             let name = &class.name;
-            out.tables.insert(name.clone(), state.table.clone());
-            out.certs.insert(name.clone(), state.certs.clone());
             let members = state.members.values();
             let members = members.filter_map(|key| self.ingresses.get(key));
             out.members

@@ -438,7 +438,7 @@ proptest! {
         let mut incremental = IncrementalTranslator::new();
         for (step, change) in changes.iter().enumerate() {
             cluster.apply(change, &mut config);
-            let snapshot = cluster.snapshot();
+            let snapshot = Arc::new(cluster.snapshot());
             let full = canonical(&translate(&snapshot, &config));
             let cached = canonical(&incremental.translate(&snapshot, &config));
             prop_assert_eq!(cached, full, "step {} ({:?})", step, change);
@@ -472,10 +472,10 @@ fn unchanged_routes_are_reused() {
     }
     cluster.apply(&Change::Service(0, Some(ServiceGen::Ports(0))), &mut config);
     let mut incremental = IncrementalTranslator::new();
-    let first = incremental.translate(&cluster.snapshot(), &config);
+    let first = incremental.translate(&Arc::new(cluster.snapshot()), &config);
     let before = first.tables["internal"].lookup("b.test", "/").cloned();
     cluster.apply(&Change::Touch(0), &mut config);
-    let second = incremental.translate(&cluster.snapshot(), &config);
+    let second = incremental.translate(&Arc::new(cluster.snapshot()), &config);
     let after = second.tables["internal"].lookup("b.test", "/").cloned();
     let (Some(before), Some(after)) = (before, after) else {
         panic!("b.test routed")
@@ -551,7 +551,7 @@ fn local_changes_are_patched_and_class_wide_ones_are_not() {
     ];
     for (step, (change, patched)) in steps.iter().enumerate() {
         cluster.apply(change, &mut config);
-        let snapshot = cluster.snapshot();
+        let snapshot = Arc::new(cluster.snapshot());
         let cached = canonical(&incremental.translate(&snapshot, &config));
         assert_eq!(incremental.patched(), *patched, "step {step} {change:?}");
         assert_eq!(
