@@ -47,7 +47,14 @@ pub struct BackendResolver<'a> {
     /// When patching: the snapshot, whose Services (and their slices) are indexed one by one
     /// as a backend the registry lacks needs them, instead of all up front.
     unindexed: Option<&'a Snapshot>,
+    /// Services looked up one by one so far: past [`LOOKUPS_BEFORE_INDEX`], the whole snapshot
+    /// is indexed (a patch that brings many Services would otherwise scan it for each).
+    scans: usize,
 }
+
+/// How many Services a patch looks up one by one (a pass over every Service and EndpointSlice
+/// each) before it indexes them all at once.
+const LOOKUPS_BEFORE_INDEX: usize = 8;
 
 /// A Service by namespace and name.
 pub type ServiceKey = (Arc<str>, Arc<str>);
@@ -162,12 +169,28 @@ type Resolved = (Arc<Backend>, Option<BackendProblem>);
 impl<'a> BackendResolver<'a> {
     /// Indexes the snapshot's Services and EndpointSlices.
     pub fn new(snapshot: &'a Snapshot, memo: Option<&'a mut BackendMemo>) -> Self {
-        let services = snapshot
+        let mut resolver = Self {
+            services: HashMap::default(),
+            slices: HashMap::default(),
+            cache: HashMap::default(),
+            external_names: &snapshot.external_names,
+            memo,
+            registry: None,
+            unindexed: None,
+            scans: 0,
+        };
+        resolver.index_all(snapshot);
+        resolver
+    }
+
+    /// Indexes every Service and EndpointSlice of `snapshot`.
+    fn index_all(&mut self, snapshot: &'a Snapshot) {
+        self.services = snapshot
             .services
             .iter()
             .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), s)))
             .collect();
-        let mut slices: HashMap<(&str, &str), Vec<&Arc<EndpointSlice>>> = HashMap::default();
+        self.slices = HashMap::default();
         for slice in &snapshot.endpoint_slices {
             let service = slice
                 .metadata
@@ -175,21 +198,13 @@ impl<'a> BackendResolver<'a> {
                 .as_ref()
                 .and_then(|l| l.get(SERVICE_NAME_LABEL));
             if let Some(service) = service {
-                slices
+                self.slices
                     .entry((namespace(&slice.metadata), service.as_str()))
                     .or_default()
                     .push(slice);
             }
         }
-        Self {
-            services,
-            slices,
-            cache: HashMap::default(),
-            external_names: &snapshot.external_names,
-            memo,
-            registry: None,
-            unindexed: None,
-        }
+        self.unindexed = None;
     }
 
     /// A resolver over `snapshot` that takes existing backends from `registry` and adds new
@@ -203,6 +218,7 @@ impl<'a> BackendResolver<'a> {
             memo: None,
             registry: Some(registry),
             unindexed: Some(snapshot),
+            scans: 0,
         }
     }
 
@@ -213,6 +229,11 @@ impl<'a> BackendResolver<'a> {
             return;
         };
         if self.services.contains_key(&(ns, name)) || self.slices.contains_key(&(ns, name)) {
+            return;
+        }
+        self.scans += 1;
+        if self.scans > LOOKUPS_BEFORE_INDEX {
+            self.index_all(snapshot);
             return;
         }
         let named = |meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {

@@ -561,3 +561,48 @@ fn local_changes_are_patched_and_class_wide_ones_are_not() {
         );
     }
 }
+
+/// A patch that brings many Services at once (more than it looks up one by one) indexes them
+/// and still equals a full translation: 100 Ingresses whose Services are missing, then 30 of
+/// those Services with their EndpointSlices in one step.
+#[test]
+fn a_patch_bringing_many_services_equals_a_full_translation() {
+    let ingress = |i: usize| -> Arc<Ingress> {
+        parsed(
+            json!({"metadata": {"namespace": "ns", "name": format!("m{i}")},
+            "spec": {"rules": [{"host": format!("m{i}.test"), "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": format!("m{i}"), "port": {"number": 80}}}}]}}]}}),
+        )
+    };
+    let service = |i: usize| -> Arc<Service> {
+        parsed(
+            json!({"metadata": {"namespace": "ns", "name": format!("m{i}")},
+            "spec": {"ports": [{"port": 80}]}}),
+        )
+    };
+    let slice = |i: usize| -> Arc<EndpointSlice> {
+        parsed(
+            json!({"metadata": {"namespace": "ns", "name": format!("m{i}-1"),
+            "labels": {"kubernetes.io/service-name": format!("m{i}")}},
+            "addressType": "IPv4", "ports": [{"port": 8080}],
+            "endpoints": [{"addresses": [format!("10.2.0.{i}")], "conditions": {"ready": true}}]}),
+        )
+    };
+    let config = two_classes();
+    let mut snapshot = Snapshot {
+        ingresses: (0..100).map(ingress).collect(),
+        ..Snapshot::default()
+    };
+    let mut incremental = IncrementalTranslator::new();
+    incremental.translate(&Arc::new(snapshot.clone()), &config);
+    snapshot.services = (0..30).map(service).collect();
+    snapshot.endpoint_slices = (0..30).map(slice).collect();
+    let snapshot = Arc::new(snapshot);
+    let patched = canonical(&incremental.translate(&snapshot, &config));
+    assert!(incremental.patched());
+    assert_eq!(patched, canonical(&translate(&snapshot, &config)));
+    let t = translate(&snapshot, &config);
+    let served = t.tables["internal"].lookup("m29.test", "/");
+    assert_eq!(served.map(|r| r.backend.endpoints().ready.len()), Some(1));
+}
