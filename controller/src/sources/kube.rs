@@ -38,6 +38,31 @@ pub struct KubeSourceConfig {
 /// How long a newly named Secret's first list may hold up the next picture.
 const NAMED_SECRET_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Watch events closer together than this make one picture: building one is a pass over every
+/// object, and while a large cluster is listed or rolled out events arrive far faster than
+/// pictures can be built (at 50k Ingresses the source rebuilt them back to back and starved the
+/// translation). The reconciler's hold-off still decides when to translate.
+const EVENT_QUIET: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// A steady stream of events still gets a new picture this often.
+const EVENT_CAP: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Waits for the next watch event, then until events stop for [`EVENT_QUIET`] (at most
+/// [`EVENT_CAP`] after the first).
+async fn next_events(trigger: &Notify) {
+    trigger.notified().await;
+    let cap = tokio::time::Instant::now() + EVENT_CAP;
+    loop {
+        let quiet = (tokio::time::Instant::now() + EVENT_QUIET).min(cap);
+        if tokio::time::timeout_at(quiet, trigger.notified())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
 type Task = BoxFuture<'static, ()>;
 
 /// Starts a watcher + reflector for `K` and returns its store; the driving task goes to `tasks`.
@@ -223,7 +248,7 @@ pub async fn run_kube(client: Client, config: KubeSourceConfig, updates: UpdateS
                 let _ = tokio::time::timeout(NAMED_SECRET_LIST_WAIT, named.wait_ready()).await;
             }
             updates.send_replace(Some(Arc::new(stores.update(named.secrets()))));
-            trigger.notified().await;
+            next_events(&trigger).await;
         }
     };
     tokio::select! {

@@ -54,7 +54,7 @@ pub struct BackendResolver<'a> {
 
 /// How many Services a patch looks up one by one (a pass over every Service and EndpointSlice
 /// each) before it indexes them all at once.
-const LOOKUPS_BEFORE_INDEX: usize = 8;
+const LOOKUPS_BEFORE_INDEX: usize = 2;
 
 /// A Service by namespace and name.
 pub type ServiceKey = (Arc<str>, Arc<str>);
