@@ -103,10 +103,10 @@ impl Publisher {
         // The metrics walk the tables the translator keeps (the same ones the proxy now serves)
         // after the swap: a change is routed without waiting for it (at 50k Ingresses it took
         // longer than the patch itself).
-        let observed = self
-            .metrics
-            .as_ref()
-            .map(|_| Observed::take(|| self.translator.published()));
+        let observed = self.metrics.as_ref().map(|_| Observed {
+            backends: self.translator.backends_if_changed(),
+            certs: Observed::certs(self.translator.published()),
+        });
         let Findings {
             warnings,
             members,
@@ -162,38 +162,22 @@ fn warnings_by_class<'a>(
     out
 }
 
-/// What the metrics of a translation need from its tables, taken before they are swapped
-/// into the proxy (which owns them afterwards).
+/// What the metrics of a translation need, read from the translator after the swap.
 struct Observed {
-    /// Each backend the tables route to, once (routes share one per Service port).
-    backends: Vec<Arc<Backend>>,
+    /// Each backend the tables route to, once (routes share one per Service port), when that
+    /// set changed (else the ready-endpoint gauges stand as they are).
+    backends: Option<Vec<Arc<Backend>>>,
     /// Per class, its certificates and the Ingress name that labels each.
     certs: Vec<(String, Vec<(CertInfo, String)>)>,
 }
 
 impl Observed {
-    /// Walks each class's table and certificates (from `published`) unsorted and without
-    /// copies but for one `Arc` per backend.
-    fn take<'t, I>(published: impl Fn() -> I) -> Self
-    where
-        I: Iterator<Item = (&'t str, &'t RouteTable, &'t CertSet)>,
-    {
-        let mut backends = Vec::new();
-        let mut seen: Vec<bool> = Vec::new();
-        for (_, table, _) in published() {
-            let targets = table.host_groups().flat_map(|(_, routes)| routes.targets());
-            for t in targets.chain(table.default_backend()) {
-                let slot = t.backend.slot();
-                if seen.len() <= slot {
-                    seen.resize(slot + 1, false);
-                }
-                if !std::mem::replace(&mut seen[slot], true) {
-                    backends.push(t.backend.clone());
-                }
-            }
-        }
+    /// Per class, its certificates and the Ingress name that labels each.
+    fn certs<'t>(
+        published: impl Iterator<Item = (&'t str, &'t RouteTable, &'t CertSet)>,
+    ) -> Vec<(String, Vec<(CertInfo, String)>)> {
         let mut certs = Vec::new();
-        for (class, table, set) in published() {
+        for (class, table, set) in published {
             let infos = set.infos();
             // The Ingress whose rule serves a host names the certificate (ingress-nginx's
             // label): the host's first route in `RouteTable::routes` order (by path, then path
@@ -219,7 +203,7 @@ impl Observed {
                 .collect();
             certs.push((class.to_string(), labelled));
         }
-        Self { backends, certs }
+        certs
     }
 
     /// Sets the metrics that describe a translation (all but the swap itself).
@@ -238,8 +222,12 @@ impl Observed {
             m.set_warnings(class, &counts.into_iter().collect::<Vec<_>>());
         }
         // A Service reached through several ports or classes reports its best-served port.
+        let Some(backends) = &self.backends else {
+            self.record_certs(m);
+            return;
+        };
         let mut ready: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for b in &self.backends {
+        for b in backends {
             let n = b.endpoints().ready.len() as u64;
             let slot = ready.entry((&*b.namespace, &*b.service)).or_default();
             *slot = (*slot).max(n);
@@ -253,6 +241,11 @@ impl Observed {
             })
             .collect();
         m.set_ready_endpoints(&ready);
+        self.record_certs(m);
+    }
+
+    /// Sets the certificate expiry metrics.
+    fn record_certs(&self, m: &Metrics) {
         for (class, infos) in &self.certs {
             let expiry: Vec<CertExpiry<'_>> = infos
                 .iter()

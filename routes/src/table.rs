@@ -180,6 +180,15 @@ impl RouteTable {
     /// The host-wide policy stored for a host as written (`*.foo.com` for a wildcard, `""`
     /// for host-less rules), for display and tests.
     pub fn host_policy(&self, host: &str) -> Option<&HostPolicy> {
+        self.group(host).map(|e| &e.policy)
+    }
+
+    /// The routes of the host group named as for [`RouteTable::host_policy`].
+    pub fn host_routes(&self, host: &str) -> Option<&HostRoutes> {
+        self.group(host).map(|e| &e.paths)
+    }
+
+    fn group(&self, host: &str) -> Option<&HostEntry> {
         let host = crate::normalized_host(host);
         let entry = if host.is_empty() {
             self.any_host.as_ref()
@@ -188,7 +197,7 @@ impl RouteTable {
         } else {
             self.exact_hosts.get(host.as_str())
         };
-        entry.map(|e| &e.policy)
+        entry.map(|e| &**e)
     }
 
     /// The class's default backend, if any Ingress declared one.

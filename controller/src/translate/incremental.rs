@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use foldhash::HashSet;
 use gatehouse_certs::CertSet;
-use gatehouse_routes::{RouteTable, RouteTableBuilder};
+use gatehouse_routes::{Backend, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::backends::{BackendResolver, ServiceKey, SERVICE_NAME_LABEL};
@@ -75,6 +75,20 @@ impl IncrementalTranslator {
             .iter()
             .flat_map(|s| s.config.classes.iter().zip(&s.classes));
         classes.map(|(class, state)| (class.name.as_str(), &state.table, &state.certs))
+    }
+
+    /// Every backend the last translation's tables route to, once, if that set changed in the
+    /// last translation (else `None`: the previous set stands).
+    pub fn backends_if_changed(&self) -> Option<Vec<Arc<Backend>>> {
+        let in_use = &self.state.as_ref()?.in_use;
+        in_use.changed.then(|| in_use.backends().cloned().collect())
+    }
+
+    /// Every backend the tables route to, by address, whether or not the set changed.
+    #[cfg(test)]
+    pub(crate) fn backends_in_use(&self) -> std::collections::BTreeSet<usize> {
+        let in_use = self.state.iter().flat_map(|s| s.in_use.backends());
+        in_use.map(|b| Arc::as_ptr(b) as usize).collect()
     }
 
     /// Whether the last translation patched the one before (else it was a full one).
@@ -287,6 +301,7 @@ impl State {
 
         // The touched host groups again, each from its Ingresses oldest first.
         let slots = self.backends.next_slot;
+        self.in_use.changed = false;
         for ((class, state), hosts) in config.classes.iter().zip(&mut self.classes).zip(dirty) {
             if hosts.is_empty() {
                 continue;
@@ -327,8 +342,18 @@ impl State {
                     state.hosts.remove(host);
                 }
             }
+            let rebuilt = builder.build();
+            for host in &hosts {
+                let old = state.table.host_routes(host).into_iter();
+                for target in old.flat_map(|g| g.targets()) {
+                    self.in_use.remove(&target.backend);
+                }
+            }
+            for target in rebuilt.host_groups().flat_map(|(_, g)| g.targets()) {
+                self.in_use.add(&target.backend);
+            }
             let replaced = hosts.iter().map(String::as_str);
-            state.table = state.table.patched(builder.build(), replaced, slots);
+            state.table = state.table.patched(rebuilt, replaced, slots);
         }
         self.snapshot = Arc::clone(snapshot);
         true

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use foldhash::HashMap;
 use gatehouse_certs::{CertSet, LoadedCert};
-use gatehouse_routes::{IngressRef, RouteTable, RouteTableBuilder};
+use gatehouse_routes::{Backend, IngressRef, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::backends::{BackendMemo, BackendRegistry, BackendResolver, ServiceKey};
@@ -89,6 +89,61 @@ impl ClassState {
     }
 }
 
+/// The backends the tables route to, each with its number of routes, kept up to date by
+/// patches so that the metrics need not walk every route after each change.
+#[derive(Default)]
+pub struct BackendsInUse {
+    counts: HashMap<usize, (Arc<Backend>, usize)>,
+    /// Whether the set changed in the last translation (a full one always counts as changed).
+    pub changed: bool,
+}
+
+impl BackendsInUse {
+    /// Counts the routes of `table` (its host groups and default backend).
+    fn of(tables: &[ClassState]) -> Self {
+        let mut in_use = Self {
+            changed: true,
+            ..Self::default()
+        };
+        for state in tables {
+            let groups = state.table.host_groups().flat_map(|(_, g)| g.targets());
+            for target in groups.chain(state.table.default_backend()) {
+                in_use.add(&target.backend);
+            }
+        }
+        in_use
+    }
+
+    /// One more route to `backend`.
+    pub fn add(&mut self, backend: &Arc<Backend>) {
+        let count = self
+            .counts
+            .entry(Arc::as_ptr(backend) as usize)
+            .or_insert_with(|| (backend.clone(), 0));
+        if count.1 == 0 {
+            self.changed = true;
+        }
+        count.1 += 1;
+    }
+
+    /// One route fewer to `backend`.
+    pub fn remove(&mut self, backend: &Arc<Backend>) {
+        let key = Arc::as_ptr(backend) as usize;
+        if let Some(count) = self.counts.get_mut(&key) {
+            count.1 -= 1;
+            if count.1 == 0 {
+                self.counts.remove(&key);
+                self.changed = true;
+            }
+        }
+    }
+
+    /// Every backend routed to, once.
+    pub fn backends(&self) -> impl Iterator<Item = &Arc<Backend>> {
+        self.counts.values().map(|(backend, _)| backend)
+    }
+}
+
 /// A whole translation, in pieces.
 pub(super) struct State {
     /// The config and snapshot it was made from (what the next snapshot is compared with;
@@ -110,6 +165,8 @@ pub(super) struct State {
     pub cert_cache: tls::CertCache,
     /// The default certificate and where it came from.
     pub default_cert: Option<(LoadedCert, String)>,
+    /// Every backend the tables route to (by address), with how many routes do.
+    pub in_use: BackendsInUse,
     /// The backends of the last full translation, for the next full one to reuse.
     backend_memo: BackendMemo,
 }
@@ -247,7 +304,9 @@ impl State {
         backend_memo.finish();
         drop(secrets);
         cert_cache.retain_in(&snapshot.secrets);
+        let in_use = BackendsInUse::of(&classes);
         State {
+            in_use,
             config: config.clone(),
             snapshot: Arc::clone(snapshot),
             warnings,

@@ -436,12 +436,27 @@ proptest! {
         let mut cluster = Cluster::default();
         let mut config = two_classes();
         let mut incremental = IncrementalTranslator::new();
+        let mut routed_before = std::collections::BTreeSet::new();
         for (step, change) in changes.iter().enumerate() {
             cluster.apply(change, &mut config);
             let snapshot = Arc::new(cluster.snapshot());
             let full = canonical(&translate(&snapshot, &config));
-            let cached = canonical(&incremental.translate(&snapshot, &config));
-            prop_assert_eq!(cached, full, "step {} ({:?})", step, change);
+            let patched = incremental.translate(&snapshot, &config);
+            // The backends kept up to date for the metrics are those the tables route to.
+            let routed: std::collections::BTreeSet<usize> = patched
+                .tables
+                .values()
+                .flat_map(|t| {
+                    let groups = t.host_groups().flat_map(|(_, g)| g.targets());
+                    groups.chain(t.default_backend()).map(|r| Arc::as_ptr(&r.backend) as usize)
+                })
+                .collect();
+            prop_assert_eq!(&incremental.backends_in_use(), &routed, "step {}", step);
+            if routed != routed_before {
+                prop_assert!(incremental.backends_if_changed().is_some(), "step {}", step);
+            }
+            routed_before = routed;
+            prop_assert_eq!(canonical(&patched), full, "step {} ({:?})", step, change);
         }
     }
 }
