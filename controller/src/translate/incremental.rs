@@ -245,14 +245,7 @@ impl State {
             else {
                 continue;
             };
-            let ctx = IngressContext {
-                class: &class.name,
-                tls_hosts: &state.tls_hosts,
-                has_https: class.has_https,
-                unsupported_annotations: config.unsupported_annotations,
-                auth_secrets: &auth_secrets,
-                global_auth: config.global_auth.as_ref(),
-            };
+            let ctx = IngressContext::new(class, config, &state.tls_hosts, &auth_secrets);
             let mut own = Vec::new();
             let routes = ingress::add_ingress(
                 ing,

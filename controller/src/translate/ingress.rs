@@ -32,6 +32,25 @@ pub struct IngressContext<'a> {
     pub global_auth: Option<&'a GlobalAuth>,
 }
 
+impl<'a> IngressContext<'a> {
+    /// The context of `class`'s Ingresses under `config`.
+    pub fn new(
+        class: &'a super::ClassConfig,
+        config: &'a super::TranslateConfig,
+        tls_hosts: &'a std::collections::BTreeSet<String>,
+        auth_secrets: &'a AuthSecrets<'a>,
+    ) -> Self {
+        Self {
+            class: &class.name,
+            tls_hosts,
+            has_https: class.has_https,
+            unsupported_annotations: config.unsupported_annotations,
+            auth_secrets,
+            global_auth: config.global_auth.as_ref(),
+        }
+    }
+}
+
 /// Equal route policies of one translation, shared: most Ingresses' policies are equal, and
 /// one `RoutePolicy` per Ingress was ~2.5 MiB of the table at 10k Ingresses.
 pub type Policies = foldhash::HashSet<Arc<RoutePolicy>>;

@@ -223,14 +223,7 @@ impl State {
             let mut hosts: HashMap<String, HostState> = HashMap::default();
             let mut members = BTreeMap::new();
             for ing in ingresses {
-                let ctx = IngressContext {
-                    class: &class.name,
-                    tls_hosts: &class_tls.hosts,
-                    has_https: class.has_https,
-                    unsupported_annotations: config.unsupported_annotations,
-                    auth_secrets: &auth_secrets,
-                    global_auth: config.global_auth.as_ref(),
-                };
+                let ctx = IngressContext::new(class, config, &class_tls.hosts, &auth_secrets);
                 let key = key_of(ing);
                 let reuse = previous_ingresses
                     .remove(&key)
