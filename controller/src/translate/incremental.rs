@@ -23,7 +23,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 
 use super::backends::{BackendResolver, ServiceKey, SERVICE_NAME_LABEL};
 use super::ingress::{self, IngressContext};
-use super::state::{key_of, rank_of, HostState, IngressEntry, State};
+use super::state::{key_of, rank_of, Indexes, IngressEntry, State};
 use super::{basic_auth, tls, ClassResolver, Findings, TranslateConfig, Translation};
 use crate::snapshot::{namespace, Snapshot};
 
@@ -255,40 +255,24 @@ impl State {
                 (&mut self.policies, None),
                 None,
             );
-            let key = key_of(ing);
             let (rank, iref) = rank_of(ing);
-            let hosts = &mut state.hosts;
-            routes.for_each_host(|host| {
-                if !hosts.contains_key(host) {
-                    hosts.insert(host.to_string(), HostState::default());
-                }
-                if let Some(group) = hosts.get_mut(host) {
-                    if !group.contributors.iter().any(|(_, k)| *k == key) {
-                        let at = group.contributors.partition_point(|(r, _)| *r < rank);
-                        group.contributors.insert(at, (rank.clone(), key));
-                    }
-                }
+            let mut indexes = Indexes {
+                hosts: &mut state.hosts,
+                members: &mut state.members,
+                dependents: &mut self.dependents,
+                ingresses: &mut self.ingresses,
+            };
+            let entry = IngressEntry {
+                ing: ing.clone(),
+                class: *index,
+                rank,
+                iref,
+                routes,
+                warnings: own,
+            };
+            indexes.enter(entry, |host| {
                 dirty[*index].insert(host.to_string());
             });
-            let dependents = &mut self.dependents;
-            routes.for_each_service(|ns, name| {
-                let list = dependents.entry((ns.clone(), name.clone())).or_default();
-                if !list.contains(&key) {
-                    list.push(key);
-                }
-            });
-            state.members.insert(rank.clone(), key);
-            self.ingresses.insert(
-                key,
-                IngressEntry {
-                    ing: ing.clone(),
-                    class: *index,
-                    rank,
-                    iref,
-                    routes,
-                    warnings: own,
-                },
-            );
         }
         drop(backends);
 

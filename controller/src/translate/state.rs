@@ -34,6 +34,48 @@ pub(super) fn key_of(ing: &Arc<Ingress>) -> usize {
     Arc::as_ptr(ing) as usize
 }
 
+/// The indexes an Ingress is entered into (borrowed from a [`State`] and its class, or from a
+/// full translation's locals before the state exists).
+pub(super) struct Indexes<'s> {
+    pub hosts: &'s mut HashMap<String, HostState>,
+    pub members: &'s mut BTreeMap<Rank, usize>,
+    pub dependents: &'s mut HashMap<ServiceKey, Vec<usize>>,
+    pub ingresses: &'s mut HashMap<usize, IngressEntry>,
+}
+
+impl Indexes<'_> {
+    /// Enters `entry` (keyed by [`key_of`] its Ingress): it joins the contributors of each host
+    /// group it routes (oldest first), the dependents of each Service it resolved, and its
+    /// class's members. Calls `on_host` with each host group, once per rule.
+    pub fn enter(&mut self, entry: IngressEntry, mut on_host: impl FnMut(&str)) {
+        let key = key_of(&entry.ing);
+        let hosts = &mut *self.hosts;
+        entry.routes.for_each_host(|host| {
+            if !hosts.contains_key(host) {
+                hosts.insert(host.to_string(), HostState::default());
+            }
+            if let Some(group) = hosts.get_mut(host) {
+                // An Ingress's own repeats have its rank, so they land on its first entry.
+                let at = group.contributors.partition_point(|(r, _)| *r < entry.rank);
+                if group.contributors.get(at).is_none_or(|(_, k)| *k != key) {
+                    group.contributors.insert(at, (entry.rank.clone(), key));
+                }
+            }
+            on_host(host);
+        });
+        let dependents = &mut *self.dependents;
+        entry.routes.for_each_service(|ns, name| {
+            let list = dependents.entry((ns.clone(), name.clone())).or_default();
+            // One Ingress's targets are entered together, so its repeats are adjacent.
+            if list.last() != Some(&key) {
+                list.push(key);
+            }
+        });
+        self.members.insert(entry.rank.clone(), key);
+        self.ingresses.insert(key, entry);
+    }
+}
+
 /// One Ingress of a class and what it contributes.
 pub(super) struct IngressEntry {
     pub ing: Arc<Ingress>,
@@ -240,36 +282,21 @@ impl State {
                 );
                 routes.place(ing, &class.name, None, &mut builder, &mut conflicts);
                 let (rank, iref) = rank_of(ing);
-                routes.for_each_host(|host| {
-                    if !hosts.contains_key(host) {
-                        hosts.insert(host.to_string(), HostState::default());
-                    }
-                    let Some(group) = hosts.get_mut(host) else {
-                        return;
-                    };
-                    // Ingresses come oldest first, so one's repeats are adjacent.
-                    if group.contributors.last().is_none_or(|(_, k)| *k != key) {
-                        group.contributors.push((rank.clone(), key));
-                    }
-                });
-                routes.for_each_service(|ns, name| {
-                    let list = dependents.entry((ns.clone(), name.clone())).or_default();
-                    if list.last() != Some(&key) {
-                        list.push(key);
-                    }
-                });
-                members.insert(rank.clone(), key);
-                entries.insert(
-                    key,
-                    IngressEntry {
-                        ing: ing.clone(),
-                        class: index,
-                        rank,
-                        iref,
-                        routes,
-                        warnings: own,
-                    },
-                );
+                let mut indexes = Indexes {
+                    hosts: &mut hosts,
+                    members: &mut members,
+                    dependents: &mut dependents,
+                    ingresses: &mut entries,
+                };
+                let entry = IngressEntry {
+                    ing: ing.clone(),
+                    class: index,
+                    rank,
+                    iref,
+                    routes,
+                    warnings: own,
+                };
+                indexes.enter(entry, |_| {});
             }
             for (host, warning) in conflicts {
                 match host {
