@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use gatehouse_controller::snapshot::ServiceInfo;
 use gatehouse_controller::sources::manifests::{manifest_files, parse_file};
 use gatehouse_controller::Object;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -32,12 +33,10 @@ impl Inputs {
         }
     }
 
-    fn push_service(&mut self, svc: &Service) {
-        if svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
-            self.external_names.insert((
-                gatehouse_controller::snapshot::namespace(&svc.metadata).to_string(),
-                svc.metadata.name.clone().unwrap_or_default(),
-            ));
+    fn push_service(&mut self, svc: &ServiceInfo) {
+        if svc.external_name.is_some() {
+            let key = (svc.namespace.to_string(), svc.name.to_string());
+            self.external_names.insert(key);
         }
     }
 }
@@ -99,7 +98,9 @@ pub async fn from_cluster(kubeconfig: Option<PathBuf>) -> Result<Inputs> {
     }
     // Services only sharpen the report (ExternalName backends); without them it still stands.
     match kube::Api::<Service>::all(client).list(&params).await {
-        Ok(services) => services.iter().for_each(|s| inputs.push_service(s)),
+        Ok(services) => services
+            .iter()
+            .for_each(|s| inputs.push_service(&ServiceInfo::from_api(s))),
         Err(e) => {
             eprintln!("warning: cannot list Services ({e}); ExternalName backends are not reported")
         }

@@ -25,9 +25,7 @@ pub fn wanted_names(snapshot: &Snapshot) -> BTreeSet<String> {
     snapshot
         .services
         .iter()
-        .filter_map(|s| s.spec.as_ref())
-        .filter(|spec| spec.type_.as_deref() == Some("ExternalName"))
-        .filter_map(|spec| spec.external_name.as_deref())
+        .filter_map(|s| s.external_name.as_deref())
         .map(external_name_key)
         .filter(|name| !name.is_empty())
         .collect()
@@ -128,7 +126,7 @@ mod tests {
             "metadata": {"namespace": "ns", "name": name}, "spec": spec
         }))
         .expect("service fixture");
-        Object::Service(Arc::new(svc))
+        Object::from(svc)
     }
 
     #[test]

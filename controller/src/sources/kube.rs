@@ -10,7 +10,6 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -19,9 +18,10 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use super::compact_store::CompactStore;
 use super::named_secrets::{self, NamedSecretWatchers};
 use super::{SourceUpdate, UpdateSender};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{EndpointSliceInfo, ServiceInfo, Snapshot};
 
 /// Only TLS Secrets are ever requested, so other secrets never reach this process.
 pub const TLS_SECRET_SELECTOR: &str = "type=kubernetes.io/tls";
@@ -65,6 +65,38 @@ async fn next_events(trigger: &Notify) {
 
 type Task = BoxFuture<'static, ()>;
 
+/// The task that drives a watch stream: each event goes to `apply`, then pulls `trigger`.
+fn drive<K>(
+    stream: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    trigger: &Arc<Notify>,
+    mut apply: impl FnMut(watcher::Event<K>) + Send + 'static,
+) -> Task
+where
+    K: Resource + Send + 'static,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&K::DynamicType::default()).to_string();
+    let trigger = trigger.clone();
+    async move {
+        stream
+            .for_each(|event| {
+                match event {
+                    Ok(event) => {
+                        apply(event);
+                        trigger.notify_one();
+                    }
+                    Err(e) => tracing::warn!(
+                        kind,
+                        "watch failed, retrying with backoff (is the API server reachable, and does RBAC allow list/watch?): {e}"
+                    ),
+                }
+                futures::future::ready(())
+            })
+            .await
+    }
+    .boxed()
+}
+
 /// Starts a watcher + reflector for `K` and returns its store; the driving task goes to `tasks`.
 fn reflect<K>(
     api: Api<K>,
@@ -77,68 +109,49 @@ where
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     let (reader, writer) = reflector::store();
-    let kind = K::kind(&K::DynamicType::default()).to_string();
-    let trigger = trigger.clone();
     let stream = watcher(api, config)
         .default_backoff()
         .modify(|o: &mut K| crate::snapshot::strip_unused(o.meta_mut()))
         .reflect(writer);
-    tasks.push(
-        async move {
-            stream
-                .for_each(|event| {
-                    match event {
-                        Ok(_) => trigger.notify_one(),
-                        Err(e) => tracing::warn!(
-                            kind,
-                            "watch failed, retrying with backoff (is the API server reachable, and does RBAC allow list/watch?): {e}"
-                        ),
-                    }
-                    futures::future::ready(())
-                })
-                .await
-        }
-        .boxed(),
-    );
+    tasks.push(drive(stream, trigger, |_| {}));
     reader
 }
 
-/// One store per watched namespace (or one cluster-wide).
-fn reflect_ns<K>(
-    client: &Client,
-    namespaces: &[String],
-    config: &watcher::Config,
+/// Starts a watcher for `K` feeding a store of `convert` of each object (what gatehouse keeps
+/// of it); the driving task goes to `tasks`.
+fn reflect_compact<K, T>(
+    api: Api<K>,
+    config: watcher::Config,
     trigger: &Arc<Notify>,
     tasks: &mut Vec<Task>,
-) -> Vec<Store<K>>
+    convert: fn(&K) -> T,
+) -> CompactStore<T>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default,
+    T: super::compact_store::Named + Send + Sync + 'static,
+{
+    let store = CompactStore::default();
+    let writer = store.clone();
+    let stream = watcher(api, config).default_backoff();
+    tasks.push(drive(stream, trigger, move |event| {
+        writer.apply(event, convert)
+    }));
+    store
+}
+
+/// The Apis of `K` to watch: one per watched namespace (or one cluster-wide).
+fn namespaced_apis<K>(client: &Client, namespaces: &[String]) -> Vec<Api<K>>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
 {
     if namespaces.is_empty() {
-        return vec![reflect(
-            Api::all(client.clone()),
-            config.clone(),
-            trigger,
-            tasks,
-        )];
+        return vec![Api::all(client.clone())];
     }
     namespaces
         .iter()
-        .map(|ns| {
-            reflect(
-                Api::namespaced(client.clone(), ns),
-                config.clone(),
-                trigger,
-                tasks,
-            )
-        })
+        .map(|ns| Api::namespaced(client.clone(), ns))
         .collect()
 }
 
@@ -151,11 +164,16 @@ where
     stores.iter().flat_map(|s| s.state()).collect()
 }
 
+/// The objects of compact `stores`, shared with the stores.
+fn compact_objects<T: super::compact_store::Named>(stores: &[CompactStore<T>]) -> Vec<Arc<T>> {
+    stores.iter().flat_map(|s| s.state()).collect()
+}
+
 struct Stores {
     classes: Store<IngressClass>,
     ingresses: Vec<Store<Ingress>>,
-    services: Vec<Store<Service>>,
-    slices: Vec<Store<EndpointSlice>>,
+    services: Vec<CompactStore<ServiceInfo>>,
+    slices: Vec<CompactStore<EndpointSliceInfo>>,
     secrets: Vec<Store<Secret>>,
     published: Vec<Store<Service>>,
 }
@@ -170,8 +188,8 @@ impl Stores {
             snapshot: Arc::new(Snapshot {
                 ingress_classes: objects(std::slice::from_ref(&self.classes)),
                 ingresses: objects(&self.ingresses),
-                services: objects(&self.services),
-                endpoint_slices: objects(&self.slices),
+                services: compact_objects(&self.services),
+                endpoint_slices: compact_objects(&self.slices),
                 secrets,
                 external_names: Default::default(),
             }),
@@ -184,11 +202,14 @@ impl Stores {
         for s in &self.ingresses {
             let _ = s.wait_until_ready().await;
         }
-        for s in self.services.iter().chain(&self.published) {
+        for s in &self.published {
             let _ = s.wait_until_ready().await;
         }
+        for s in &self.services {
+            s.wait_until_ready().await;
+        }
         for s in &self.slices {
-            let _ = s.wait_until_ready().await;
+            s.wait_until_ready().await;
         }
         for s in &self.secrets {
             let _ = s.wait_until_ready().await;
@@ -204,18 +225,31 @@ pub async fn run_kube(client: Client, config: KubeSourceConfig, updates: UpdateS
     let mut tasks: Vec<Task> = Vec::new();
     let ns = &config.namespaces;
     let all = watcher::Config::default();
+    let tls = all.clone().fields(TLS_SECRET_SELECTOR);
     let stores = Stores {
         classes: reflect(Api::all(client.clone()), all.clone(), &trigger, &mut tasks),
-        ingresses: reflect_ns(&client, ns, &all, &trigger, &mut tasks),
-        services: reflect_ns(&client, ns, &all, &trigger, &mut tasks),
-        slices: reflect_ns(&client, ns, &all, &trigger, &mut tasks),
-        secrets: reflect_ns(
-            &client,
-            ns,
-            &all.clone().fields(TLS_SECRET_SELECTOR),
-            &trigger,
-            &mut tasks,
-        ),
+        ingresses: namespaced_apis(&client, ns)
+            .into_iter()
+            .map(|api| reflect(api, all.clone(), &trigger, &mut tasks))
+            .collect(),
+        services: namespaced_apis(&client, ns)
+            .into_iter()
+            .map(|api| {
+                let convert = ServiceInfo::from_api;
+                reflect_compact(api, all.clone(), &trigger, &mut tasks, convert)
+            })
+            .collect(),
+        slices: namespaced_apis(&client, ns)
+            .into_iter()
+            .map(|api| {
+                let convert = EndpointSliceInfo::from_api;
+                reflect_compact(api, all.clone(), &trigger, &mut tasks, convert)
+            })
+            .collect(),
+        secrets: namespaced_apis(&client, ns)
+            .into_iter()
+            .map(|api| reflect(api, tls.clone(), &trigger, &mut tasks))
+            .collect(),
         published: config
             .publish_services
             .iter()

@@ -7,6 +7,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -75,10 +77,8 @@ pub fn parse_value(v: Value) -> Result<Object, String> {
             de(v).map(|o| Object::IngressClass(Arc::new(o)))
         }
         ("networking.k8s.io/v1", "Ingress") => de(v).map(|o| Object::Ingress(Arc::new(o))),
-        ("v1", "Service") => de(v).map(|o| Object::Service(Arc::new(o))),
-        ("discovery.k8s.io/v1", "EndpointSlice") => {
-            de(v).map(|o| Object::EndpointSlice(Arc::new(o)))
-        }
+        ("v1", "Service") => de::<Service>(v).map(Object::from),
+        ("discovery.k8s.io/v1", "EndpointSlice") => de::<EndpointSlice>(v).map(Object::from),
         ("v1", "Secret") => de(v).map(|o| Object::Secret(Arc::new(o))),
         _ => Err(format!("unsupported kind {api}/{kind}")),
     }
@@ -162,8 +162,8 @@ fn parse_typed(api: &str, kind: &str, doc: &str) -> Result<Object, serde_yaml::E
     Ok(match (api, kind) {
         (_, "IngressClass") => Object::IngressClass(de(doc)?),
         (_, "Ingress") => Object::Ingress(de(doc)?),
-        (_, "Service") => Object::Service(de(doc)?),
-        (_, "EndpointSlice") => Object::EndpointSlice(de(doc)?),
+        (_, "Service") => Object::from(serde_yaml::from_str::<Service>(doc)?),
+        (_, "EndpointSlice") => Object::from(serde_yaml::from_str::<EndpointSlice>(doc)?),
         _ => Object::Secret(de(doc)?),
     })
 }
@@ -237,12 +237,8 @@ struct ObjectKeys {
 
 impl ObjectKeys {
     fn hash(&self, object: &Object) -> u64 {
-        let meta = object.meta();
-        let key = (
-            object.kind(),
-            crate::snapshot::namespace(meta),
-            meta.name.as_deref().unwrap_or(""),
-        );
+        let (namespace, name) = object.key();
+        let key = (object.kind(), namespace, name);
         std::hash::BuildHasher::hash_one(&self.hasher, key)
     }
 
@@ -384,12 +380,8 @@ impl ManifestDir {
         let mut snapshot = Snapshot::default();
         for path in paths {
             for object in &self.files[path].objects {
-                let meta = object.meta();
-                let key = (
-                    object.kind(),
-                    crate::snapshot::namespace(meta),
-                    meta.name.as_deref().unwrap_or(""),
-                );
+                let (namespace, name) = object.key();
+                let key = (object.kind(), namespace, name);
                 if !seen.insert(key) {
                     tracing::warn!(file = %path.display(), "{} {}/{} defined twice; the first definition wins", object.kind(), key.1, key.2);
                     continue;
@@ -540,14 +532,7 @@ mod tests {
         dir.snapshot()
             .services
             .iter()
-            .map(|s| {
-                let port = s
-                    .spec
-                    .as_ref()
-                    .and_then(|p| p.ports.as_ref())
-                    .map_or(0, |p| p[0].port);
-                (s.metadata.name.clone().unwrap_or_default(), port)
-            })
+            .map(|s| (s.name.to_string(), s.ports.first().map_or(0, |p| p.port)))
             .collect()
     }
 

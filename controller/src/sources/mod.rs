@@ -1,6 +1,7 @@
 //! Sources of objects. Each only produces [`SourceUpdate`]s into a watch channel; the
 //! reconciler ([`crate::reconcile`]) does everything after that.
 
+mod compact_store;
 pub mod external_names;
 pub mod kube;
 pub mod manifests;

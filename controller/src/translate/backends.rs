@@ -6,20 +6,15 @@
 use std::collections::BTreeSet;
 
 use foldhash::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gatehouse_routes::{Backend, EndpointSet};
-use k8s_openapi::api::core::v1::{Service, ServicePort};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::IngressServiceBackend;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::WarningKind;
-use crate::snapshot::{external_name_key, namespace, ResolvedNames, Snapshot};
-
-/// The label that ties an EndpointSlice to its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+use crate::snapshot::{external_name_key, EndpointSliceInfo, ResolvedNames, ServiceInfo};
+use crate::snapshot::{ServicePortInfo, Snapshot};
 
 /// A backend that could not be fully resolved; it still exists (answering 503).
 #[derive(Debug, Clone)]
@@ -31,8 +26,8 @@ pub struct BackendProblem {
 /// Resolves and caches backends, so every route to one Service port shares one endpoint set
 /// (and one round-robin position: each distinct backend gets the next slot).
 pub struct BackendResolver<'a> {
-    services: HashMap<(&'a str, &'a str), &'a Arc<Service>>,
-    slices: HashMap<(&'a str, &'a str), Vec<&'a Arc<EndpointSlice>>>,
+    services: HashMap<(&'a str, &'a str), &'a Arc<ServiceInfo>>,
+    slices: HashMap<(&'a str, &'a str), Vec<&'a Arc<EndpointSliceInfo>>>,
     /// Keyed by borrowed (namespace, service, port) so that a hit allocates nothing.
     /// The flag is `service-upstream`: such a backend differs from the endpoints' one.
     cache: HashMap<(&'a str, &'a str, PortKey<'a>, bool), Resolved>,
@@ -123,8 +118,8 @@ impl BackendMemo {
 /// One memoised backend and the inputs it was resolved from (held, so their addresses cannot
 /// be reused by other objects while the memo lives).
 struct MemoBackend {
-    service: Arc<Service>,
-    slices: Vec<Arc<EndpointSlice>>,
+    service: Arc<ServiceInfo>,
+    slices: Vec<Arc<EndpointSliceInfo>>,
     port: OwnedPort,
     service_upstream: bool,
     resolved: Resolved,
@@ -188,18 +183,13 @@ impl<'a> BackendResolver<'a> {
         self.services = snapshot
             .services
             .iter()
-            .filter_map(|s| Some(((namespace(&s.metadata), s.metadata.name.as_deref()?), s)))
+            .map(|s| ((&*s.namespace, &*s.name), s))
             .collect();
         self.slices = HashMap::default();
         for slice in &snapshot.endpoint_slices {
-            let service = slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL));
-            if let Some(service) = service {
+            if let Some(service) = &slice.service {
                 self.slices
-                    .entry((namespace(&slice.metadata), service.as_str()))
+                    .entry((&slice.namespace, service))
                     .or_default()
                     .push(slice);
             }
@@ -236,19 +226,12 @@ impl<'a> BackendResolver<'a> {
             self.index_all(snapshot);
             return;
         }
-        let named = |meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            namespace(meta) == ns && meta.name.as_deref() == Some(name)
-        };
-        if let Some(service) = snapshot.services.iter().find(|s| named(&s.metadata)) {
+        let named = |s: &&'a Arc<ServiceInfo>| &*s.namespace == ns && &*s.name == name;
+        if let Some(service) = snapshot.services.iter().find(named) {
             self.services.insert((ns, name), service);
         }
-        let of_service = |slice: &&'a Arc<EndpointSlice>| {
-            let labels = slice.metadata.labels.as_ref();
-            namespace(&slice.metadata) == ns
-                && labels
-                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                    .map(String::as_str)
-                    == Some(name)
+        let of_service = |slice: &&'a Arc<EndpointSliceInfo>| {
+            &*slice.namespace == ns && slice.service.as_deref() == Some(name)
         };
         let slices: Vec<_> = snapshot.endpoint_slices.iter().filter(of_service).collect();
         if !slices.is_empty() {
@@ -354,10 +337,9 @@ impl<'a> BackendResolver<'a> {
 
     /// The Service a memo entry may stand for: one that exists and is not ExternalName (an
     /// ExternalName backend also depends on the resolved names, which are not tracked).
-    fn memoisable(&self, ns: &'a str, service: &'a str) -> Option<&'a Arc<Service>> {
+    fn memoisable(&self, ns: &'a str, service: &'a str) -> Option<&'a Arc<ServiceInfo>> {
         let found = *self.services.get(&(ns, service))?;
-        let spec = found.spec.as_ref();
-        (spec.and_then(|s| s.type_.as_deref()) != Some("ExternalName")).then_some(found)
+        found.external_name.is_none().then_some(found)
     }
 
     /// The previous translation's backend for the same Service port, if its Service and
@@ -468,10 +450,8 @@ impl BackendResolver<'_> {
                 format!("Service {ns}/{} not found", backend.name),
             );
         };
-        let spec = service.spec.as_ref();
-        let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
-        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
-            let external = spec.and_then(|s| s.external_name.as_deref()).unwrap_or("");
+        let ports = &service.ports;
+        if let Some(external) = &service.external_name {
             return match self.external_endpoints(external, ports, backend) {
                 Ok(endpoints) => (endpoints, None),
                 Err((kind, why)) => problem(
@@ -505,21 +485,17 @@ impl BackendResolver<'_> {
         backend: &IngressServiceBackend,
         endpoints: EndpointSet,
     ) -> (EndpointSet, Option<BackendProblem>) {
-        let Some(spec) = self
-            .services
-            .get(&(ns, backend.name.as_str()))
-            .and_then(|s| s.spec.as_ref())
-        else {
+        let Some(service) = self.services.get(&(ns, backend.name.as_str())) else {
             return (endpoints, None);
         };
-        if spec.type_.as_deref() == Some("ExternalName") {
+        if service.external_name.is_some() {
             return (endpoints, None);
         }
-        let ports = spec.ports.as_deref().unwrap_or_default();
-        let Some(port) = find_port(ports, backend).and_then(|p| u16::try_from(p.port).ok()) else {
+        let port = find_port(&service.ports, backend).and_then(|p| u16::try_from(p.port).ok());
+        let Some(port) = port else {
             return (endpoints, None);
         };
-        match spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+        match service.cluster_ip {
             Some(ip) => (
                 EndpointSet {
                     ready: vec![SocketAddr::new(ip, port)],
@@ -542,11 +518,12 @@ impl BackendResolver<'_> {
 
     /// The name an ExternalName Service points at, in lookup form.
     fn external_name(&self, ns: &str, service: &str) -> Option<String> {
-        let spec = self.services.get(&(ns, service))?.spec.as_ref()?;
-        if spec.type_.as_deref() != Some("ExternalName") {
-            return None;
-        }
-        let key = external_name_key(spec.external_name.as_deref()?);
+        let external = self
+            .services
+            .get(&(ns, service))?
+            .external_name
+            .as_deref()?;
+        let key = external_name_key(external);
         (!key.is_empty()).then_some(key)
     }
 
@@ -556,14 +533,11 @@ impl BackendResolver<'_> {
     fn external_endpoints(
         &self,
         external: &str,
-        ports: &[ServicePort],
+        ports: &[ServicePortInfo],
         backend: &IngressServiceBackend,
     ) -> Result<EndpointSet, (WarningKind, String)> {
         let port = match find_port(ports, backend) {
-            Some(p) => match &p.target_port {
-                Some(IntOrString::Int(target)) => *target,
-                _ => p.port,
-            },
+            Some(p) => p.target_port.unwrap_or(p.port),
             None => match backend.port.as_ref().and_then(|p| p.number) {
                 Some(number) => number,
                 None => {
@@ -607,55 +581,32 @@ impl BackendResolver<'_> {
 
 /// The Service port an Ingress backend names, by name or by number.
 fn find_port<'s>(
-    ports: &'s [ServicePort],
+    ports: &'s [ServicePortInfo],
     backend: &IngressServiceBackend,
-) -> Option<&'s ServicePort> {
+) -> Option<&'s ServicePortInfo> {
     let wanted = backend.port.as_ref()?;
     match (&wanted.name, wanted.number) {
-        (Some(name), _) if !name.is_empty() => {
-            ports.iter().find(|p| p.name.as_deref() == Some(name))
-        }
+        (Some(name), _) if !name.is_empty() => ports.iter().find(|p| *p.name == **name),
         (_, Some(number)) => ports.iter().find(|p| p.port == number),
         _ => None,
     }
 }
 
 /// Ready endpoints of the slices' port whose name matches the Service port's name.
-fn collect_endpoints(slices: &[&Arc<EndpointSlice>], port: &ServicePort) -> EndpointSet {
-    let wanted_name = port.name.as_deref().unwrap_or("");
+fn collect_endpoints(slices: &[&Arc<EndpointSliceInfo>], port: &ServicePortInfo) -> EndpointSet {
     let mut ready = BTreeSet::new();
     let mut not_ready = BTreeSet::new();
     for slice in slices {
-        if slice.address_type == "FQDN" {
-            continue;
-        }
-        let slice_port = slice
-            .ports
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .find(|p| p.name.as_deref().unwrap_or("") == wanted_name)
-            .and_then(|p| p.port)
-            .and_then(|p| u16::try_from(p).ok());
-        let Some(slice_port) = slice_port else {
+        let slice_port = slice.ports.iter().find(|(name, _)| *name == port.name);
+        let Some((_, Some(slice_port))) = slice_port else {
             continue;
         };
-        for endpoint in slice.endpoints.iter().flatten() {
-            let is_ready = endpoint
-                .conditions
-                .as_ref()
-                .and_then(|c| c.ready)
-                .unwrap_or(true);
-            for address in &endpoint.addresses {
-                let Ok(ip) = address.parse::<IpAddr>() else {
-                    continue;
-                };
-                let addr = SocketAddr::new(ip, slice_port);
-                if is_ready {
-                    ready.insert(addr);
-                } else {
-                    not_ready.insert(addr);
-                }
+        for &(ip, is_ready) in &slice.endpoints {
+            let addr = SocketAddr::new(ip, *slice_port);
+            if is_ready {
+                ready.insert(addr);
+            } else {
+                not_ready.insert(addr);
             }
         }
     }

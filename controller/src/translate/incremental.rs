@@ -21,11 +21,11 @@ use gatehouse_certs::CertSet;
 use gatehouse_routes::{Backend, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::Ingress;
 
-use super::backends::{BackendResolver, ServiceKey, SERVICE_NAME_LABEL};
+use super::backends::{BackendResolver, ServiceKey};
 use super::ingress::{self, IngressContext};
 use super::state::{key_of, rank_of, Indexes, IngressEntry, State};
 use super::{basic_auth, tls, ClassResolver, Findings, TranslateConfig, Translation};
-use crate::snapshot::{namespace, Snapshot};
+use crate::snapshot::Snapshot;
 
 /// Translates snapshot after snapshot, patching the previous translation where it can.
 #[derive(Default)]
@@ -404,14 +404,12 @@ fn touched_services(old: &Snapshot, new: &Snapshot) -> HashSet<ServiceKey> {
     let mut touched = HashSet::default();
     let (gone, arrived) = diff(&old.services, &new.services);
     for service in gone.iter().chain(&arrived) {
-        let name = service.metadata.name.as_deref().unwrap_or("");
-        touched.insert((namespace(&service.metadata).into(), name.into()));
+        touched.insert((Arc::from(&*service.namespace), Arc::from(&*service.name)));
     }
     let (gone, arrived) = diff(&old.endpoint_slices, &new.endpoint_slices);
     for slice in gone.iter().chain(&arrived) {
-        let labels = slice.metadata.labels.as_ref();
-        if let Some(service) = labels.and_then(|l| l.get(SERVICE_NAME_LABEL)) {
-            touched.insert((namespace(&slice.metadata).into(), service.as_str().into()));
+        if let Some(service) = &slice.service {
+            touched.insert((Arc::from(&*slice.namespace), Arc::from(&**service)));
         }
     }
     touched

@@ -13,6 +13,8 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+use crate::snapshot::{EndpointSliceInfo, ServiceInfo};
+
 use super::*;
 
 const HOSTS: [&str; 5] = ["a.test", "B.test", "x.a.test", "*.a.test", ""];
@@ -138,14 +140,24 @@ fn change() -> impl Strategy<Value = Change> {
 #[derive(Default)]
 struct Cluster {
     ingresses: BTreeMap<String, Arc<Ingress>>,
-    services: BTreeMap<String, Arc<Service>>,
-    slices: BTreeMap<String, Arc<EndpointSlice>>,
+    services: BTreeMap<String, Arc<ServiceInfo>>,
+    slices: BTreeMap<String, Arc<EndpointSliceInfo>>,
     secrets: BTreeMap<String, Arc<Secret>>,
     classes: BTreeMap<String, Arc<IngressClass>>,
 }
 
 fn parsed<T: serde::de::DeserializeOwned>(v: Value) -> Arc<T> {
     Arc::new(serde_json::from_value(v).expect("generated object"))
+}
+
+/// What the sources keep of a generated Service.
+fn service_info(v: Value) -> Arc<ServiceInfo> {
+    Arc::new(ServiceInfo::from_api(&parsed::<Service>(v)))
+}
+
+/// What the sources keep of a generated EndpointSlice.
+fn slice_info(v: Value) -> Arc<EndpointSliceInfo> {
+    Arc::new(EndpointSliceInfo::from_api(&parsed::<EndpointSlice>(v)))
 }
 
 /// Certificates are slow to make: one per host set for the whole run.
@@ -264,7 +276,7 @@ impl Cluster {
                 match g {
                     Some(g) => {
                         self.services
-                            .insert(name.clone(), parsed(service_object(&name, g)));
+                            .insert(name.clone(), service_info(service_object(&name, g)));
                     }
                     None => {
                         self.services.remove(&name);
@@ -286,7 +298,7 @@ impl Cluster {
                         let port = if *n == 0 { "http" } else { "grpc" };
                         self.slices.insert(
                             name.clone(),
-                            parsed(json!({"metadata": {"namespace": "ns", "name": name,
+                            slice_info(json!({"metadata": {"namespace": "ns", "name": name,
                                 "labels": {"kubernetes.io/service-name": format!("s{s}")}},
                                 "addressType": "IPv4", "ports": [{"name": port, "port": 8080}],
                                 "endpoints": endpoints})),
@@ -590,14 +602,14 @@ fn a_patch_bringing_many_services_equals_a_full_translation() {
                  "backend": {"service": {"name": format!("m{i}"), "port": {"number": 80}}}}]}}]}}),
         )
     };
-    let service = |i: usize| -> Arc<Service> {
-        parsed(
+    let service = |i: usize| -> Arc<ServiceInfo> {
+        service_info(
             json!({"metadata": {"namespace": "ns", "name": format!("m{i}")},
             "spec": {"ports": [{"port": 80}]}}),
         )
     };
-    let slice = |i: usize| -> Arc<EndpointSlice> {
-        parsed(
+    let slice = |i: usize| -> Arc<EndpointSliceInfo> {
+        slice_info(
             json!({"metadata": {"namespace": "ns", "name": format!("m{i}-1"),
             "labels": {"kubernetes.io/service-name": format!("m{i}")}},
             "addressType": "IPv4", "ports": [{"port": 8080}],

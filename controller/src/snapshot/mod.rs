@@ -1,5 +1,13 @@
 //! The snapshot: plain data, the objects as a source saw them. Both sources produce it, so
-//! everything after it is shared and testable without a cluster.
+//! everything after it is shared and testable without a cluster. Services and EndpointSlices
+//! are kept as what translation reads of them ([`ServiceInfo`], [`EndpointSliceInfo`]): they
+//! are most of a large cluster's objects, and most of each is never read.
+
+mod endpoint_slice;
+mod service;
+
+pub use endpoint_slice::EndpointSliceInfo;
+pub use service::{ServiceInfo, ServicePortInfo};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,10 +28,10 @@ pub enum Object {
     IngressClass(Arc<IngressClass>),
     /// networking.k8s.io/v1 Ingress.
     Ingress(Arc<Ingress>),
-    /// v1 Service.
-    Service(Arc<Service>),
-    /// discovery.k8s.io/v1 EndpointSlice.
-    EndpointSlice(Arc<EndpointSlice>),
+    /// v1 Service (what translation reads of it).
+    Service(Arc<ServiceInfo>),
+    /// discovery.k8s.io/v1 EndpointSlice (what translation reads of it).
+    EndpointSlice(Arc<EndpointSliceInfo>),
     /// v1 Secret (only `kubernetes.io/tls` ones are used).
     Secret(Arc<Secret>),
 }
@@ -40,15 +48,30 @@ impl Object {
         }
     }
 
-    /// The object's metadata.
-    pub fn meta(&self) -> &ObjectMeta {
-        match self {
-            Object::IngressClass(o) => &o.metadata,
-            Object::Ingress(o) => &o.metadata,
-            Object::Service(o) => &o.metadata,
-            Object::EndpointSlice(o) => &o.metadata,
-            Object::Secret(o) => &o.metadata,
+    /// The object's namespace (`default` when unset) and name.
+    pub fn key(&self) -> (&str, &str) {
+        fn of(meta: &ObjectMeta) -> (&str, &str) {
+            (namespace(meta), meta.name.as_deref().unwrap_or(""))
         }
+        match self {
+            Object::IngressClass(o) => of(&o.metadata),
+            Object::Ingress(o) => of(&o.metadata),
+            Object::Service(o) => (&o.namespace, &o.name),
+            Object::EndpointSlice(o) => (&o.namespace, &o.name),
+            Object::Secret(o) => of(&o.metadata),
+        }
+    }
+}
+
+impl From<Service> for Object {
+    fn from(service: Service) -> Self {
+        Object::Service(Arc::new(ServiceInfo::from_api(&service)))
+    }
+}
+
+impl From<EndpointSlice> for Object {
+    fn from(slice: EndpointSlice) -> Self {
+        Object::EndpointSlice(Arc::new(EndpointSliceInfo::from_api(&slice)))
     }
 }
 
@@ -59,10 +82,10 @@ pub struct Snapshot {
     pub ingress_classes: Vec<Arc<IngressClass>>,
     /// Ingress objects.
     pub ingresses: Vec<Arc<Ingress>>,
-    /// Service objects.
-    pub services: Vec<Arc<Service>>,
-    /// EndpointSlice objects.
-    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
+    /// Services.
+    pub services: Vec<Arc<ServiceInfo>>,
+    /// EndpointSlices.
+    pub endpoint_slices: Vec<Arc<EndpointSliceInfo>>,
     /// TLS Secrets.
     pub secrets: Vec<Arc<Secret>>,
     /// What the DNS names of ExternalName Services resolved to (filled by

@@ -1,0 +1,149 @@
+//! Where the memory goes at 10k Ingresses: bytes the allocator holds for live allocations after
+//! each stage (parsed objects per kind, snapshot, translation state, published tables). A
+//! measuring harness, not a test: `#[ignore]`d, it asserts nothing about sizes. Run it in
+//! release:
+//!
+//!     cargo test --release -p gatehouse-controller --test scale_memory -- --ignored --nocapture
+//!
+//! `SCALE_INGRESSES` sets the count (default 10000).
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+
+use gatehouse_controller::sources::manifests::ManifestDir;
+use gatehouse_controller::translate::IncrementalTranslator;
+use gatehouse_controller::{ClassConfig, TranslateConfig};
+
+/// mimalloc, as the binary, counting the bytes of live allocations.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live_mib() -> f64 {
+    LIVE.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
+}
+
+/// The objects `benches/harness/manifests.py::scale_objects` writes, one kind at a time.
+fn scale_yaml(count: usize, kind: &str) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for i in 0..count {
+        let name = format!("app-{i:05}");
+        let host = if i % 10 == 9 {
+            format!("*.w{i:05}.scale.local")
+        } else {
+            format!("{name}.scale.local")
+        };
+        let created = format!("2024-01-01T00:{:02}:{:02}Z", (i / 60) % 60, i % 60);
+        match kind {
+            "Ingress" => {
+                let _ = write!(
+                    s,
+                    "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: default\n  creationTimestamp: \"{created}\"\n  annotations:\n    nginx.ingress.kubernetes.io/ssl-redirect: \"false\"\nspec:\n  ingressClassName: bench\n  rules:\n  - host: \"{host}\"\n    http:\n      paths:\n"
+                );
+                for p in ["/", "/api/v1", "/api/v2", "/api/v3"] {
+                    let _ = write!(s, "      - path: {p}\n        pathType: Prefix\n        backend:\n          service:\n            name: {name}\n            port:\n              name: http\n");
+                }
+            }
+            "Service" => {
+                let _ = write!(
+                    s,
+                    "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n"
+                );
+            }
+            _ => {
+                let _ = write!(
+                    s,
+                    "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-s1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {name}\naddressType: IPv4\nports:\n- name: http\n  port: 8080\n  protocol: TCP\nendpoints:\n"
+                );
+                for k in 0..3 {
+                    let _ = writeln!(
+                        s,
+                        "- addresses: [\"127.{}.{}.{}\"]\n  conditions:\n    ready: true",
+                        1 + k,
+                        (i >> 8) & 255,
+                        i & 255
+                    );
+                }
+            }
+        }
+        s.push_str("---\n");
+    }
+    s
+}
+
+#[test]
+#[ignore = "measuring harness; run by hand in release"]
+fn memory_at_scale() {
+    let count: usize = std::env::var("SCALE_INGRESSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifests = ManifestDir::new(dir.path());
+    manifests.scan();
+    let mut before = live_mib();
+    for kind in ["Ingress", "Service", "EndpointSlice"] {
+        std::fs::write(
+            dir.path().join(format!("{kind}.yaml")),
+            scale_yaml(count, kind),
+        )
+        .unwrap();
+        manifests.scan();
+        let now = live_mib();
+        eprintln!(
+            "{count} {kind}s kept by the manifests source: {:.1} MiB ({:.0} B each)",
+            now - before,
+            (now - before) * 1024.0 * 1024.0 / count as f64
+        );
+        before = now;
+    }
+    let snapshot = Arc::new(manifests.snapshot());
+    let now = live_mib();
+    eprintln!("snapshot: {:.1} MiB", now - before);
+    before = now;
+    let config = TranslateConfig::new(vec![ClassConfig {
+        name: "bench".into(),
+        is_default: true,
+        has_https: false,
+    }]);
+    let mut translator = IncrementalTranslator::new();
+    let published = translator.translate(&snapshot, &config);
+    let now = live_mib();
+    eprintln!(
+        "translation state + published tables: {:.1} MiB ({:.0} B per Ingress)",
+        now - before,
+        (now - before) * 1024.0 * 1024.0 / count as f64
+    );
+    let with_output = live_mib();
+    drop(published);
+    eprintln!(
+        "  of which the returned translation alone (dropped): {:.1} MiB",
+        with_output - live_mib()
+    );
+    eprintln!("total live: {:.1} MiB", live_mib());
+    drop(translator);
+    eprintln!("after dropping the translator: {:.1} MiB", live_mib());
+}
