@@ -156,7 +156,8 @@ pub(crate) fn spawn_controller(
     let leader = Arc::new(AtomicBool::new(source.is_err()));
     let kube = source.as_ref().ok().map(|(c, _)| c.clone());
     let acme_election_ns = acme.as_ref().map(|a| a.election_namespace.clone());
-    let mut reconciler = Reconciler::new(publisher, leader.clone());
+    let mut reconciler = Reconciler::new(publisher, leader.clone())
+        .with_after_publish(crate::memory::return_free_memory);
     let (manager, extra_dirs) = match acme {
         Some(acme) => {
             // The ACME client needs a runtime to exist while it is built.

@@ -8,6 +8,7 @@ mod demo;
 mod drain;
 mod limits;
 mod listeners;
+mod memory;
 mod observability;
 mod tables;
 
@@ -36,6 +37,7 @@ use listeners::{
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    memory::without_huge_pages();
     let mut cli = cli::parse();
     init_logging(cli.log_format);
     if let Some(cli::Command::Check(args)) = cli.command.take() {

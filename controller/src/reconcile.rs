@@ -132,6 +132,8 @@ pub struct Context {
     leader: Arc<AtomicBool>,
     /// Whether the last reconcile acted as leader (losing leadership resets the status writer).
     was_leader: bool,
+    /// Runs after each publish (the binary returns the translation's freed memory).
+    after_publish: Option<fn()>,
 }
 
 impl Context {
@@ -144,7 +146,14 @@ impl Context {
             acme: None,
             leader,
             was_leader: false,
+            after_publish: None,
         }
+    }
+
+    /// Also runs `hook` after each publish, on the controller's thread.
+    pub fn with_after_publish(mut self, hook: fn()) -> Self {
+        self.after_publish = Some(hook);
+        self
     }
 
     /// Also writes Ingress status (leader only) with the addresses of each class in `sources`.
@@ -190,6 +199,9 @@ pub fn publish(ctx: &mut Context, update: Arc<SourceUpdate>) -> Reconciled {
             members: outcome.members.clone(),
             host_owners: outcome.host_owners.clone(),
         })));
+    }
+    if let Some(hook) = ctx.after_publish {
+        hook();
     }
     Reconciled { update, outcome }
 }
