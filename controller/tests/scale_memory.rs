@@ -114,7 +114,7 @@ fn memory_at_scale() {
         manifests.scan();
         let now = live_mib();
         eprintln!(
-            "{count} {kind}s kept by the manifests source: {:.1} MiB ({:.0} B each)",
+            "{count} objects of kind {kind} kept by the manifests source: {:.1} MiB ({:.0} B each)",
             now - before,
             (now - before) * 1024.0 * 1024.0 / count as f64
         );

@@ -33,9 +33,9 @@ pub struct BackendResolver<'a> {
     cache: HashMap<(&'a str, &'a str, PortKey<'a>, bool), Resolved>,
     /// What ExternalName Services' names resolved to.
     external_names: &'a ResolvedNames,
-    /// Backends of the previous translation (consulted) and of this one (recorded), when
-    /// translating incrementally.
-    memo: Option<&'a mut BackendMemo>,
+    /// A full translation's previous backends, reused where they are still valid (see
+    /// [`BackendResolver::new`]).
+    previous: Option<BackendRegistry>,
     /// When patching a translation: its backends, consulted first, and where new ones get
     /// their slots (after every slot in use, so no other backend's moves).
     registry: Option<&'a mut BackendRegistry>,
@@ -80,10 +80,9 @@ impl BackendRegistry {
         let key = (resolved.0.namespace.clone(), resolved.0.service.clone());
         self.next_slot = self.next_slot.max(resolved.0.slot() + 1);
         self.len += 1;
-        self.by_service
-            .entry(key)
-            .or_default()
-            .push((OwnedPort::of(port), upstream, resolved));
+        let entries = self.by_service.entry(key).or_default();
+        super::reserve_one(entries);
+        entries.push((OwnedPort::of(port), upstream, resolved));
     }
 
     /// Forgets the backends of Service `ns/name` (it or its EndpointSlices changed).
@@ -92,37 +91,6 @@ impl BackendRegistry {
             self.len -= gone.len();
         }
     }
-}
-
-/// Backends resolved by one translation, keyed by their Service's `Arc` identity, for the next
-/// one to reuse: an unchanged Service with unchanged EndpointSlices resolves to equal
-/// endpoints, so only the slot (the order of first use) may need renumbering.
-#[derive(Default)]
-pub struct BackendMemo {
-    previous: HashMap<usize, Vec<MemoBackend>>,
-    current: HashMap<usize, Vec<MemoBackend>>,
-}
-
-impl BackendMemo {
-    /// Starts a translation: what the last one recorded becomes what this one may reuse.
-    pub fn begin(&mut self) {
-        self.previous = std::mem::take(&mut self.current);
-    }
-
-    /// Ends a translation: what it did not use is dropped.
-    pub fn finish(&mut self) {
-        self.previous = HashMap::default();
-    }
-}
-
-/// One memoised backend and the inputs it was resolved from (held, so their addresses cannot
-/// be reused by other objects while the memo lives).
-struct MemoBackend {
-    service: Arc<ServiceInfo>,
-    slices: Vec<Arc<EndpointSliceInfo>>,
-    port: OwnedPort,
-    service_upstream: bool,
-    resolved: Resolved,
 }
 
 #[derive(PartialEq, Eq)]
@@ -162,14 +130,16 @@ enum PortKey<'a> {
 type Resolved = (Arc<Backend>, Option<BackendProblem>);
 
 impl<'a> BackendResolver<'a> {
-    /// Indexes the snapshot's Services and EndpointSlices.
-    pub fn new(snapshot: &'a Snapshot, memo: Option<&'a mut BackendMemo>) -> Self {
+    /// Indexes the snapshot's Services and EndpointSlices. `previous` is the registry of the
+    /// last translation without the Services that changed since (or whose EndpointSlices
+    /// did): its backends are reused, renumbered to this translation's slots.
+    pub fn new(snapshot: &'a Snapshot, previous: Option<BackendRegistry>) -> Self {
         let mut resolver = Self {
             services: HashMap::default(),
             slices: HashMap::default(),
             cache: HashMap::default(),
             external_names: &snapshot.external_names,
-            memo,
+            previous,
             registry: None,
             unindexed: None,
             scans: 0,
@@ -205,7 +175,7 @@ impl<'a> BackendResolver<'a> {
             slices: HashMap::default(),
             cache: HashMap::default(),
             external_names: &snapshot.external_names,
-            memo: None,
+            previous: None,
             registry: Some(registry),
             unindexed: Some(snapshot),
             scans: 0,
@@ -274,13 +244,9 @@ impl<'a> BackendResolver<'a> {
             return self.resolve_patching(key, backend);
         }
         let slot = self.cache.len();
-        let resolved = match self.remembered(ns, &backend.name, port, service_upstream, slot) {
+        let resolved = match self.reused(ns, &backend.name, port, service_upstream, slot) {
             Some(hit) => hit,
-            None => {
-                let built = self.build(ns, backend, port, service_upstream, slot);
-                self.remember(ns, &backend.name, port, service_upstream, &built);
-                built
-            }
+            None => self.build(ns, backend, port, service_upstream, slot),
         };
         self.cache.insert(key, resolved.clone());
         resolved
@@ -335,90 +301,28 @@ impl<'a> BackendResolver<'a> {
         (Arc::new(built), problem)
     }
 
-    /// The Service a memo entry may stand for: one that exists and is not ExternalName (an
-    /// ExternalName backend also depends on the resolved names, which are not tracked).
-    fn memoisable(&self, ns: &'a str, service: &'a str) -> Option<&'a Arc<ServiceInfo>> {
-        let found = *self.services.get(&(ns, service))?;
-        found.external_name.is_none().then_some(found)
-    }
-
-    /// The previous translation's backend for the same Service port, if its Service and
-    /// EndpointSlices are the same objects, renumbered to `slot` if needed. Its memo entry
-    /// moves on to the next translation as is (no allocation for an unchanged backend).
-    fn remembered(
-        &mut self,
-        ns: &'a str,
-        service: &'a str,
+    /// The previous translation's backend for the same Service port, renumbered to `slot` if
+    /// needed. ExternalName backends are resolved again: they also depend on what the names
+    /// resolved to.
+    fn reused(
+        &self,
+        ns: &str,
+        service: &str,
         port: PortKey<'_>,
         service_upstream: bool,
         slot: usize,
     ) -> Option<Resolved> {
-        let found = self.memoisable(ns, service)?;
-        let memo = self.memo.as_deref_mut()?;
-        let slices = self
-            .slices
-            .get(&(ns, service))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let key = Arc::as_ptr(found) as usize;
-        let entries = memo.previous.get_mut(&key)?;
-        let at = entries.iter().position(|e| {
-            Arc::ptr_eq(&e.service, found)
-                && e.port.is(port)
-                && e.service_upstream == service_upstream
-                && e.slices.len() == slices.len()
-                && e.slices.iter().zip(slices).all(|(a, b)| Arc::ptr_eq(a, b))
-        })?;
-        let mut entry = entries.swap_remove(at);
-        let (old, problem) = &entry.resolved;
-        if old.slot() != slot {
-            let renumbered = Backend::new(
-                &old.namespace,
-                &old.service,
-                &old.port,
-                old.endpoints().clone(),
-                slot,
-            );
-            entry.resolved = (Arc::new(renumbered), problem.clone());
+        let previous = self.previous.as_ref()?;
+        let (old, problem) = previous.get(ns, service, port, service_upstream)?;
+        if old.external_name().is_some() {
+            return None;
         }
-        let resolved = entry.resolved.clone();
-        memo.current.entry(key).or_default().push(entry);
-        Some(resolved)
-    }
-
-    /// Records `resolved` for the next translation.
-    fn remember(
-        &mut self,
-        ns: &'a str,
-        service: &'a str,
-        port: PortKey<'_>,
-        service_upstream: bool,
-        resolved: &Resolved,
-    ) {
-        if self.memo.is_none() {
-            return;
+        if old.slot() == slot {
+            return Some((old, problem));
         }
-        let Some(found) = self.memoisable(ns, service) else {
-            return;
-        };
-        let slices = self
-            .slices
-            .get(&(ns, service))
-            .map(|s| s.iter().map(|a| Arc::clone(a)).collect())
-            .unwrap_or_default();
-        let entry = MemoBackend {
-            service: found.clone(),
-            slices,
-            port: OwnedPort::of(port),
-            service_upstream,
-            resolved: resolved.clone(),
-        };
-        if let Some(memo) = self.memo.as_deref_mut() {
-            memo.current
-                .entry(Arc::as_ptr(found) as usize)
-                .or_default()
-                .push(entry);
-        }
+        let endpoints = old.endpoints().clone();
+        let renumbered = Backend::new(&old.namespace, &old.service, &old.port, endpoints, slot);
+        Some((Arc::new(renumbered), problem))
     }
 }
 

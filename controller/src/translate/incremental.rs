@@ -175,7 +175,7 @@ impl State {
             let arriving = incoming
                 .iter()
                 .filter(|(ing, i)| *i == index && tls::has_tls(ing));
-            members.extend(arriving.map(|(ing, _)| (rank_of(ing).0, ing)));
+            members.extend(arriving.map(|(ing, _)| (rank_of(ing), ing)));
             members.sort_by(|a, b| a.0.cmp(&b.0));
             let members: Vec<&Arc<Ingress>> = members.into_iter().map(|(_, ing)| ing).collect();
             let mut secrets = tls::SecretIndex::new(&snapshot.secrets, &mut self.cert_cache);
@@ -255,7 +255,7 @@ impl State {
                 (&mut self.policies, None),
                 None,
             );
-            let (rank, iref) = rank_of(ing);
+            let rank = rank_of(ing);
             let mut indexes = Indexes {
                 hosts: &mut state.hosts,
                 members: &mut state.members,
@@ -266,7 +266,6 @@ impl State {
                 ing: ing.clone(),
                 class: *index,
                 rank,
-                iref,
                 routes,
                 warnings: own,
             };
@@ -309,7 +308,7 @@ impl State {
                     .and_then(|(_, key)| self.ingresses.get(key));
                 match owner {
                     Some(entry) if !host.is_empty() => {
-                        state.owners.insert(host.clone(), entry.iref.clone());
+                        state.owners.insert(host.clone(), entry.iref());
                     }
                     _ => {
                         state.owners.remove(host);
@@ -400,7 +399,7 @@ fn diff<T>(old: &[Arc<T>], new: &[Arc<T>]) -> (Vec<Arc<T>>, Vec<Arc<T>>) {
 
 /// The Services (namespace, name) that changed, or whose EndpointSlices did, between two
 /// snapshots.
-fn touched_services(old: &Snapshot, new: &Snapshot) -> HashSet<ServiceKey> {
+pub(super) fn touched_services(old: &Snapshot, new: &Snapshot) -> HashSet<ServiceKey> {
     let mut touched = HashSet::default();
     let (gone, arrived) = diff(&old.services, &new.services);
     for service in gone.iter().chain(&arrived) {

@@ -13,6 +13,17 @@ mod state;
 pub mod tls;
 mod warnings;
 
+/// Makes room for one more element: exactly one while the vector is short, doubling after.
+/// Most host groups and Services have one or two entries, and a vector's first growth makes
+/// room for four (at 10k Ingresses, 3 MiB of room never used).
+fn reserve_one<T>(v: &mut Vec<T>) {
+    if v.len() < 4 {
+        v.reserve_exact(1);
+    } else {
+        v.reserve(1);
+    }
+}
+
 #[cfg(test)]
 mod tests;
 

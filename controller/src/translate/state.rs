@@ -11,7 +11,7 @@ use gatehouse_certs::{CertSet, LoadedCert};
 use gatehouse_routes::{Backend, IngressRef, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::Ingress;
 
-use super::backends::{BackendMemo, BackendRegistry, BackendResolver, ServiceKey};
+use super::backends::{BackendRegistry, BackendResolver, ServiceKey};
 use super::ingress::{self, IngressContext, IngressRoutes, Policies};
 use super::{basic_auth, default_cert, host_owners, tls, ClassResolver};
 use super::{Findings, HostOwners, TranslateConfig, Translation, Warning};
@@ -21,11 +21,11 @@ use crate::snapshot::{self, Snapshot};
 /// name), so the oldest keeps a contested rule.
 pub(super) type Rank = (Option<k8s_openapi::jiff::Timestamp>, Arc<str>, Arc<str>);
 
-/// An Ingress's rank and reference (sharing their strings).
-pub(super) fn rank_of(ing: &Ingress) -> (Rank, IngressRef) {
+/// An Ingress's rank.
+pub(super) fn rank_of(ing: &Ingress) -> Rank {
     let iref = snapshot::ingress_ref(&ing.metadata);
     let created = ing.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    ((created, iref.namespace.clone(), iref.name.clone()), iref)
+    (created, iref.namespace, iref.name)
 }
 
 /// An Ingress's address in the snapshot: the key of its entry (its `Arc` is held in the entry,
@@ -58,6 +58,7 @@ impl Indexes<'_> {
                 // An Ingress's own repeats have its rank, so they land on its first entry.
                 let at = group.contributors.partition_point(|(r, _)| *r < entry.rank);
                 if group.contributors.get(at).is_none_or(|(_, k)| *k != key) {
+                    super::reserve_one(&mut group.contributors);
                     group.contributors.insert(at, (entry.rank.clone(), key));
                 }
             }
@@ -82,10 +83,20 @@ pub(super) struct IngressEntry {
     /// Index of its class in the config.
     pub class: usize,
     pub rank: Rank,
-    pub iref: IngressRef,
     pub routes: IngressRoutes,
     /// Problems with the Ingress itself (not conflicts with others).
     pub warnings: Vec<Warning>,
+}
+
+impl IngressEntry {
+    /// The Ingress's reference (sharing its rank's strings).
+    pub fn iref(&self) -> IngressRef {
+        let (_, namespace, name) = &self.rank;
+        IngressRef {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }
+    }
 }
 
 /// One host group of a class.
@@ -209,8 +220,6 @@ pub(super) struct State {
     pub default_cert: Option<(LoadedCert, String)>,
     /// Every backend the tables route to (by address), with how many routes do.
     pub in_use: BackendsInUse,
-    /// The backends of the last full translation, for the next full one to reuse.
-    backend_memo: BackendMemo,
 }
 
 impl State {
@@ -221,15 +230,21 @@ impl State {
         config: &TranslateConfig,
         previous: Option<State>,
     ) -> State {
-        let (mut previous_ingresses, previous_policies, mut backend_memo, mut cert_cache) =
+        let (mut previous_ingresses, previous_policies, previous_backends, mut cert_cache) =
             match previous {
-                Some(p) => (p.ingresses, p.policies, p.backend_memo, p.cert_cache),
+                Some(p) => {
+                    // Backends stay valid while their Service and EndpointSlices do.
+                    let mut backends = p.backends;
+                    for service in super::incremental::touched_services(&p.snapshot, snapshot) {
+                        backends.forget(&service);
+                    }
+                    (p.ingresses, p.policies, Some(backends), p.cert_cache)
+                }
                 None => Default::default(),
             };
-        backend_memo.begin();
         let mut warnings = Vec::new();
         let resolver = ClassResolver::new(config, &snapshot.ingress_classes, &mut warnings);
-        let mut backends = BackendResolver::new(snapshot, Some(&mut backend_memo));
+        let mut backends = BackendResolver::new(snapshot, previous_backends);
         let mut secrets = tls::SecretIndex::new(&snapshot.secrets, &mut cert_cache);
         let default_cert = default_cert(config, &mut secrets, &mut warnings);
         let auth_secrets = basic_auth::AuthSecrets::new(&snapshot.secrets);
@@ -281,7 +296,7 @@ impl State {
                     reuse,
                 );
                 routes.place(ing, &class.name, None, &mut builder, &mut conflicts);
-                let (rank, iref) = rank_of(ing);
+                let rank = rank_of(ing);
                 let mut indexes = Indexes {
                     hosts: &mut hosts,
                     members: &mut members,
@@ -292,7 +307,6 @@ impl State {
                     ing: ing.clone(),
                     class: index,
                     rank,
-                    iref,
                     routes,
                     warnings: own,
                 };
@@ -307,7 +321,7 @@ impl State {
             let table = builder.build();
             let ranked: Vec<IngressRef> = members
                 .values()
-                .filter_map(|key| entries.get(key).map(|e: &IngressEntry| e.iref.clone()))
+                .filter_map(|key| entries.get(key).map(IngressEntry::iref))
                 .collect();
             classes.push(ClassState {
                 owners: host_owners(&table, &ranked),
@@ -321,7 +335,6 @@ impl State {
             });
         }
         let backends = backends.into_registry();
-        backend_memo.finish();
         drop(secrets);
         cert_cache.retain_in(&snapshot.secrets);
         let in_use = BackendsInUse::of(&classes);
@@ -335,7 +348,6 @@ impl State {
             dependents,
             backends,
             policies,
-            backend_memo,
             cert_cache,
             default_cert,
         }
@@ -370,7 +382,7 @@ impl State {
             let members = state.members.values();
             let members = members.filter_map(|key| self.ingresses.get(key));
             out.members
-                .insert(name.clone(), members.map(|e| e.iref.clone()).collect());
+                .insert(name.clone(), members.map(IngressEntry::iref).collect());
             out.host_owners.insert(name.clone(), state.owners.clone());
             warnings.extend(state.tls_warnings.iter().cloned());
             warnings.extend(state.default_warnings.iter().cloned());
