@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -18,8 +19,8 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use super::compact_store::CompactStore;
 use super::named_secrets::{self, NamedSecretWatchers};
+use super::object_store::ObjectStore;
 use super::{SourceUpdate, UpdateSender};
 use crate::snapshot::{EndpointSliceInfo, ServiceInfo, Snapshot};
 
@@ -119,19 +120,19 @@ where
 
 /// Starts a watcher for `K` feeding a store of `convert` of each object (what gatehouse keeps
 /// of it); the driving task goes to `tasks`.
-fn reflect_compact<K, T>(
+fn watch_into<K, T>(
     api: Api<K>,
     config: watcher::Config,
     trigger: &Arc<Notify>,
     tasks: &mut Vec<Task>,
-    convert: fn(&K) -> T,
-) -> CompactStore<T>
+    convert: fn(K) -> T,
+) -> ObjectStore<T>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default,
-    T: super::compact_store::Named + Send + Sync + 'static,
+    T: super::object_store::Named + Send + Sync + 'static,
 {
-    let store = CompactStore::default();
+    let store = ObjectStore::default();
     let writer = store.clone();
     let stream = watcher(api, config).default_backoff();
     tasks.push(drive(stream, trigger, move |event| {
@@ -164,16 +165,22 @@ where
     stores.iter().flat_map(|s| s.state()).collect()
 }
 
-/// The objects of compact `stores`, shared with the stores.
-fn compact_objects<T: super::compact_store::Named>(stores: &[CompactStore<T>]) -> Vec<Arc<T>> {
+/// The objects of `stores`, shared with the stores.
+fn kept_objects<T: super::object_store::Named>(stores: &[ObjectStore<T>]) -> Vec<Arc<T>> {
     stores.iter().flat_map(|s| s.state()).collect()
+}
+
+/// `object` without what gatehouse never reads (see [`crate::snapshot::strip_unused`]).
+fn stripped<K: Resource>(mut object: K) -> K {
+    crate::snapshot::strip_unused(object.meta_mut());
+    object
 }
 
 struct Stores {
     classes: Store<IngressClass>,
-    ingresses: Vec<Store<Ingress>>,
-    services: Vec<CompactStore<ServiceInfo>>,
-    slices: Vec<CompactStore<EndpointSliceInfo>>,
+    ingresses: Vec<ObjectStore<Ingress>>,
+    services: Vec<ObjectStore<ServiceInfo>>,
+    slices: Vec<ObjectStore<EndpointSliceInfo>>,
     secrets: Vec<Store<Secret>>,
     published: Vec<Store<Service>>,
 }
@@ -187,9 +194,9 @@ impl Stores {
         SourceUpdate {
             snapshot: Arc::new(Snapshot {
                 ingress_classes: objects(std::slice::from_ref(&self.classes)),
-                ingresses: objects(&self.ingresses),
-                services: compact_objects(&self.services),
-                endpoint_slices: compact_objects(&self.slices),
+                ingresses: kept_objects(&self.ingresses),
+                services: kept_objects(&self.services),
+                endpoint_slices: kept_objects(&self.slices),
                 secrets,
                 external_names: Default::default(),
             }),
@@ -200,7 +207,7 @@ impl Stores {
     async fn wait_ready(&self) {
         let _ = self.classes.wait_until_ready().await;
         for s in &self.ingresses {
-            let _ = s.wait_until_ready().await;
+            s.wait_until_ready().await;
         }
         for s in &self.published {
             let _ = s.wait_until_ready().await;
@@ -230,20 +237,20 @@ pub async fn run_kube(client: Client, config: KubeSourceConfig, updates: UpdateS
         classes: reflect(Api::all(client.clone()), all.clone(), &trigger, &mut tasks),
         ingresses: namespaced_apis(&client, ns)
             .into_iter()
-            .map(|api| reflect(api, all.clone(), &trigger, &mut tasks))
+            .map(|api| watch_into(api, all.clone(), &trigger, &mut tasks, stripped))
             .collect(),
         services: namespaced_apis(&client, ns)
             .into_iter()
             .map(|api| {
-                let convert = ServiceInfo::from_api;
-                reflect_compact(api, all.clone(), &trigger, &mut tasks, convert)
+                let convert = |s: Service| ServiceInfo::from_api(&s);
+                watch_into(api, all.clone(), &trigger, &mut tasks, convert)
             })
             .collect(),
         slices: namespaced_apis(&client, ns)
             .into_iter()
             .map(|api| {
-                let convert = EndpointSliceInfo::from_api;
-                reflect_compact(api, all.clone(), &trigger, &mut tasks, convert)
+                let convert = |s: EndpointSlice| EndpointSliceInfo::from_api(&s);
+                watch_into(api, all.clone(), &trigger, &mut tasks, convert)
             })
             .collect(),
         secrets: namespaced_apis(&client, ns)
@@ -270,12 +277,18 @@ pub async fn run_kube(client: Client, config: KubeSourceConfig, updates: UpdateS
         tracing::info!("waiting for the initial list of every watched kind");
         stores.wait_ready().await;
         // The Secrets the Ingresses name (auth-secret, proxy-ssl-secret), each watched by name.
-        named.sync(&named_secrets::referenced(&objects(&stores.ingresses), ns));
+        named.sync(&named_secrets::referenced(
+            &kept_objects(&stores.ingresses),
+            ns,
+        ));
         named.wait_ready().await;
         tracing::info!("caches synced");
         // The reconciler coalesces bursts; each event here only replaces the latest picture.
         while !updates.is_closed() {
-            if named.sync(&named_secrets::referenced(&objects(&stores.ingresses), ns)) {
+            if named.sync(&named_secrets::referenced(
+                &kept_objects(&stores.ingresses),
+                ns,
+            )) {
                 // A newly named Secret is listed before the picture that needs it is sent (a
                 // route is refused until then); bounded, so a Secret that cannot be listed
                 // does not hold up everything else.

@@ -1,11 +1,11 @@
 //! Sources of objects. Each only produces [`SourceUpdate`]s into a watch channel; the
 //! reconciler ([`crate::reconcile`]) does everything after that.
 
-mod compact_store;
 pub mod external_names;
 pub mod kube;
 pub mod manifests;
 pub mod named_secrets;
+mod object_store;
 pub mod watch;
 
 use std::sync::Arc;

@@ -1,9 +1,10 @@
-//! A watch-fed store of what gatehouse keeps of each object of one kind (a
-//! [`ServiceInfo`](crate::snapshot::ServiceInfo), an
-//! [`EndpointSliceInfo`](crate::snapshot::EndpointSliceInfo)): kube's reflector store keeps the
-//! whole API objects, most of a large cluster's memory. It applies watcher events as the
-//! reflector does: a (re)list is buffered from `Init` to `InitDone` and then replaces the
-//! contents at once, so a re-list after 410 Gone drops what was deleted meanwhile.
+//! A watch-fed store of what gatehouse keeps of each object of one kind: an Ingress as it is
+//! (without what [`strip_unused`](crate::snapshot::strip_unused) drops), a Service or an
+//! EndpointSlice as what translation reads of it. kube's reflector store would keep the whole
+//! API objects, each with a second copy of its name, namespace, uid and resourceVersion as
+//! its key: most of a large cluster's memory. It applies watcher events as the reflector
+//! does: a (re)list is buffered from `Init` to `InitDone` and then replaces the contents at
+//! once, so a re-list after 410 Gone drops what was deleted meanwhile.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -12,12 +13,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
+use k8s_openapi::api::networking::v1::Ingress;
+
 use crate::snapshot::{EndpointSliceInfo, ServiceInfo};
 
 /// An object known by namespace and name.
 pub trait Named {
     /// Its namespace and name.
     fn key(&self) -> (&str, &str);
+}
+
+impl Named for Ingress {
+    fn key(&self) -> (&str, &str) {
+        let name = self.metadata.name.as_deref().unwrap_or("");
+        (crate::snapshot::namespace(&self.metadata), name)
+    }
 }
 
 impl Named for ServiceInfo {
@@ -57,13 +67,13 @@ struct Contents<T> {
 }
 
 /// The store; clones share it.
-pub struct CompactStore<T> {
+pub struct ObjectStore<T> {
     contents: Arc<Mutex<Contents<T>>>,
     /// Becomes true at the first `InitDone`.
     ready: watch::Sender<bool>,
 }
 
-impl<T> Clone for CompactStore<T> {
+impl<T> Clone for ObjectStore<T> {
     fn clone(&self) -> Self {
         Self {
             contents: self.contents.clone(),
@@ -72,7 +82,7 @@ impl<T> Clone for CompactStore<T> {
     }
 }
 
-impl<T: Named> Default for CompactStore<T> {
+impl<T: Named> Default for ObjectStore<T> {
     fn default() -> Self {
         Self {
             contents: Arc::new(Mutex::new(Contents {
@@ -84,23 +94,23 @@ impl<T: Named> Default for CompactStore<T> {
     }
 }
 
-impl<T: Named> CompactStore<T> {
+impl<T: Named> ObjectStore<T> {
     /// Applies one watcher event, keeping `convert` of each object.
-    pub fn apply<K>(&self, event: Event<K>, convert: impl Fn(&K) -> T) {
+    pub fn apply<K>(&self, event: Event<K>, convert: impl Fn(K) -> T) {
         // A panic elsewhere while holding the lock leaves consistent contents (every update
         // below is a single set operation), so a poisoned lock is still usable.
         let mut contents = self.contents.lock().unwrap_or_else(PoisonError::into_inner);
         match event {
             Event::Apply(object) => {
-                contents.objects.replace(ByKey(Arc::new(convert(&object))));
+                contents.objects.replace(ByKey(Arc::new(convert(object))));
             }
             Event::Delete(object) => {
-                contents.objects.remove(&ByKey(Arc::new(convert(&object))));
+                contents.objects.remove(&ByKey(Arc::new(convert(object))));
             }
             Event::Init => contents.listing = Some(HashSet::default()),
             Event::InitApply(object) => {
                 let listing = contents.listing.get_or_insert_with(HashSet::default);
-                listing.replace(ByKey(Arc::new(convert(&object))));
+                listing.replace(ByKey(Arc::new(convert(object))));
             }
             Event::InitDone => {
                 contents.objects = contents.listing.take().unwrap_or_default();
@@ -143,7 +153,7 @@ mod tests {
         }
     }
 
-    fn names_and_ports(store: &CompactStore<ServiceInfo>) -> Vec<(String, i32)> {
+    fn names_and_ports(store: &ObjectStore<ServiceInfo>) -> Vec<(String, i32)> {
         let mut all: Vec<_> = store
             .state()
             .iter()
@@ -155,8 +165,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_list_replaces_the_contents_at_once_and_events_apply_in_between() {
-        let store = CompactStore::default();
-        let keep = |s: &ServiceInfo| s.clone();
+        let store = ObjectStore::default();
+        let keep = |s: ServiceInfo| s;
         store.apply(Event::Init, keep);
         store.apply(Event::InitApply(service("a", 80)), keep);
         store.apply(Event::InitApply(service("b", 80)), keep);
