@@ -8,6 +8,7 @@ use prometheus::{Counter, Gauge, GaugeVec, HistogramVec, IntCounterVec, IntGauge
 use crate::build_info::{BUILD_REVISION, BUILD_VERSION};
 use crate::error::Result;
 use crate::gauge_set::GaugeSet;
+use crate::gauge_table::GaugeTable;
 use crate::options::{AcmeOrderResult, CertExpiry, ReadyEndpoints};
 use crate::process_stats::ProcessStats;
 use crate::registrar::Registrar;
@@ -26,7 +27,7 @@ pub(crate) struct ControllerMetrics {
     swaps: IntCounterVec,
     warnings: GaugeSet,
     objects: GaugeSet,
-    ready_endpoints: GaugeSet,
+    ready_endpoints: GaugeTable,
     cert_not_after: GaugeSet,
     acme_orders: IntCounterVec,
     next_renewal: GaugeSet,
@@ -76,11 +77,11 @@ impl ControllerMetrics {
                 "Objects in the current source snapshot, by kind.",
                 &["kind"],
             )?),
-            ready_endpoints: GaugeSet::new(r.gauge_vec(
+            ready_endpoints: r.gauge_table(
                 "gatehouse_service_ready_endpoints",
                 "Ready endpoints per backend Service.",
                 &["namespace", "service"],
-            )?),
+            )?,
             cert_not_after: GaugeSet::new(r.gauge_vec(
                 "gatehouse_certificate_not_after_timestamp_seconds",
                 "Unix time a serving certificate expires, per host.",
@@ -165,7 +166,7 @@ impl ControllerMetrics {
         let rows = services
             .iter()
             .map(|s| (vec![s.namespace, s.service], s.ready as f64));
-        self.ready_endpoints.replace("", rows);
+        self.ready_endpoints.replace(rows);
     }
 
     pub(crate) fn set_cert_expiry(&self, class: &str, certs: &[CertExpiry<'_>]) {

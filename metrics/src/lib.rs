@@ -12,6 +12,7 @@ mod build_info;
 mod controller_metrics;
 mod error;
 mod gauge_set;
+mod gauge_table;
 mod labels;
 mod metrics;
 mod nginx_compat;

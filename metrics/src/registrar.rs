@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
-use prometheus::core::Collector;
+use prometheus::core::{Collector, Desc};
 use prometheus::{
     Counter, CounterVec, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec,
     Opts, Registry,
 };
 
 use crate::error::{MetricsError, Result};
+use crate::gauge_table::GaugeTable;
 
 /// Registers metrics into one registry, all with the same constant labels.
 pub(crate) struct Registrar<'r> {
@@ -86,6 +87,17 @@ impl<'r> Registrar<'r> {
             .const_labels(self.const_labels.clone())
             .buckets(buckets.to_vec());
         self.register(name, HistogramVec::new(opts, labels))
+    }
+
+    pub(crate) fn gauge_table(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<GaugeTable> {
+        let labels = labels.iter().map(|l| l.to_string()).collect();
+        let desc = Desc::new(name.into(), help.into(), labels, self.const_labels.clone());
+        self.register(name, desc.map(GaugeTable::new))
     }
 
     pub(crate) fn gauge(&self, name: &str, help: &str) -> Result<Gauge> {
