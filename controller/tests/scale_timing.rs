@@ -10,9 +10,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
 
 use gatehouse_certs::CertSet;
 use gatehouse_controller::publish::{Publisher, TableSink};
@@ -32,42 +33,6 @@ impl TableSink for Keep {
         *self.0.lock().unwrap() = Some(table);
         Some(1)
     }
-}
-
-/// The YAML `benches/harness/manifests.py::scale_objects` writes.
-fn scale_yaml(count: usize) -> String {
-    let mut s = String::new();
-    for i in 0..count {
-        let name = format!("app-{i:05}");
-        let host = if i % 10 == 9 {
-            format!("*.w{i:05}.scale.local")
-        } else {
-            format!("{name}.scale.local")
-        };
-        let created = format!("2024-01-01T00:{:02}:{:02}Z", (i / 60) % 60, i % 60);
-        let _ = write!(
-            s,
-            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: default\n  creationTimestamp: \"{created}\"\nspec:\n  ingressClassName: bench\n  rules:\n  - host: \"{host}\"\n    http:\n      paths:\n"
-        );
-        for p in ["/", "/api/v1", "/api/v2", "/api/v3"] {
-            let _ = write!(s, "      - path: {p}\n        pathType: Prefix\n        backend:\n          service:\n            name: {name}\n            port:\n              name: http\n");
-        }
-        let _ = write!(
-            s,
-            "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  ports:\n  - name: http\n    port: 80\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-s1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {name}\naddressType: IPv4\nports:\n- name: http\n  port: 8080\nendpoints:\n"
-        );
-        for k in 0..3 {
-            let _ = writeln!(
-                s,
-                "- addresses: [\"127.{}.{}.{}\"]",
-                1 + k,
-                (i >> 8) & 255,
-                i & 255
-            );
-        }
-        s.push_str("---\n");
-    }
-    s
 }
 
 fn probe_yaml(step: usize) -> String {
@@ -116,7 +81,11 @@ fn one_change_at_scale() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("scale.yaml"), scale_yaml(count)).unwrap();
+    std::fs::write(
+        dir.path().join("scale.yaml"),
+        common::scale_yaml(count, &["Ingress", "Service", "EndpointSlice"]),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("probe.yaml"), probe_yaml(0)).unwrap();
     let mut manifests = ManifestDir::new(dir.path());
     let t = Instant::now();
