@@ -50,10 +50,7 @@ fn live_mib() -> f64 {
 #[test]
 #[ignore = "measuring harness; run by hand in release"]
 fn memory_at_scale() {
-    let count: usize = std::env::var("SCALE_INGRESSES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let count = common::scale_count();
     let dir = tempfile::tempdir().unwrap();
     let mut manifests = ManifestDir::new(dir.path());
     manifests.scan();

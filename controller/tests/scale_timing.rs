@@ -76,10 +76,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 #[test]
 #[ignore = "timing harness; run by hand in release"]
 fn one_change_at_scale() {
-    let count: usize = std::env::var("SCALE_INGRESSES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let count = common::scale_count();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("scale.yaml"),

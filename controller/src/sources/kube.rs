@@ -141,6 +141,32 @@ where
     store
 }
 
+/// [`watch_into`] every watched namespace (or the whole cluster): one store each.
+fn watch_namespaces<K, T>(
+    client: &Client,
+    namespaces: &[String],
+    trigger: &Arc<Notify>,
+    tasks: &mut Vec<Task>,
+    convert: fn(K) -> T,
+) -> Vec<ObjectStore<T>>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default,
+    T: super::object_store::Named + Send + Sync + 'static,
+{
+    let config = watcher::Config::default();
+    namespaced_apis(client, namespaces)
+        .into_iter()
+        .map(|api| watch_into(api, config.clone(), trigger, tasks, convert))
+        .collect()
+}
+
 /// The Apis of `K` to watch: one per watched namespace (or one cluster-wide).
 fn namespaced_apis<K>(client: &Client, namespaces: &[String]) -> Vec<Api<K>>
 where
@@ -235,24 +261,13 @@ pub async fn run_kube(client: Client, config: KubeSourceConfig, updates: UpdateS
     let tls = all.clone().fields(TLS_SECRET_SELECTOR);
     let stores = Stores {
         classes: reflect(Api::all(client.clone()), all.clone(), &trigger, &mut tasks),
-        ingresses: namespaced_apis(&client, ns)
-            .into_iter()
-            .map(|api| watch_into(api, all.clone(), &trigger, &mut tasks, stripped))
-            .collect(),
-        services: namespaced_apis(&client, ns)
-            .into_iter()
-            .map(|api| {
-                let convert = |s: Service| ServiceInfo::from_api(&s);
-                watch_into(api, all.clone(), &trigger, &mut tasks, convert)
-            })
-            .collect(),
-        slices: namespaced_apis(&client, ns)
-            .into_iter()
-            .map(|api| {
-                let convert = |s: EndpointSlice| EndpointSliceInfo::from_api(&s);
-                watch_into(api, all.clone(), &trigger, &mut tasks, convert)
-            })
-            .collect(),
+        ingresses: watch_namespaces(&client, ns, &trigger, &mut tasks, stripped),
+        services: watch_namespaces(&client, ns, &trigger, &mut tasks, |s: Service| {
+            ServiceInfo::from_api(&s)
+        }),
+        slices: watch_namespaces(&client, ns, &trigger, &mut tasks, |s: EndpointSlice| {
+            EndpointSliceInfo::from_api(&s)
+        }),
         secrets: namespaced_apis(&client, ns)
             .into_iter()
             .map(|api| reflect(api, tls.clone(), &trigger, &mut tasks))

@@ -2,6 +2,14 @@
 
 use std::fmt::Write as _;
 
+/// How many Ingresses a harness makes: `SCALE_INGRESSES`, else 10,000.
+pub fn scale_count() -> usize {
+    std::env::var("SCALE_INGRESSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
 /// The objects `benches/harness/manifests.py::scale_objects` writes, of the given kinds
 /// (`Ingress`, `Service`, `EndpointSlice`), each object's documents together.
 pub fn scale_yaml(count: usize, kinds: &[&str]) -> String {
