@@ -10,6 +10,7 @@ mod limits;
 mod listeners;
 mod memory;
 mod observability;
+mod sockets;
 mod tables;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use controller::{kube_source, spawn_controller, Source};
 use listeners::{
     class_service, default_secret, fallback_cert, instance, proxy_options, server_conf,
 };
+use sockets::PreBound;
 
 // Pingora allocates and frees sizeable buffers per request; glibc malloc showed ~12% of a
 // request's CPU in profiles, mimalloc far less.
@@ -131,13 +133,13 @@ fn run(mut cli: Cli) -> Result<()> {
     options.access_log = observability::access_log(&cli);
     let access_log = options.access_log.clone();
     for (inst, limits) in instances.iter().zip(&limits) {
-        server.add_service(class_service(
+        server.add_service(PreBound::new(class_service(
             inst,
             threads,
             cli.shutdown_grace,
             options.clone(),
             limits.clone(),
-        )?);
+        )?)?);
     }
     let publisher = Publisher::new(Arc::new(tables::Instances(instances.clone())), config)
         .with_metrics(metrics.clone());
@@ -147,14 +149,14 @@ fn run(mut cli: Cli) -> Result<()> {
     let mut admin = Service::new("admin".to_string(), admin_app);
     admin.add_tcp(&cli.admin);
     admin.threads = Some(1);
-    server.add_service(admin);
+    server.add_service(PreBound::new(admin)?);
     if cli.demo {
         let mut backends = Service::new("demo-backends".to_string(), demo::DemoBackend);
         for (_, addr) in demo::BACKENDS {
             backends.add_tcp(addr);
         }
         backends.threads = Some(1);
-        server.add_service(backends);
+        server.add_service(PreBound::new(backends)?);
     }
 
     let source = match cli.manifests.clone() {

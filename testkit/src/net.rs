@@ -2,18 +2,71 @@
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 
-/// Binds port 0 on `ip` (a loopback address such as "127.0.0.5"), returns the address and releases it.
+/// A port on `ip` that is free now: chosen below the kernel's ephemeral port range, and never
+/// handed out twice by this process.
+///
+/// Not port 0 and release: the caller (mostly a gatehouse process) binds the port later, and in
+/// between the kernel may hand a released ephemeral port to any socket bound to port 0 or
+/// connecting out — a backend or client of a test running concurrently. The kernel picks
+/// neither from below `ip_local_port_range`, so there only a process naming the port itself can
+/// take it. Falls back to port 0 when the range leaves no room.
 ///
 /// Panics when `ip` is not an IP address or cannot be bound: this is test setup, not a request path.
 pub fn free_addr(ip: &str) -> SocketAddr {
     let ip: IpAddr = ip
         .parse()
         .unwrap_or_else(|e| panic!("free_addr: {ip:?} is not an IP address: {e}"));
+    if let Some(range) = ports_the_kernel_does_not_pick() {
+        let span = u32::from(range.end - range.start);
+        let start = random_below(span);
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        for step in 0..span.min(2000) {
+            let Ok(port) = u16::try_from(u32::from(range.start) + (start + step) % span) else {
+                continue;
+            };
+            if !handed.contains(&port) && TcpListener::bind((ip, port)).is_ok() {
+                handed.insert(port);
+                return SocketAddr::new(ip, port);
+            }
+        }
+    }
     let listener =
         TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("free_addr: cannot bind {ip}:0: {e}"));
     listener
         .local_addr()
         .unwrap_or_else(|e| panic!("free_addr: local_addr on {ip}: {e}"))
+}
+
+/// Ports [`free_addr`] has returned in this process.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Lowest port [`free_addr`] picks: below it sit the well-known and registered ports users'
+/// own services are likeliest to hold.
+const LOWEST: u16 = 10_000;
+
+/// The ports from [`LOWEST`] up to the kernel's ephemeral range (Linux default 32768–60999),
+/// or above it when it starts too low; `None` when neither leaves 1000 ports.
+fn ports_the_kernel_does_not_pick() -> Option<std::ops::Range<u16>> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut bounds = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+    let (low, high) = (bounds.next()??, bounds.next()??);
+    if low >= LOWEST + 1000 {
+        Some(LOWEST..low)
+    } else if high <= u16::MAX - 1000 {
+        Some(high + 1..u16::MAX)
+    } else {
+        None
+    }
+}
+
+/// A number below `n` (> 0) that differs between processes and calls, so concurrent test
+/// processes start their searches at different ports.
+fn random_below(n: u32) -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    (hasher.finish() % u64::from(n.max(1))) as u32
 }
 
 /// `ip` with port 0: the OS picks a free port when the server binds, so no other process can
@@ -143,4 +196,25 @@ pub async fn silent_backend(ip: &str) -> anyhow::Result<(SocketAddr, tokio::task
         }
     });
     Ok((addr, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_addr_hands_out_distinct_bindable_ports_the_kernel_does_not_pick() {
+        let range = ports_the_kernel_does_not_pick();
+        let ports: std::collections::BTreeSet<u16> = (0..50)
+            .map(|_| {
+                let addr = free_addr("127.0.0.1");
+                TcpListener::bind(addr).unwrap_or_else(|e| panic!("{addr} not bindable: {e}"));
+                if let Some(range) = &range {
+                    assert!(range.contains(&addr.port()), "{addr} outside {range:?}");
+                }
+                addr.port()
+            })
+            .collect();
+        assert_eq!(ports.len(), 50, "a port was handed out twice: {ports:?}");
+    }
 }
