@@ -182,6 +182,9 @@ class Instructions(unittest.TestCase):
         self.assertEqual(gate[:3], ["/g", "--manifests", "/w/manifests"])
         self.assertIn("class=bench,http=127.0.0.1:11", gate)
         self.assertEqual(gate[-4:], ["--threads", "1", "--access-log", "off"])
+        # --h2: the floor offers HTTP/2 with prior knowledge as gatehouse does; gatehouse unchanged.
+        self.assertEqual(instructions.command("floor", "/f", 10, 11, 12, "/w", h2=True), floor + ["--h2c"])
+        self.assertEqual(instructions.command("gatehouse", "/g", 10, 11, 12, "/w", h2=True), gate)
 
     def test_ratio_lines_pair_each_gatehouse_with_each_floor(self):
         instructions = instructions_module()

@@ -22,6 +22,10 @@ pub struct Args {
     pub threads: usize,
     /// Idle upstream connections kept per worker thread (Pingora's default: 128).
     pub keepalive_pool: usize,
+    /// HTTP/2 with prior knowledge on the plain listener too, as gatehouse offers it (the floor
+    /// only: `benches/instructions --h2`). Off by default: Pingora then peeks at every new
+    /// plain connection for the preface, which the HTTP/1.1 scenarios should not pay.
+    pub h2c: bool,
 }
 
 pub fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -51,6 +55,7 @@ pub fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--keepalive-pool {v}: {e}"))?;
             }
+            "--h2c" => args.h2c = true,
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -77,7 +82,7 @@ pub fn args_or_exit(program: &str) -> (Args, SocketAddr) {
         Err(e) => {
             let usage = format!(
                 "usage: {program} --upstream 127.0.0.1:PORT [--http ADDR] \
-                 [--https ADDR --cert PEM --key PEM] [--threads N] [--keepalive-pool N]"
+                 [--https ADDR --cert PEM --key PEM] [--threads N] [--keepalive-pool N] [--h2c]"
             );
             if e.is_empty() {
                 println!("{usage}");
@@ -174,6 +179,11 @@ mod tests {
         assert_eq!(parsed.http.as_deref(), Some("127.0.0.1:2"));
         assert_eq!(parsed.threads, 2);
         assert_eq!(parsed.keepalive_pool, 512);
+        assert!(!parsed.h2c, "HTTP/1.1 only unless asked");
+        assert_eq!(
+            args(&["--upstream", "127.0.0.1:1", "--http", "x", "--h2c"]).map(|a| a.h2c),
+            Ok(true)
+        );
         assert_eq!(
             args(&["--upstream", "127.0.0.1:1", "--http", "x"]).map(|a| a.keepalive_pool),
             Ok(128)

@@ -6,13 +6,14 @@
 //! `benches/run` measures it beside gatehouse as `pingora-floor`: gatehouse ÷ floor is what
 //! gatehouse's own request path costs on top of Pingora's.
 //!
-//!     gatehouse-bench-floor --upstream 127.0.0.1:PORT [--http ADDR] [--https ADDR --cert PEM --key PEM] [--threads N]
+//!     gatehouse-bench-floor --upstream 127.0.0.1:PORT [--http ADDR] [--https ADDR --cert PEM --key PEM] [--threads N] [--h2c]
 
 use std::net::SocketAddr;
 use std::process::exit;
 
 use async_trait::async_trait;
 use gatehouse_bench_floor::{args_or_exit, forwarded_headers, server_conf};
+use pingora::apps::HttpServerOptions;
 use pingora::http::RequestHeader;
 use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::*;
@@ -54,6 +55,13 @@ fn main() {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = http_proxy_service(&server.configuration, Floor { upstream });
+    if args.h2c {
+        if let Some(proxy) = service.app_logic_mut() {
+            let mut options = HttpServerOptions::default();
+            options.h2c = true;
+            proxy.server_options = Some(options);
+        }
+    }
     if let Some(addr) = &args.http {
         service.add_tcp(addr);
     }

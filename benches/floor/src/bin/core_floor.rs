@@ -132,6 +132,10 @@ impl HttpServerApp for CoreFloor {
 
 fn main() {
     let (args, upstream) = args_or_exit(PROGRAM);
+    if args.h2c {
+        eprintln!("{PROGRAM} serves HTTP/1.1 only: no --h2c");
+        std::process::exit(2);
+    }
     let conf = server_conf(PROGRAM, &args);
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
