@@ -122,9 +122,13 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
-    /// `true` (Pingora's default): an instance's worker threads share one scheduler and take
-    /// over each other's tasks; `false`: each thread runs its own connections to the end.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    /// `false` (the default): each worker thread runs the connections it is given to the end,
+    /// on a scheduler of its own, as nginx's workers do; `true` (Pingora's default): an
+    /// instance's threads share one scheduler and take over each other's tasks. The shared
+    /// scheduler keeps at most 256 ready tasks per thread and moves the rest to a queue it
+    /// serves seldom; HTTP/2 runs a task per stream, so from a few hundred streams in flight
+    /// their latency and the CPU per request grow (docs/benchmarks/notes.md).
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
     pub work_stealing: bool,
 
     /// Path of a kubeconfig file (otherwise KUBECONFIG, ~/.kube/config, or the in-cluster

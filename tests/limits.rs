@@ -81,12 +81,12 @@ fn defaults_are_ingress_nginx_s_and_instances_override_flags() -> anyhow::Result
     // nginx's `access_log … buffer=64k flush=1s`.
     assert_eq!(config["access-log-buffer"], "64k");
     assert_eq!(config["access-log-flush"], "1s");
-    assert_eq!(config["work-stealing"], true);
+    assert_eq!(config["work-stealing"], false);
     let config = check_config(&[
         "--instance=class=internal,http=127.0.0.1:1",
-        "--work-stealing=false",
+        "--work-stealing=true",
     ])?;
-    assert_eq!(config["work-stealing"], false);
+    assert_eq!(config["work-stealing"], true);
     Ok(())
 }
 
@@ -296,11 +296,11 @@ fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n").into_bytes()
 }
 
-/// With `--work-stealing false` each worker thread runs its own connections; the proxy serves
-/// the same.
+/// With `--work-stealing true` (Pingora's shared scheduler; every other test runs on the
+/// default, a scheduler per thread) the proxy serves the same.
 #[tokio::test]
-async fn serves_without_work_stealing() -> anyhow::Result<()> {
-    let (fixture, echo) = start("127.0.9.10", &[], &["--work-stealing=false"]).await?;
+async fn serves_with_work_stealing() -> anyhow::Result<()> {
+    let (fixture, echo) = start("127.0.9.10", &[], &["--work-stealing=true"]).await?;
     for _ in 0..4 {
         let reply = fixture.get("web", HOST, "/").await?;
         assert_eq!(reply.status, 200, "{}", reply.summary());
