@@ -131,6 +131,14 @@ pub struct Cli {
     #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
     pub work_stealing: bool,
 
+    /// `true` (the default): a request without a body to a plain HTTP/1.1 backend is forwarded
+    /// by gatehouse's own lean loop on Pingora's sessions; every other request, and all of them
+    /// with `false`, by Pingora's generic proxy loop. Both apply the same routes, policies,
+    /// headers, retries and errors; the lean loop costs less CPU per request
+    /// (docs/benchmarks/notes.md).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub lean_forwarding: bool,
+
     /// Path of a kubeconfig file (otherwise KUBECONFIG, ~/.kube/config, or the in-cluster
     /// service account, whichever is found first). Used when --manifests is not given.
     #[arg(long, value_name = "PATH")]

@@ -268,7 +268,7 @@ pub const SETTINGS: &[Setting] = &[
         key: "upstream-keepalive-connections",
         default: "320",
         nginx: "`upstream-keepalive-connections` (320)",
-        help: "idle upstream connections kept for reuse, per worker thread (at least 1); past it the least recently used is closed, and a busy instance connects anew for each request over it",
+        help: "idle upstream connections kept for reuse, per worker thread (at least 1), in each of the two pools (the lean loop's and Pingora's, `--lean-forwarding`); past it the least recently used is closed, and a busy instance connects anew for each request over it",
         apply: |l, v| set(&mut l.upstream_keepalive_connections, at_least_one(v)),
         show: |l| l.upstream_keepalive_connections.to_string(),
     },

@@ -41,7 +41,7 @@ pub(crate) fn fallback_cert(cli: &Cli) -> Result<LoadedCert> {
     self_signed("gatehouse default certificate").context("generating the default certificate")
 }
 
-/// Options shared by every instance: HSTS and the ACME challenge answers.
+/// Options shared by every instance: HSTS, the ACME challenge answers, the lean loop.
 pub(crate) fn proxy_options(cli: &Cli, challenges: &MemoryChallenges) -> Result<ProxyOptions> {
     let hsts = if cli.hsts_max_age == 0 {
         None
@@ -55,6 +55,7 @@ pub(crate) fn proxy_options(cli: &Cli, challenges: &MemoryChallenges) -> Result<
     Ok(ProxyOptions {
         hsts,
         challenges: challenges.clone(),
+        lean_forwarding: cli.lean_forwarding,
         ..ProxyOptions::default()
     })
 }

@@ -222,6 +222,7 @@ fn effective_config(cli: &Cli, limits: &[Arc<gatehouse_proxy::Limits>]) -> Strin
             .to_possible_value()
             .map(|v| v.get_name().to_string()),
         "work-stealing": cli.work_stealing,
+        "lean-forwarding": cli.lean_forwarding,
         "shutdown-delay": format_duration(cli.shutdown_delay),
         "shutdown-grace": format_duration(cli.shutdown_grace),
         "access-log-buffer": format_size(cli.access_log_buffer as u64),

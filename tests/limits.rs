@@ -82,11 +82,14 @@ fn defaults_are_ingress_nginx_s_and_instances_override_flags() -> anyhow::Result
     assert_eq!(config["access-log-buffer"], "64k");
     assert_eq!(config["access-log-flush"], "1s");
     assert_eq!(config["work-stealing"], false);
+    assert_eq!(config["lean-forwarding"], true);
     let config = check_config(&[
         "--instance=class=internal,http=127.0.0.1:1",
         "--work-stealing=true",
+        "--lean-forwarding=false",
     ])?;
     assert_eq!(config["work-stealing"], true);
+    assert_eq!(config["lean-forwarding"], false);
     Ok(())
 }
 

@@ -56,10 +56,11 @@ impl ClassApp {
     /// The instance's Pingora app for `proxy`, with the HTTP/1 and HTTP/2 settings of `limits`.
     pub fn new(
         conf: &Arc<ServerConf>,
-        proxy: ClassProxy,
+        mut proxy: ClassProxy,
         limits: Arc<Limits>,
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
+        proxy.use_server_conf(conf);
         let class: Arc<str> = proxy.class().into();
         let mut http = HttpProxy::new(proxy, conf.clone());
         http.handle_init_modules();

@@ -3,6 +3,7 @@
 //! `logging`, record the request in the metrics and the access log.
 
 pub mod client_address;
+mod forward;
 mod headers;
 mod observe;
 pub mod request_id;
@@ -44,6 +45,9 @@ pub struct ProxyOptions {
     pub metrics: Option<Arc<Metrics>>,
     /// Where finished requests are logged (`None`: `--access-log off`).
     pub access_log: Option<Arc<AccessLog>>,
+    /// `--lean-forwarding`: bodiless requests to plain HTTP/1.1 backends are forwarded by
+    /// gatehouse's own loop on Pingora's sessions ([`forward`]) instead of Pingora's generic one.
+    pub lean_forwarding: bool,
 }
 
 /// Serves one ingress class.
@@ -56,6 +60,9 @@ pub struct ClassProxy {
     limits: Arc<Limits>,
     /// The client of auth subrequests, with its pool of connections to auth services.
     auth: steps::forward_auth::client::AuthClient,
+    /// The lean forwarding loop's connector and retry budget (`None`: `--lean-forwarding
+    /// false`, or not yet given the server settings by [`ClassProxy::use_server_conf`]).
+    lean: Option<forward::Lean>,
 }
 
 impl ClassProxy {
@@ -74,7 +81,17 @@ impl ClassProxy {
             series,
             limits,
             auth: Default::default(),
+            lean: None,
         }
+    }
+
+    /// Takes what the lean forwarding loop needs from the instance's Pingora settings: its
+    /// upstream keep-alive pool size and retry budget (as Pingora's own loop has them).
+    pub fn use_server_conf(&mut self, conf: &pingora::server::configuration::ServerConf) {
+        self.lean = self
+            .options
+            .lean_forwarding
+            .then(|| forward::Lean::new(conf));
     }
 
     /// The class this proxy serves.
@@ -129,6 +146,8 @@ pub struct RequestCtx {
     body_max: u64,
     /// Request body bytes seen so far.
     body_seen: u64,
+    /// The lean loop failed and logged it ([`forward`]); Pingora's log line is suppressed.
+    lean_failed: bool,
     /// Headers of the auth service's answer to set on the upstream request
     /// (`auth-response-headers`).
     auth_upstream_headers: Vec<(http::HeaderName, http::HeaderValue)>,
@@ -161,6 +180,7 @@ impl RequestCtx {
             in_flight,
             body_max: 0,
             body_seen: 0,
+            lean_failed: false,
             auth_upstream_headers: Vec::new(),
             auth_cookies: Vec::new(),
         }
@@ -241,6 +261,120 @@ impl ClassProxy {
         untried
     }
 
+    /// Picks the request's next endpoint (avoiding those it failed on) and the peer to reach
+    /// it under the route's policy and the instance's timeouts.
+    fn choose_peer(&self, ctx: &mut RequestCtx) -> Result<HttpPeer> {
+        let (Some(table), Some(target)) = (&ctx.table, &ctx.target) else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "no route in context",
+            ));
+        };
+        let addr = table
+            .balance
+            .pick(&target.backend, &ctx.tried)
+            .ok_or_else(|| {
+                Error::explain(ErrorType::HTTPStatus(503), "no ready endpoint for service")
+            })?;
+        ctx.peer = Some(addr);
+        ctx.upstream_started.get_or_insert_with(Instant::now);
+        // AUTO_HTTP follows the connection's own scheme, as ingress-nginx's `$scheme` does.
+        let mut peer = upstream::peer(&target.policy, &target.backend, addr, ctx.tls);
+        let policy = &target.policy;
+        peer.options.connection_timeout = Some(
+            policy
+                .connect_timeout
+                .unwrap_or(self.limits.proxy_connect_timeout),
+        );
+        peer.options.read_timeout = Some(
+            policy
+                .read_timeout
+                .unwrap_or(self.limits.proxy_read_timeout),
+        );
+        peer.options.write_timeout = Some(
+            policy
+                .send_timeout
+                .unwrap_or(self.limits.proxy_send_timeout),
+        );
+        peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
+        Ok(peer)
+    }
+
+    /// A failed connect: recorded, and marked for another endpoint when the route's retry
+    /// policy allows (nothing reached the upstream, so any request may go elsewhere).
+    fn connect_failed(&self, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+        ctx.upstream_error = Some(observe::upstream_error_kind(&e));
+        let on = ctx.target.as_ref().map(|t| t.policy.retry);
+        let wanted = on.is_some_and(|r| {
+            if e.etype() == &ErrorType::ConnectTimedout {
+                r.on_timeout
+            } else {
+                r.on_error
+            }
+        });
+        if wanted && self.try_another(ctx) {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    /// The upstream request's headers: forwarded headers, the route's Host override and auth
+    /// headers, the request id.
+    fn prepare_upstream_request(
+        &self,
+        session: &Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let client = headers::Forwarding {
+            client_ip: ctx.client_ip,
+            https: ctx.https,
+            via_trusted_proxy: ctx.via_trusted_proxy,
+            forwarded_port: self.limits.forwarded_port,
+        };
+        headers::prepare_upstream_request(session, upstream_request, &client)?;
+        if let Some(target) = &ctx.target {
+            upstream::apply_vhost(&target.policy, upstream_request)?;
+            if let Some(auth) = &target.policy.forward_auth {
+                steps::forward_auth::subrequest::apply_to_upstream(
+                    auth,
+                    &ctx.auth_upstream_headers,
+                    upstream_request,
+                )?;
+            }
+        }
+        upstream_request.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    /// The client's response headers gatehouse adds: the auth service's cookies, HSTS.
+    fn prepare_client_response(
+        &self,
+        response: &mut ResponseHeader,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        if !ctx.auth_cookies.is_empty() {
+            let always = ctx
+                .target
+                .as_ref()
+                .and_then(|t| t.policy.forward_auth.as_ref())
+                .is_some_and(|a| a.always_set_cookie);
+            steps::forward_auth::add_cookies(always, &ctx.auth_cookies, response)?;
+        }
+        if ctx.https {
+            if let Some(hsts) = &self.options.hsts {
+                if !response
+                    .headers
+                    .contains_key(http::header::STRICT_TRANSPORT_SECURITY)
+                {
+                    response
+                        .insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Counts and logs one finished request; borrows everything from the session and context.
     fn record(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
         let metrics = self.options.metrics.as_deref();
@@ -315,6 +449,29 @@ impl ClassProxy {
     }
 }
 
+/// Records how the upstream connection was had: reused from the pool, or connected (and how
+/// long that took: the TCP layer's own measurement, else the time since the peer was chosen).
+fn connected(ctx: &mut RequestCtx, reused: bool, digest: Option<&pingora::protocols::Digest>) {
+    ctx.upstream_reused = Some(reused);
+    ctx.upstream_connect = if reused {
+        None
+    } else {
+        digest
+            .and_then(|d| d.timing_digest.first())
+            .and_then(|t| t.as_ref())
+            .and_then(|t| t.establishment_duration)
+            .or_else(|| ctx.upstream_started.map(|s| s.elapsed()))
+    };
+}
+
+/// The upstream's response head has arrived: time it, drop its hop-by-hop headers.
+fn upstream_response_arrived(ctx: &mut RequestCtx, upstream_response: &mut ResponseHeader) {
+    if !upstream_response.status.is_informational() && ctx.upstream_header.is_none() {
+        ctx.upstream_header = ctx.upstream_started.map(|s| s.elapsed());
+    }
+    headers::strip_response_hop_by_hop(upstream_response);
+}
+
 #[async_trait]
 impl ProxyHttp for ClassProxy {
     type CTX = RequestCtx;
@@ -345,7 +502,29 @@ impl ProxyHttp for ClassProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         match steps::run_all(self, session.req_header_mut(), ctx).await {
-            std::ops::ControlFlow::Continue(()) => Ok(false),
+            std::ops::ControlFlow::Continue(()) => {
+                let Some(lean) = &self.lean else {
+                    return Ok(false);
+                };
+                if !forward::eligible(session, ctx) {
+                    return Ok(false);
+                }
+                match self.forward_lean(lean, session, ctx).await {
+                    Ok(()) => Ok(true),
+                    Err(e) => {
+                        // As Pingora's loop logs its final error (its own line would name the
+                        // request filter).
+                        tracing::error!(
+                            class = %self.class,
+                            "Fail to proxy: {e}, retries: {}, {}",
+                            ctx.retries,
+                            session.as_downstream().request_summary()
+                        );
+                        ctx.lean_failed = true;
+                        Err(e)
+                    }
+                }
+            }
             std::ops::ControlFlow::Break(answer) => {
                 let hsts = self.options.hsts.as_ref().filter(|_| ctx.https);
                 // Boxed, as the auth subrequest in `run_all`: inline, these futures would make
@@ -365,42 +544,7 @@ impl ProxyHttp for ClassProxy {
         _session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
-        let (Some(table), Some(target)) = (&ctx.table, &ctx.target) else {
-            return Err(Error::explain(
-                ErrorType::InternalError,
-                "no route in context",
-            ));
-        };
-        let addr = table
-            .balance
-            .pick(&target.backend, &ctx.tried)
-            .ok_or_else(|| {
-                Error::explain(ErrorType::HTTPStatus(503), "no ready endpoint for service")
-            })?;
-        ctx.peer = Some(addr);
-        ctx.upstream_started.get_or_insert_with(Instant::now);
-        // AUTO_HTTP follows the connection's own scheme, as ingress-nginx's `$scheme` does.
-        let mut peer = upstream::peer(&target.policy, &target.backend, addr, ctx.tls);
-        peer.options.connection_timeout = Some(
-            target
-                .policy
-                .connect_timeout
-                .unwrap_or(self.limits.proxy_connect_timeout),
-        );
-        peer.options.read_timeout = Some(
-            target
-                .policy
-                .read_timeout
-                .unwrap_or(self.limits.proxy_read_timeout),
-        );
-        peer.options.write_timeout = Some(
-            target
-                .policy
-                .send_timeout
-                .unwrap_or(self.limits.proxy_send_timeout),
-        );
-        peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
-        Ok(Box::new(peer))
+        self.choose_peer(ctx).map(Box::new)
     }
 
     fn fail_to_connect(
@@ -408,22 +552,9 @@ impl ProxyHttp for ClassProxy {
         _session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut Self::CTX,
-        mut e: Box<Error>,
+        e: Box<Error>,
     ) -> Box<Error> {
-        ctx.upstream_error = Some(observe::upstream_error_kind(&e));
-        // Nothing reached the upstream: any request may go to another endpoint.
-        let on = ctx.target.as_ref().map(|t| t.policy.retry);
-        let wanted = on.is_some_and(|r| {
-            if e.etype() == &ErrorType::ConnectTimedout {
-                r.on_timeout
-            } else {
-                r.on_error
-            }
-        });
-        if wanted && self.try_another(ctx) {
-            e.set_retry(true);
-        }
-        e
+        self.connect_failed(ctx, e)
     }
 
     async fn connected_to_upstream(
@@ -436,17 +567,7 @@ impl ProxyHttp for ClassProxy {
         digest: Option<&pingora::protocols::Digest>,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        ctx.upstream_reused = Some(reused);
-        ctx.upstream_connect = if reused {
-            None
-        } else {
-            // The TCP layer's own measurement, else the time since the peer was chosen.
-            digest
-                .and_then(|d| d.timing_digest.first())
-                .and_then(|t| t.as_ref())
-                .and_then(|t| t.establishment_duration)
-                .or_else(|| ctx.upstream_started.map(|s| s.elapsed()))
-        };
+        connected(ctx, reused, digest);
         Ok(())
     }
 
@@ -456,25 +577,7 @@ impl ProxyHttp for ClassProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        let client = headers::Forwarding {
-            client_ip: ctx.client_ip,
-            https: ctx.https,
-            via_trusted_proxy: ctx.via_trusted_proxy,
-            forwarded_port: self.limits.forwarded_port,
-        };
-        headers::prepare_upstream_request(session, upstream_request, &client)?;
-        if let Some(target) = &ctx.target {
-            upstream::apply_vhost(&target.policy, upstream_request)?;
-            if let Some(auth) = &target.policy.forward_auth {
-                steps::forward_auth::subrequest::apply_to_upstream(
-                    auth,
-                    &ctx.auth_upstream_headers,
-                    upstream_request,
-                )?;
-            }
-        }
-        upstream_request.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
-        Ok(())
+        self.prepare_upstream_request(session, upstream_request, ctx)
     }
 
     async fn upstream_response_filter(
@@ -483,11 +586,12 @@ impl ProxyHttp for ClassProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        if !upstream_response.status.is_informational() && ctx.upstream_header.is_none() {
-            ctx.upstream_header = ctx.upstream_started.map(|s| s.elapsed());
-        }
-        headers::strip_response_hop_by_hop(upstream_response);
+        upstream_response_arrived(ctx, upstream_response);
         Ok(())
+    }
+
+    fn suppress_error_log(&self, _session: &Session, ctx: &Self::CTX, _error: &Error) -> bool {
+        ctx.lean_failed
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
@@ -580,25 +684,6 @@ impl ProxyHttp for ClassProxy {
         response: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        if !ctx.auth_cookies.is_empty() {
-            let always = ctx
-                .target
-                .as_ref()
-                .and_then(|t| t.policy.forward_auth.as_ref())
-                .is_some_and(|a| a.always_set_cookie);
-            steps::forward_auth::add_cookies(always, &ctx.auth_cookies, response)?;
-        }
-        if ctx.https {
-            if let Some(hsts) = &self.options.hsts {
-                if !response
-                    .headers
-                    .contains_key(http::header::STRICT_TRANSPORT_SECURITY)
-                {
-                    response
-                        .insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
-                }
-            }
-        }
-        Ok(())
+        self.prepare_client_response(response, ctx)
     }
 }

@@ -1,0 +1,415 @@
+//! The lean forwarding loop: a request without a body, to a plain HTTP/1.1 backend, is sent
+//! and answered by gatehouse itself on `pingora-core`'s sessions (the client session from an
+//! HTTP/1.1 connector's keep-alive pool, the client's own session for the answer) instead of
+//! `pingora-proxy`'s generic loop, which runs every request as two concurrent halves joined by
+//! channels, with cache, module and upgrade machinery gatehouse does not use
+//! (docs/benchmarks/notes.md has what it costs). Every other request — a body, an upgrade,
+//! HTTPS, HTTP/2 or gRPC backends, hop-by-hop headers to sanitise — takes Pingora's loop.
+//!
+//! Both loops share everything that decides: the endpoint choice, the connect-retry and
+//! `proxy-next-upstream` rules (`connect_failed`, `error_while_proxy`), the upstream request's
+//! headers, the response's. An error becomes the caller's `Err`, so Pingora answers it as it
+//! answers its own loop's (502, 503, 504, or nothing when the client has gone) and logs the
+//! request with it.
+//!
+//! Left to Pingora's loop, on purpose: informational responses are dropped here, as nginx does
+//! (a bodiless request without `Expect` rarely gets one; Pingora's loop forwards them).
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Version};
+use pingora::connectors::{ConnectorOptions, TransportConnector};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::protocols::http::authority::validate_request_authority;
+use pingora::protocols::http::v1::client::HttpSession as UpstreamSession;
+use pingora::server::configuration::ServerConf;
+use pingora::upstreams::peer::Peer;
+
+use super::{connected, upstream_response_arrived, ClassProxy, RequestCtx};
+
+/// The lean loop's upstream connections and retry budget, one per instance.
+pub struct Lean {
+    /// Connections to backends, with their own keep-alive pool (sized as Pingora's).
+    transport: TransportConnector,
+    /// Tries per request, as Pingora's loop counts them (`max_retries` of the server settings).
+    max_tries: usize,
+}
+
+impl Lean {
+    /// The loop's connector, pool and retry budget from the instance's server settings.
+    pub fn new(conf: &ServerConf) -> Self {
+        Self {
+            transport: TransportConnector::new(Some(ConnectorOptions::from_server_conf(conf))),
+            max_tries: conf.max_retries.max(1),
+        }
+    }
+}
+
+/// Request headers Pingora's loop would remove or act on (RFC 9110 section 7.6.1, and the
+/// connection-specific ones HTTP/2 forbids): a request carrying one takes that loop.
+static HOP_BY_HOP: [HeaderName; 10] = [
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
+    header::EXPECT,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("http2-settings"),
+];
+
+/// True when the request can take the lean loop: its route's backend speaks plain HTTP/1.1,
+/// it has no body and asks for no upgrade, its target is in origin form, its `Connection`
+/// header (if any) says only `keep-alive` or `close`, it carries no other hop-by-hop header,
+/// and an HTTP/2 request's Host agrees with its authority.
+pub fn eligible(session: &mut Session, ctx: &RequestCtx) -> bool {
+    let Some(target) = &ctx.target else {
+        return false;
+    };
+    let protocol = target.policy.backend_protocol;
+    if protocol.tls(ctx.tls) || protocol.http2() {
+        return false;
+    }
+    if session.is_upgrade_req() || !session.is_body_empty() {
+        return false;
+    }
+    plain_request(session.req_header())
+}
+
+/// The request-side conditions of [`eligible`], on the head alone.
+fn plain_request(req: &RequestHeader) -> bool {
+    if !req.raw_path().starts_with(b"/") {
+        return false;
+    }
+    for (name, value) in req.headers.iter() {
+        if name == header::CONNECTION {
+            if !persistence_only(value) {
+                return false;
+            }
+        } else if HOP_BY_HOP.contains(name) {
+            return false;
+        }
+    }
+    match (req.uri.authority(), req.headers.get(header::HOST)) {
+        // HTTP/2: Pingora's loop would send the authority as Host; so does this one, when they
+        // agree or Host is absent (`prepare_upstream_request` adds it).
+        (Some(authority), Some(host)) => authority.as_str().as_bytes() == host.as_bytes(),
+        _ => true,
+    }
+}
+
+/// True when a `Connection` value nominates nothing but `keep-alive` and `close`.
+fn persistence_only(value: &HeaderValue) -> bool {
+    value.as_bytes().split(|b| *b == b',').all(|token| {
+        let token = token.trim_ascii();
+        token.eq_ignore_ascii_case(b"keep-alive") || token.eq_ignore_ascii_case(b"close")
+    })
+}
+
+impl ClassProxy {
+    /// Forwards the request on the lean loop and writes the answer; retries on another
+    /// endpoint as the route allows. `Err`: nothing (or not all) was answered, and Pingora
+    /// answers and logs it as it does its own loop's errors.
+    pub(super) async fn forward_lean(
+        &self,
+        lean: &Lean,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let Err(e) = self.forward_once(lean, session, ctx).await else {
+                return Ok(());
+            };
+            if !e.retry() || tries >= lean.max_tries {
+                return Err(e);
+            }
+            tracing::warn!(
+                class = %self.class,
+                "Fail to proxy: {e}, tries: {tries}, retry: true, {}",
+                session.as_downstream().request_summary()
+            );
+        }
+    }
+
+    /// One try: an endpoint, a connection to it, the exchange; the connection goes back to
+    /// the pool when the response was whole and the backend keeps it alive.
+    async fn forward_once(
+        &self,
+        lean: &Lean,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let peer = self.choose_peer(ctx)?;
+        let (stream, reused) = match lean.transport.reused_stream(&peer).await {
+            Some(pooled) => (pooled, true),
+            // A new connection's future (connect, timeouts, TLS states) is several KiB: boxed,
+            // it is paid for by the requests that connect, not copied with every request's.
+            None => match Box::pin(lean.transport.new_stream(&peer)).await {
+                Ok(stream) => (stream, false),
+                Err(mut e) => {
+                    e.as_up();
+                    return Err(self.connect_failed(ctx, e).into_up());
+                }
+            },
+        };
+        let mut upstream = UpstreamSession::new_with_options(stream, &peer);
+        connected(ctx, reused, Some(upstream.digest()));
+        upstream.read_timeout = peer.options.read_timeout;
+        upstream.write_timeout = peer.options.write_timeout;
+        match self.exchange(session, &mut upstream, ctx).await {
+            Ok(()) => {
+                release(lean, upstream, &peer);
+                Ok(())
+            }
+            Err(e) => Err(self.error_while_proxy(&peer, session, e, ctx, reused)),
+        }
+    }
+
+    /// Writes the request head upstream, then streams the response to the client.
+    async fn exchange(
+        &self,
+        session: &mut Session,
+        upstream: &mut UpstreamSession,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let req = self.lean_request(session, ctx)?;
+        upstream
+            .write_request_header(Box::new(req))
+            .await
+            .map_err(|e| e.into_up())?;
+        let mut resp = read_final_head(upstream).await?;
+        let end = upstream.is_body_done();
+        upstream_response_arrived(ctx, &mut resp);
+        let head_request = session.req_header().method == Method::HEAD;
+        frame_for_client(&mut resp, head_request, end)?;
+        self.prepare_client_response(&mut resp, ctx)?;
+        session
+            .write_response_header(resp, end)
+            .await
+            .map_err(|e| e.into_down())?;
+        if end {
+            return session
+                .write_response_body(None, true)
+                .await
+                .map_err(|e| e.into_down());
+        }
+        loop {
+            let data: Option<Bytes> = upstream.read_body_bytes().await.map_err(|e| e.into_up())?;
+            let done = data.is_none() || upstream.is_body_done();
+            session
+                .write_response_body(data, done)
+                .await
+                .map_err(|e| e.into_down())?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The upstream request: the client's, as HTTP/1.1, without its `Connection` header (it
+    /// nominated nothing: [`eligible`]), with gatehouse's headers, its authority checked as
+    /// Pingora's loop checks it.
+    fn lean_request(&self, session: &Session, ctx: &RequestCtx) -> Result<RequestHeader> {
+        let mut req = session.req_header().clone();
+        req.set_version(Version::HTTP_11);
+        if req.headers.contains_key(header::CONNECTION) {
+            req.remove_header(&header::CONNECTION);
+        }
+        self.prepare_upstream_request(session, &mut req, ctx)?;
+        validate_request_authority(&req).map_err(|e| e.into_in())?;
+        Ok(req)
+    }
+}
+
+/// Returns the connection to the pool when its response was read to its end and both sides
+/// keep it alive (Pingora's `release_http_session`, without the future that holds the whole
+/// session); otherwise drops it, which closes it.
+fn release(lean: &Lean, mut upstream: UpstreamSession, peer: &impl Peer) {
+    // Off for HTTP/1.0 without keep-alive, `Connection: close`, a body delimited by the close,
+    // bytes beyond the body, or an upgrade.
+    upstream.respect_keepalive();
+    if upstream.will_keepalive() && upstream.is_body_done() {
+        let idle = peer.idle_timeout();
+        lean.transport
+            .release_stream(upstream.into_inner(), peer.reuse_hash(), idle);
+    }
+}
+
+/// Reads response heads until the final one (informational ones are dropped, as nginx does).
+async fn read_final_head(upstream: &mut UpstreamSession) -> Result<Box<ResponseHeader>> {
+    loop {
+        upstream.read_response().await.map_err(|e| e.into_up())?;
+        let status = upstream.get_status().map(|s| s.as_u16());
+        match status {
+            // Only an upgrade request may be switched, and those take Pingora's loop.
+            Some(101) => {
+                return Err(Error::explain(
+                    ErrorType::InvalidHTTPHeader,
+                    "upstream switched protocols on a request without Upgrade",
+                )
+                .into_up())
+            }
+            Some(100..=199) => continue,
+            _ => {}
+        }
+        return match upstream.resp_header() {
+            Some(head) => Ok(Box::new(head.clone())),
+            None => Err(Error::explain(ErrorType::InvalidHTTPHeader, "no response head").into_up()),
+        };
+    }
+}
+
+/// A response the backend delimits by closing (HTTP/1.0 style, no length) goes to the client
+/// chunked, so the client's connection stays open (as Pingora's loop does it).
+fn frame_for_client(resp: &mut ResponseHeader, head_request: bool, end: bool) -> Result<()> {
+    let no_body = head_request || matches!(resp.status.as_u16(), 204 | 304);
+    if no_body
+        || end
+        || resp.headers.contains_key(header::TRANSFER_ENCODING)
+        || resp.headers.contains_key(header::CONTENT_LENGTH)
+    {
+        return Ok(());
+    }
+    resp.set_version(Version::HTTP_11);
+    resp.insert_header(header::TRANSFER_ENCODING, "chunked")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Header lines of a case.
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+
+    fn request(version: Version, uri: &str, headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", uri.as_bytes(), None).expect("request");
+        req.set_version(version);
+        if version == Version::HTTP_2 {
+            req.set_uri(uri.parse().expect("uri"));
+        }
+        for (name, value) in headers {
+            req.append_header(name.to_string(), *value).expect("header");
+        }
+        req
+    }
+
+    #[test]
+    fn which_requests_take_the_lean_loop() {
+        const HTTP_11: Version = Version::HTTP_11;
+        const HTTP_2: Version = Version::HTTP_2;
+        // (version, target, headers, lean)
+        let cases: &[(Version, &str, Headers, bool)] = &[
+            (HTTP_11, "/", &[("host", "a.test")], true),
+            (
+                HTTP_11,
+                "/a?b",
+                &[("host", "a.test"), ("connection", "keep-alive")],
+                true,
+            ),
+            (
+                HTTP_11,
+                "/",
+                &[("host", "a.test"), ("connection", "Keep-Alive, close")],
+                true,
+            ),
+            (
+                HTTP_11,
+                "/",
+                &[("host", "a.test"), ("connection", "keep-alive, x-a")],
+                false,
+            ),
+            (
+                HTTP_11,
+                "/",
+                &[("host", "a.test"), ("keep-alive", "timeout=5")],
+                false,
+            ),
+            (
+                HTTP_11,
+                "/",
+                &[("host", "a.test"), ("te", "trailers")],
+                false,
+            ),
+            (
+                HTTP_11,
+                "/",
+                &[("host", "a.test"), ("proxy-connection", "x")],
+                false,
+            ),
+            (
+                HTTP_11,
+                "/",
+                &[("host", "a.test"), ("expect", "100-continue")],
+                false,
+            ),
+            (
+                HTTP_11,
+                "/",
+                &[("host", "a.test"), ("proxy-authorization", "x")],
+                false,
+            ),
+            (HTTP_11, "*", &[("host", "a.test")], false),
+            (HTTP_2, "https://a.test/x", &[], true),
+            (HTTP_2, "https://a.test/x", &[("host", "a.test")], true),
+            (HTTP_2, "https://a.test/x", &[("host", "b.test")], false),
+            (
+                HTTP_2,
+                "https://a.test/x",
+                &[("http2-settings", "x")],
+                false,
+            ),
+        ];
+        for (version, uri, headers, lean) in cases {
+            let req = request(*version, uri, headers);
+            assert_eq!(plain_request(&req), *lean, "{version:?} {uri} {headers:?}");
+        }
+    }
+
+    #[test]
+    fn close_delimited_responses_are_chunked_for_the_client() {
+        // (status, headers, HEAD request, ended with the head, chunked afterwards)
+        let cases: &[(u16, Headers, bool, bool, bool)] = &[
+            (200, &[], false, false, true),
+            (200, &[("content-length", "3")], false, false, false),
+            (
+                200,
+                &[("transfer-encoding", "chunked")],
+                false,
+                false,
+                false,
+            ),
+            (200, &[], true, false, false),
+            (200, &[], false, true, false),
+            (204, &[], false, false, false),
+            (304, &[], false, false, false),
+        ];
+        for (status, headers, head, end, chunked) in cases {
+            let mut resp = ResponseHeader::build(*status, None).expect("response");
+            resp.set_version(Version::HTTP_10);
+            for (name, value) in *headers {
+                resp.append_header(name.to_string(), *value)
+                    .expect("header");
+            }
+            frame_for_client(&mut resp, *head, *end).expect("framing");
+            // Only a response made chunked is raised to HTTP/1.1.
+            let raised = resp.version == Version::HTTP_11;
+            assert_eq!(
+                raised, *chunked,
+                "{status} {headers:?} head={head} end={end}"
+            );
+            if *chunked {
+                assert_eq!(
+                    resp.headers
+                        .get(header::TRANSFER_ENCODING)
+                        .map(|v| v.as_bytes()),
+                    Some(&b"chunked"[..])
+                );
+            }
+        }
+    }
+}
