@@ -21,6 +21,7 @@
 pub mod head;
 pub mod proxy_protocol;
 mod reader;
+mod shared;
 mod stream;
 
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, Se
 use pingora::protocols::http::v2::server::default_h2_options;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, ALPN};
-use pingora::proxy::HttpProxy;
+use pingora::proxy::{HttpProxy, Session};
 use pingora::server::configuration::ServerConf;
 use pingora::server::ShutdownWatch;
 use tokio::sync::Semaphore;
@@ -39,13 +40,17 @@ use tokio::time::Instant;
 use gatehouse_metrics::{ConnectionRefusal, Metrics};
 
 use crate::limits::Limits;
+use crate::service::first_pass::FirstPass;
 use crate::service::ClassProxy;
 use reader::{next_head, Head};
+use shared::SharedStream;
 use stream::GuardedStream;
 
 /// The Pingora app of one instance behind the connection guard.
 pub struct ClassApp {
     proxy: Arc<HttpProxy<ClassProxy>>,
+    /// The same class proxy, for the first pass over HTTP/1 requests (`None`: no lean loop).
+    first_pass: Option<ClassProxy>,
     limits: Arc<Limits>,
     class: Arc<str>,
     metrics: Option<Arc<Metrics>>,
@@ -61,6 +66,7 @@ impl ClassApp {
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
         proxy.use_server_conf(conf);
+        let first_pass = proxy.lean_forwarding().then(|| proxy.clone());
         let class: Arc<str> = proxy.class().into();
         let mut http = HttpProxy::new(proxy, conf.clone());
         http.handle_init_modules();
@@ -79,6 +85,7 @@ impl ClassApp {
         ));
         Self {
             proxy: Arc::new(http),
+            first_pass,
             limits,
             class,
             metrics,
@@ -105,44 +112,116 @@ impl ClassApp {
         }
     }
 
-    /// The HTTP/1 keep-alive loop: read a head, let Pingora serve that request, repeat.
+    /// The HTTP/1 keep-alive loop: read a head; serve the request in the first pass, or let
+    /// Pingora serve it; repeat.
     async fn serve_http1(
         self: &Arc<Self>,
-        mut stream: Box<GuardedStream>,
+        stream: Box<GuardedStream>,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let mut stop = shutdown.clone();
-        let mut kept: Option<HttpPersistentSettings> = None;
+        let mut shared = SharedStream::new(*stream);
+        let mut kept: Option<Kept> = None;
         let mut idle_until = None;
         loop {
+            // Every session of the last request is gone, so the guard holds the only handle.
+            let stream = shared.get_mut()?;
             let refused = |reason| self.refused(reason);
-            let head =
-                match next_head(&mut stream, &self.limits, idle_until, &mut stop, refused).await {
-                    Head::Http1(head) => head,
-                    Head::Http2 => return self.proxy.process_new(stream, shutdown).await,
-                    Head::Gone => return None,
-                };
-            let mut session = ServerSession::new_http1(stream);
-            match kept.take() {
-                Some(settings) => settings.apply_to_session(&mut session),
-                None => {
-                    // What Pingora's own loop sets on a new connection.
-                    session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
-                    session.set_keepalive_reuses_remaining(
-                        self.proxy
-                            .server_options()
-                            .and_then(|o| o.keepalive_request_limit),
-                    );
+            let head = match next_head(stream, &self.limits, idle_until, &mut stop, refused).await {
+                Head::Http1(head) => head,
+                Head::Http2 => return self.proxy.process_new(shared.into_inner()?, shutdown).await,
+                Head::Gone => return None,
+            };
+            let mut kept_now = kept.take();
+            if let Some(class) = &self.first_pass {
+                let mut session = Session::new_h1_with_modules(
+                    Box::new(shared.clone()),
+                    &self.proxy.downstream_modules,
+                );
+                let reuse = self.carry(kept_now, &mut session.downstream_session, shutdown);
+                // Pingora parses the head from this prefix without reading again. Gatehouse
+                // never enables pipelining, so no request carries a prefix of its own.
+                session.set_pipelined_prefix(head.clone());
+                match class.first_pass(&mut session, shutdown).await {
+                    FirstPass::Served => {
+                        let next = Reuse::after(&session);
+                        session.downstream_session.finish().await.ok()??;
+                        kept = Some(Kept::Values(next));
+                        idle_until = Some(Instant::now() + self.limits.keep_alive);
+                        continue;
+                    }
+                    FirstPass::Failed => return None,
+                    // Pingora gets the request with the state it would have started with.
+                    FirstPass::Declined => kept_now = Some(Kept::Values(reuse)),
                 }
             }
-            // Pingora parses the head from this prefix without reading again. The kept
-            // settings carry no prefix of their own: gatehouse never enables pipelining.
+            let mut session = ServerSession::new_http1(Box::new(shared.clone()));
+            self.carry(kept_now, &mut session, shutdown);
             session.set_pipelined_prefix(head);
             let reused = self.proxy.process_new_http(session, shutdown).await?;
-            let (next, settings) = reused.consume();
-            stream = next.into_any().downcast::<GuardedStream>().ok()?;
-            kept = settings;
+            let (_handle, settings) = reused.consume();
+            kept = settings.map(Kept::Pingora);
             idle_until = Some(Instant::now() + self.limits.keep_alive);
+        }
+    }
+
+    /// Starts a request's session with the keep-alive state `kept` from the connection's last
+    /// request, or Pingora's for a new connection; returns that state as applied.
+    fn carry(
+        &self,
+        kept: Option<Kept>,
+        session: &mut ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Reuse {
+        let reuse = match kept {
+            Some(Kept::Pingora(settings)) => {
+                // Pingora's own bookkeeping (one reuse fewer), read back.
+                settings.apply_to_session(session);
+                return Reuse {
+                    keepalive: session.get_keepalive(),
+                    reuses_remaining: session.get_keepalive_reuses_remaining(),
+                };
+            }
+            Some(Kept::Values(reuse)) => reuse,
+            // What Pingora's own loop sets on a new connection.
+            None => Reuse {
+                keepalive: if *shutdown.borrow() { None } else { Some(60) },
+                reuses_remaining: self
+                    .proxy
+                    .server_options()
+                    .and_then(|o| o.keepalive_request_limit),
+            },
+        };
+        session.set_keepalive(reuse.keepalive);
+        session.set_keepalive_reuses_remaining(reuse.reuses_remaining);
+        reuse
+    }
+}
+
+/// The keep-alive state a connection's next request starts with.
+enum Kept {
+    /// As Pingora's loop left it.
+    Pingora(HttpPersistentSettings),
+    /// As the first pass left it, or as a declined request was given it.
+    Values(Reuse),
+}
+
+/// Keep-alive timeout and reuses left, as a session holds them.
+#[derive(Clone, Copy)]
+struct Reuse {
+    keepalive: Option<u64>,
+    reuses_remaining: Option<u32>,
+}
+
+impl Reuse {
+    /// The state the next request starts with after `session`'s (one reuse fewer, as
+    /// Pingora's `HttpPersistentSettings` counts).
+    fn after(session: &ServerSession) -> Self {
+        Reuse {
+            keepalive: session.get_keepalive(),
+            reuses_remaining: session
+                .get_keepalive_reuses_remaining()
+                .map(|r| r.saturating_sub(1)),
         }
     }
 }

@@ -61,22 +61,25 @@ static HOP_BY_HOP: [HeaderName; 10] = [
     HeaderName::from_static("http2-settings"),
 ];
 
-/// True when the request can take the lean loop: its route's backend speaks plain HTTP/1.1,
-/// it has no body and asks for no upgrade, its target is in origin form, its `Connection`
-/// header (if any) says only `keep-alive` or `close`, it carries no other hop-by-hop header,
-/// and an HTTP/2 request's Host agrees with its authority.
+/// True when the request can take the lean loop: [`route_allows`] and [`request_allows`].
 pub fn eligible(session: &mut Session, ctx: &RequestCtx) -> bool {
+    route_allows(ctx) && request_allows(session)
+}
+
+/// True when the request's route has a backend that speaks plain HTTP/1.1.
+pub fn route_allows(ctx: &RequestCtx) -> bool {
     let Some(target) = &ctx.target else {
         return false;
     };
     let protocol = target.policy.backend_protocol;
-    if protocol.tls(ctx.tls) || protocol.http2() {
-        return false;
-    }
-    if session.is_upgrade_req() || !session.is_body_empty() {
-        return false;
-    }
-    plain_request(session.req_header())
+    !protocol.tls(ctx.tls) && !protocol.http2()
+}
+
+/// True when the request has no body and asks for no upgrade, its target is in origin form,
+/// its `Connection` header (if any) says only `keep-alive` or `close`, it carries no other
+/// hop-by-hop header, and an HTTP/2 request's Host agrees with its authority.
+pub fn request_allows(session: &mut Session) -> bool {
+    !session.is_upgrade_req() && session.is_body_empty() && plain_request(session.req_header())
 }
 
 /// The request-side conditions of [`eligible`], on the head alone.

@@ -3,6 +3,7 @@
 //! `logging`, record the request in the metrics and the access log.
 
 pub mod client_address;
+pub mod first_pass;
 mod forward;
 mod headers;
 mod observe;
@@ -50,8 +51,13 @@ pub struct ProxyOptions {
     pub lean_forwarding: bool,
 }
 
-/// Serves one ingress class.
-pub struct ClassProxy {
+/// Serves one ingress class. Cheap to clone: Pingora's proxy and the connection guard (which
+/// serves lean requests itself, `first_pass`) share one.
+#[derive(Clone)]
+pub struct ClassProxy(Arc<ClassShared>);
+
+/// What the clones of a [`ClassProxy`] share.
+pub struct ClassShared {
     class: Arc<str>,
     table: Arc<ArcSwap<LiveTable>>,
     options: ProxyOptions,
@@ -74,7 +80,7 @@ impl ClassProxy {
         limits: Arc<Limits>,
     ) -> Self {
         let series = options.metrics.as_ref().map(|m| m.class_series(&class));
-        Self {
+        Self(Arc::new(ClassShared {
             class,
             table,
             options,
@@ -82,21 +88,39 @@ impl ClassProxy {
             limits,
             auth: Default::default(),
             lean: None,
-        }
+        }))
     }
 
     /// Takes what the lean forwarding loop needs from the instance's Pingora settings: its
     /// upstream keep-alive pool size and retry budget (as Pingora's own loop has them).
+    /// Called once, before the proxy is shared.
     pub fn use_server_conf(&mut self, conf: &pingora::server::configuration::ServerConf) {
-        self.lean = self
+        let Some(shared) = Arc::get_mut(&mut self.0) else {
+            tracing::warn!(class = %self.class, "server settings given to a shared proxy; lean forwarding stays off");
+            return;
+        };
+        shared.lean = shared
             .options
             .lean_forwarding
             .then(|| forward::Lean::new(conf));
     }
 
+    /// Whether bodiless requests to plain HTTP/1.1 backends take the lean loop.
+    pub fn lean_forwarding(&self) -> bool {
+        self.lean.is_some()
+    }
+
     /// The class this proxy serves.
     pub fn class(&self) -> &str {
         &self.class
+    }
+}
+
+impl std::ops::Deref for ClassProxy {
+    type Target = ClassShared;
+
+    fn deref(&self) -> &ClassShared {
+        &self.0
     }
 }
 
@@ -375,6 +399,45 @@ impl ClassProxy {
         Ok(())
     }
 
+    /// What every request starts with, once its head is read: TLS, the client's address and
+    /// scheme, the request id, the framing note, the client-side deadlines.
+    fn begin(&self, session: &mut Session, ctx: &mut RequestCtx) {
+        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        ctx.https = ctx.tls;
+        if let Some(peer) = peer_ip(session) {
+            let client =
+                client_address::resolve(peer, ctx.tls, &session.req_header().headers, &self.limits);
+            ctx.client_ip = Some(client.ip);
+            ctx.https = client.https;
+            ctx.via_trusted_proxy = client.via_trusted_proxy;
+        }
+        ctx.request_id = RequestId::for_request(session.req_header());
+        ctx.content_length_dropped = steps::content_length_dropped(session.as_downstream());
+        self.apply_client_limits(session);
+    }
+
+    /// Writes a step's answer (and reads away an unread body, nginx's lingering close).
+    async fn answer(
+        &self,
+        session: &mut Session,
+        answer: steps::Answer,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let hsts = self.options.hsts.as_ref().filter(|_| ctx.https);
+        let unread = respond::answer(session, answer, hsts).await?;
+        if unread == respond::Unread::Body {
+            self.linger(session).await;
+        }
+        Ok(())
+    }
+
+    /// A request is done: it leaves the in-flight gauge before it is counted as done, so no
+    /// scrape sees it both ways (the context itself is dropped a moment later).
+    fn finished(&self, session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        ctx.in_flight = None;
+        self.record(session, e, ctx);
+    }
+
     /// Counts and logs one finished request; borrows everything from the session and context.
     fn record(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
         let metrics = self.options.metrics.as_deref();
@@ -485,18 +548,7 @@ impl ProxyHttp for ClassProxy {
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
-        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        ctx.https = ctx.tls;
-        if let Some(peer) = peer_ip(session) {
-            let client =
-                client_address::resolve(peer, ctx.tls, &session.req_header().headers, &self.limits);
-            ctx.client_ip = Some(client.ip);
-            ctx.https = client.https;
-            ctx.via_trusted_proxy = client.via_trusted_proxy;
-        }
-        ctx.request_id = RequestId::for_request(session.req_header());
-        ctx.content_length_dropped = steps::content_length_dropped(session.as_downstream());
-        self.apply_client_limits(session);
+        self.begin(session, ctx);
         Ok(())
     }
 
@@ -526,14 +578,10 @@ impl ProxyHttp for ClassProxy {
                 }
             }
             std::ops::ControlFlow::Break(answer) => {
-                let hsts = self.options.hsts.as_ref().filter(|_| ctx.https);
                 // Boxed, as the auth subrequest in `run_all`: inline, these futures would make
                 // every request's `request_filter` future large, and Pingora boxes (copies) it
                 // on every request, answered here or not.
-                let unread = Box::pin(respond::answer(session, answer, hsts)).await?;
-                if unread == respond::Unread::Body {
-                    Box::pin(self.linger(session)).await;
-                }
+                Box::pin(self.answer(session, answer, ctx)).await?;
                 Ok(true)
             }
         }
@@ -595,10 +643,7 @@ impl ProxyHttp for ClassProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
-        // A finished request leaves the in-flight gauge before it is counted as done, so no
-        // scrape sees it both ways (the context itself is dropped a moment later).
-        ctx.in_flight = None;
-        self.record(session, e, ctx);
+        self.finished(session, e, ctx);
     }
 
     async fn request_body_filter(
