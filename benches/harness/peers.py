@@ -179,7 +179,7 @@ def floor(
 ) -> ProxySpec:
     """The bare Pingora proxy of benches/floor: one worker thread, HTTP/1.1 on the plain port, TLS
     (h2 or HTTP/1.1 by ALPN) with the peers' certificate on the other, the same forwarded headers,
-    the same upstream pool as every target. With name=CORE_FLOOR, the package's other binary (same flags): the loop on pingora-core's
+    the same upstream pool as every target, gatehouse's scheduler. With name=CORE_FLOOR, the package's other binary (same flags): the loop on pingora-core's
     sessions, which offers HTTP/1.1 only over TLS, so its h2 scenarios are n/a."""
     argv = [
         str(binary),
@@ -197,6 +197,10 @@ def floor(
         str(threads),
         "--keepalive-pool",
         str(UPSTREAM_KEEPALIVE),
+        # gatehouse's default scheduler (a scheduler per worker thread), so that gatehouse ÷ floor
+        # compares request paths, not Pingora's two schedulers.
+        "--work-stealing",
+        "false",
     ]
     protocols = frozenset({"h1", "h1-tls"}) if name == CORE_FLOOR else ALL_PROTOCOLS
     return ProxySpec(name, argv, http_port, https_port, protocols=protocols)

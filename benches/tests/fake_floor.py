@@ -30,6 +30,7 @@ def main() -> int:
         parser.add_argument(flag)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keepalive-pool", type=int, default=128)
+    parser.add_argument("--work-stealing", choices=("true", "false"), default="true")
     args = parser.parse_args()
     if not args.upstream or not (args.http or args.https):
         print("--upstream and --http or --https are required", file=sys.stderr)

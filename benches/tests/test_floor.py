@@ -59,6 +59,9 @@ class FloorCommandLine(unittest.TestCase):
                 "1",
                 "--keepalive-pool",
                 "512",
+                # gatehouse's default scheduler: gatehouse ÷ floor compares request paths.
+                "--work-stealing",
+                "false",
             ],
         )
         self.assertEqual(spec.protocols, peers.ALL_PROTOCOLS)
@@ -177,7 +180,10 @@ class Instructions(unittest.TestCase):
     def test_each_kind_gets_its_command_line(self):
         instructions = instructions_module()
         floor = instructions.command("floor", "/f", 10, 11, 12, "/w")
-        self.assertEqual(floor, ["/f", "--upstream", "127.0.0.1:10", "--http", "127.0.0.1:11", "--threads", "1"])
+        self.assertEqual(
+            floor,
+            ["/f", "--upstream", "127.0.0.1:10", "--http", "127.0.0.1:11", "--threads", "1", "--work-stealing", "false"],
+        )
         gate = instructions.command("gatehouse", "/g", 10, 11, 12, "/w")
         self.assertEqual(gate[:3], ["/g", "--manifests", "/w/manifests"])
         self.assertIn("class=bench,http=127.0.0.1:11", gate)

@@ -26,12 +26,17 @@ pub struct Args {
     /// only: `benches/instructions --h2`). Off by default: Pingora then peeks at every new
     /// plain connection for the preface, which the HTTP/1.1 scenarios should not pay.
     pub h2c: bool,
+    /// Pingora's shared work-stealing scheduler (`true`, Pingora's default) or a scheduler per
+    /// worker thread (`false`, gatehouse's default): `benches/run` gives the floors gatehouse's
+    /// setting, so that gatehouse ÷ floor compares request paths, not schedulers.
+    pub work_stealing: bool,
 }
 
 pub fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         threads: 1,
         keepalive_pool: ServerConf::default().upstream_keepalive_pool_size,
+        work_stealing: ServerConf::default().work_stealing,
         ..Args::default()
     };
     while let Some(flag) = argv.next() {
@@ -56,6 +61,12 @@ pub fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                     .map_err(|e| format!("--keepalive-pool {v}: {e}"))?;
             }
             "--h2c" => args.h2c = true,
+            "--work-stealing" => {
+                let v = value()?;
+                args.work_stealing = v
+                    .parse()
+                    .map_err(|e| format!("--work-stealing {v}: {e} (true or false)"))?;
+            }
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -82,7 +93,8 @@ pub fn args_or_exit(program: &str) -> (Args, SocketAddr) {
         Err(e) => {
             let usage = format!(
                 "usage: {program} --upstream 127.0.0.1:PORT [--http ADDR] \
-                 [--https ADDR --cert PEM --key PEM] [--threads N] [--keepalive-pool N] [--h2c]"
+                 [--https ADDR --cert PEM --key PEM] [--threads N] [--keepalive-pool N] [--h2c] \
+                 [--work-stealing BOOL]"
             );
             if e.is_empty() {
                 println!("{usage}");
@@ -102,6 +114,7 @@ pub fn server_conf(program: &str, args: &Args) -> ServerConf {
     ServerConf {
         threads: args.threads,
         upstream_keepalive_pool_size: args.keepalive_pool,
+        work_stealing: args.work_stealing,
         pid_file: run_dir
             .join(format!("{program}-{pid}.pid"))
             .display()
@@ -180,6 +193,31 @@ mod tests {
         assert_eq!(parsed.threads, 2);
         assert_eq!(parsed.keepalive_pool, 512);
         assert!(!parsed.h2c, "HTTP/1.1 only unless asked");
+        assert!(
+            parsed.work_stealing,
+            "Pingora's default scheduler unless asked"
+        );
+        assert_eq!(
+            args(&[
+                "--upstream",
+                "127.0.0.1:1",
+                "--http",
+                "x",
+                "--work-stealing",
+                "false"
+            ])
+            .map(|a| server_conf("t", &a).work_stealing),
+            Ok(false)
+        );
+        assert!(args(&[
+            "--upstream",
+            "127.0.0.1:1",
+            "--http",
+            "x",
+            "--work-stealing",
+            "no"
+        ])
+        .is_err());
         assert_eq!(
             args(&["--upstream", "127.0.0.1:1", "--http", "x", "--h2c"]).map(|a| a.h2c),
             Ok(true)

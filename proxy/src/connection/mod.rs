@@ -40,7 +40,7 @@ use tokio::time::Instant;
 use gatehouse_metrics::{ConnectionRefusal, Metrics};
 
 use crate::limits::Limits;
-use crate::service::first_pass::FirstPass;
+use crate::service::first_pass::{self, FirstPass};
 use crate::service::ClassProxy;
 use reader::{next_head, Head};
 use shared::SharedStream;
@@ -133,7 +133,11 @@ impl ClassApp {
                 Head::Gone => return None,
             };
             let mut kept_now = kept.take();
-            if let Some(class) = &self.first_pass {
+            let first_pass = self
+                .first_pass
+                .as_ref()
+                .filter(|_| !first_pass::declines_unparsed(&head));
+            if let Some(class) = first_pass {
                 let mut session = Session::new_h1_with_modules(
                     Box::new(shared.clone()),
                     &self.proxy.downstream_modules,

@@ -5,7 +5,8 @@
 //! request future alone is ~14 KiB, copied into a box for every request). Anything else
 //! (a body, an upgrade, a backend over TLS or HTTP/2, external authentication, a head Pingora
 //! must refuse) is declined before anything is written or read past the head, and the guard
-//! hands the same head to Pingora, which parses it again and runs the steps again.
+//! hands the same head to Pingora; a head naming a body or an upgrade is declined before it is
+//! parsed ([`declines_unparsed`]), the others are parsed again by Pingora.
 
 use std::ops::ControlFlow;
 
@@ -84,6 +85,24 @@ impl ClassProxy {
     }
 }
 
+/// True when the raw head names a header that makes the first pass decline anyway (a body's
+/// framing, an upgrade), so the guard can hand it to Pingora without parsing it first. A quick
+/// scan of the line starts, not a parse: what it misses is declined after the parse.
+pub fn declines_unparsed(head: &[u8]) -> bool {
+    head.split(|b| *b == b'\n').skip(1).any(|line| {
+        let named = |name: &[u8]| {
+            line.len() > name.len()
+                && line[..name.len()].eq_ignore_ascii_case(name)
+                && line[name.len()] == b':'
+        };
+        if named(b"content-length") {
+            let value = &line[b"content-length:".len()..];
+            return value.trim_ascii() != b"0";
+        }
+        named(b"transfer-encoding") || named(b"upgrade") || named(b"expect")
+    })
+}
+
 /// The status Pingora's `fail_to_proxy` answers an error with (0: none, the client is gone).
 fn error_status(e: &Error) -> u16 {
     match e.etype() {
@@ -102,6 +121,45 @@ fn error_status(e: &Error) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heads_with_a_body_or_an_upgrade_are_declined_unparsed() {
+        let cases: &[(&str, bool)] = &[
+            ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+                false,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nhost: a\r\ncontent-length:12\r\n\r\n",
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+                true,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nUPGRADE: websocket\r\n\r\n",
+                true,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
+                true,
+            ),
+            // Not a header of that name: left to the parse.
+            (
+                "GET /content-length: HTTP/1.1\r\nX-Upgrade: 1\r\n\r\n",
+                false,
+            ),
+        ];
+        for (head, declined) in cases {
+            assert_eq!(declines_unparsed(head.as_bytes()), *declined, "{head:?}");
+        }
+    }
 
     #[test]
     fn errors_are_answered_as_pingora_answers_them() {
