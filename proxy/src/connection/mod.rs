@@ -15,8 +15,11 @@
 //! With `proxy-protocol`, a plain connection's PROXY header is read first, under the same
 //! deadline ([`proxy_protocol`]; TLS listeners read it before the handshake instead).
 //!
-//! The complete head is handed to Pingora's session as its pipelined prefix; HTTP/2 (ALPN, or
-//! the h2c preface) goes to Pingora's own loop.
+//! The complete head is handed to a session as its pipelined prefix: first the first pass's
+//! (`service::first_pass`, with `--lean-forwarding`), which serves lean requests and step
+//! answers without Pingora's per-request state, then, for a request it declines, Pingora's,
+//! on the same stream (`shared`). HTTP/2 (ALPN, or the h2c preface) goes to Pingora's own
+//! loop.
 
 pub mod head;
 pub mod proxy_protocol;

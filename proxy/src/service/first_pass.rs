@@ -1,5 +1,5 @@
 //! The first pass over an HTTP/1 request, run by the connection guard before `pingora-proxy`
-//! sees it: a request the lean loop can carry ([`super::forward`]), or one a step answers, is
+//! sees it: a request the lean loop can carry (`forward`), or one a step answers, is
 //! served here whole — the same steps, answers, forwarding, error answers and logging as
 //! through `request_filter` — and Pingora's per-request machinery is never built for it (its
 //! request future alone is ~14 KiB, copied into a box for every request). Anything else

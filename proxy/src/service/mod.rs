@@ -47,7 +47,7 @@ pub struct ProxyOptions {
     /// Where finished requests are logged (`None`: `--access-log off`).
     pub access_log: Option<Arc<AccessLog>>,
     /// `--lean-forwarding`: bodiless requests to plain HTTP/1.1 backends are forwarded by
-    /// gatehouse's own loop on Pingora's sessions ([`forward`]) instead of Pingora's generic one.
+    /// gatehouse's own loop on Pingora's sessions (`forward`) instead of Pingora's generic one.
     pub lean_forwarding: bool,
 }
 
@@ -170,7 +170,7 @@ pub struct RequestCtx {
     body_max: u64,
     /// Request body bytes seen so far.
     body_seen: u64,
-    /// The lean loop failed and logged it ([`forward`]); Pingora's log line is suppressed.
+    /// The lean loop failed and logged it (`forward`); Pingora's log line is suppressed.
     lean_failed: bool,
     /// Headers of the auth service's answer to set on the upstream request
     /// (`auth-response-headers`).
