@@ -1,6 +1,7 @@
 //! The lean forwarding loop: a request without a body, to a plain HTTP/1.1 backend, is sent
-//! and answered by gatehouse itself on `pingora-core`'s sessions (the client session from an
-//! HTTP/1.1 connector's keep-alive pool, the client's own session for the answer) instead of
+//! and answered by gatehouse itself on `pingora-core`'s sessions (a client session on a
+//! connection from its own keep-alive pool, `idle_pool`, the client's own session for the
+//! answer) instead of
 //! `pingora-proxy`'s generic loop, which runs every request as two concurrent halves joined by
 //! channels, with cache, module and upgrade machinery gatehouse does not use
 //! (docs/benchmarks/notes.md has what it costs). Every other request — a body, an upgrade,
@@ -15,6 +16,8 @@
 //! Left to Pingora's loop, on purpose: informational responses are dropped here, as nginx does
 //! (a bodiless request without `Expect` rarely gets one; Pingora's loop forwards them).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Version};
@@ -26,12 +29,15 @@ use pingora::protocols::http::v1::client::HttpSession as UpstreamSession;
 use pingora::server::configuration::ServerConf;
 use pingora::upstreams::peer::Peer;
 
+use super::idle_pool::IdlePool;
 use super::{connected, upstream_response_arrived, ClassProxy, RequestCtx};
 
 /// The lean loop's upstream connections and retry budget, one per instance.
 pub struct Lean {
-    /// Connections to backends, with their own keep-alive pool (sized as Pingora's).
+    /// Opens connections to backends.
     transport: TransportConnector,
+    /// Idle connections kept for reuse (sized as Pingora's pool).
+    idle: Arc<IdlePool>,
     /// Tries per request, as Pingora's loop counts them (`max_retries` of the server settings).
     max_tries: usize,
 }
@@ -39,8 +45,14 @@ pub struct Lean {
 impl Lean {
     /// The loop's connector, pool and retry budget from the instance's server settings.
     pub fn new(conf: &ServerConf) -> Self {
+        let options = ConnectorOptions::from_server_conf(conf);
         Self {
-            transport: TransportConnector::new(Some(ConnectorOptions::from_server_conf(conf))),
+            idle: IdlePool::new(options.keepalive_pool_size),
+            // The connector only connects: its own pool stays empty.
+            transport: TransportConnector::new(Some(ConnectorOptions {
+                keepalive_pool_size: 1,
+                ..options
+            })),
             max_tries: conf.max_retries.max(1),
         }
     }
@@ -148,7 +160,7 @@ impl ClassProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let peer = self.choose_peer(ctx)?;
-        let (stream, reused) = match lean.transport.reused_stream(&peer).await {
+        let (stream, reused) = match lean.idle.take(peer.reuse_hash()) {
             Some(pooled) => (pooled, true),
             // A new connection's future (connect, timeouts, TLS states) is several KiB: boxed,
             // it is paid for by the requests that connect, not copied with every request's.
@@ -230,16 +242,18 @@ impl ClassProxy {
 }
 
 /// Returns the connection to the pool when its response was read to its end and both sides
-/// keep it alive (Pingora's `release_http_session`, without the future that holds the whole
-/// session); otherwise drops it, which closes it.
+/// keep it alive (as Pingora's `release_http_session` decides); otherwise drops it, which
+/// closes it.
 fn release(lean: &Lean, mut upstream: UpstreamSession, peer: &impl Peer) {
     // Off for HTTP/1.0 without keep-alive, `Connection: close`, a body delimited by the close,
     // bytes beyond the body, or an upgrade.
     upstream.respect_keepalive();
     if upstream.will_keepalive() && upstream.is_body_done() {
-        let idle = peer.idle_timeout();
-        lean.transport
-            .release_stream(upstream.into_inner(), peer.reuse_hash(), idle);
+        lean.idle.put(
+            peer.reuse_hash(),
+            upstream.into_inner(),
+            peer.idle_timeout(),
+        );
     }
 }
 

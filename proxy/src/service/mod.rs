@@ -6,6 +6,7 @@ pub mod client_address;
 pub mod first_pass;
 mod forward;
 mod headers;
+mod idle_pool;
 mod observe;
 pub mod request_id;
 mod respond;
