@@ -16,9 +16,11 @@
 //! Left to Pingora's loop, on purpose: informational responses are dropped here, as nginx does
 //! (a bodiless request without `Expect` rarely gets one; Pingora's loop forwards them).
 
+use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Version};
 use pingora::connectors::{ConnectorOptions, TransportConnector};
@@ -26,10 +28,14 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::protocols::http::authority::validate_request_authority;
 use pingora::protocols::http::v1::client::HttpSession as UpstreamSession;
+use pingora::protocols::Stream;
 use pingora::server::configuration::ServerConf;
-use pingora::upstreams::peer::Peer;
+use pingora::upstreams::peer::{HttpPeer, Peer};
+use tokio::io::AsyncWriteExt;
 
+use super::headers::header_value;
 use super::idle_pool::IdlePool;
+use super::upstream_head::{HOST_NAME, X_REQUEST_ID};
 use super::{connected, upstream_response_arrived, ClassProxy, RequestCtx};
 
 /// The lean loop's upstream connections and retry budget, one per instance.
@@ -172,12 +178,14 @@ impl ClassProxy {
                 }
             },
         };
-        let mut upstream = UpstreamSession::new_with_options(stream, &peer);
-        connected(ctx, reused, Some(upstream.digest()));
-        upstream.read_timeout = peer.options.read_timeout;
-        upstream.write_timeout = peer.options.write_timeout;
-        match self.exchange(session, &mut upstream, ctx).await {
-            Ok(()) => {
+        let timing = if reused {
+            Vec::new()
+        } else {
+            stream.get_timing_digest()
+        };
+        connected(ctx, reused, &timing);
+        match self.exchange(session, stream, &peer, ctx).await {
+            Ok(upstream) => {
                 release(lean, upstream, &peer);
                 Ok(())
             }
@@ -185,18 +193,41 @@ impl ClassProxy {
         }
     }
 
-    /// Writes the request head upstream, then streams the response to the client.
+    /// Writes the request head upstream, then streams the response to the client; returns
+    /// the upstream session for the pool.
     async fn exchange(
+        &self,
+        session: &mut Session,
+        mut stream: Stream,
+        peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+    ) -> Result<UpstreamSession> {
+        let mut upstream = match self.wire_head(session, ctx)? {
+            Some(wire) => {
+                write_head(&mut stream, &wire, peer.options.write_timeout).await?;
+                upstream_session(stream, peer)
+            }
+            None => {
+                let req = self.lean_request(session, ctx)?;
+                let mut upstream = upstream_session(stream, peer);
+                upstream
+                    .write_request_header(Box::new(req))
+                    .await
+                    .map_err(|e| e.into_up())?;
+                upstream
+            }
+        };
+        self.relay_response(session, &mut upstream, ctx).await?;
+        Ok(upstream)
+    }
+
+    /// Streams the response to the client.
+    async fn relay_response(
         &self,
         session: &mut Session,
         upstream: &mut UpstreamSession,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let req = self.lean_request(session, ctx)?;
-        upstream
-            .write_request_header(Box::new(req))
-            .await
-            .map_err(|e| e.into_up())?;
         let mut resp = read_final_head(upstream).await?;
         let end = upstream.is_body_done();
         upstream_response_arrived(ctx, &mut resp);
@@ -226,6 +257,29 @@ impl ClassProxy {
         }
     }
 
+    /// The upstream head as bytes, when gatehouse changes nothing but headers and Pingora's
+    /// client session does not need the request to read the response: an HTTP/1 head (its
+    /// target in origin form, its spelling kept) for a route without a Host override or
+    /// authentication headers, and not HEAD (the session must know a HEAD response has no
+    /// body). `None`: [`Self::lean_request`] builds it. Checked as `lean_request` checks it.
+    fn wire_head(&self, session: &Session, ctx: &RequestCtx) -> Result<Option<BytesMut>> {
+        let req = session.req_header();
+        let plain_route = ctx
+            .target
+            .as_ref()
+            .is_some_and(|t| t.policy.upstream_vhost.is_none() && t.policy.forward_auth.is_none());
+        if !plain_route || req.method == Method::HEAD || req.uri.authority().is_some() {
+            return Ok(None);
+        }
+        let mut sets = self.forwarded_headers(session, req, ctx)?;
+        if sets.sets(&HOST_NAME) {
+            return Ok(None);
+        }
+        sets.set(&X_REQUEST_ID, header_value(ctx.request_id.as_str())?);
+        validate_request_authority(req).map_err(|e| e.into_in())?;
+        Ok(sets.h1_wire(req))
+    }
+
     /// The upstream request: the client's, as HTTP/1.1, without its `Connection` header (it
     /// nominated nothing: [`eligible`]), with gatehouse's headers, its authority checked as
     /// Pingora's loop checks it.
@@ -239,6 +293,36 @@ impl ClassProxy {
         validate_request_authority(&req).map_err(|e| e.into_in())?;
         Ok(req)
     }
+}
+
+/// A client session on the connection, with the peer's read and write timeouts.
+fn upstream_session(stream: Stream, peer: &HttpPeer) -> UpstreamSession {
+    let mut upstream = UpstreamSession::new_with_options(stream, peer);
+    upstream.read_timeout = peer.options.read_timeout;
+    upstream.write_timeout = peer.options.write_timeout;
+    upstream
+}
+
+/// Writes a request head as Pingora's client session writes one (`write_request_header`):
+/// whole, flushed, within the write timeout.
+async fn write_head(stream: &mut Stream, wire: &[u8], limit: Option<Duration>) -> Result<()> {
+    let write = async {
+        stream.write_all(wire).await?;
+        stream.flush().await
+    };
+    let written = match limit {
+        Some(limit) => timeout(limit, write)
+            .await
+            .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut))),
+        None => write.await,
+    };
+    written.map_err(|e| {
+        let etype = match e.kind() {
+            io::ErrorKind::TimedOut => ErrorType::WriteTimedout,
+            _ => ErrorType::WriteError,
+        };
+        Error::because(etype, "while writing request headers", e).into_up()
+    })
 }
 
 /// Returns the connection to the pool when its response was read to its end and both sides

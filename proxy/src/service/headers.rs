@@ -6,6 +6,11 @@ use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 
+use super::upstream_head::{
+    HeaderSets, CF_CONNECTING_IP, HOST_NAME, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PORT,
+    X_FORWARDED_PROTO, X_REAL_IP,
+};
+
 /// Names made once: a `&str` name is parsed and hashed again on every call.
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
@@ -37,22 +42,25 @@ pub struct Forwarding {
     pub forwarded_port: Option<u16>,
 }
 
-/// Sets Host (if HTTP/2 left it in the authority) and the X-Forwarded-* and X-Real-IP headers
-/// (Pingora has already dropped the hop-by-hop ones).
-pub fn prepare_upstream_request(
+/// The headers to set upstream: Host (if HTTP/2 left it in the authority), the X-Forwarded-*
+/// and X-Real-IP headers, and CF-Connecting-IP when a client made one up (Pingora has already
+/// dropped the hop-by-hop ones). Read from the client's request.
+pub fn forwarded_headers(
     session: &Session,
-    req: &mut RequestHeader,
+    req: &RequestHeader,
     fwd: &Forwarding,
-) -> Result<()> {
-    let host = request_host(req).to_owned();
+) -> Result<HeaderSets> {
+    let mut sets = HeaderSets::new();
+    let host = request_host(req);
     if req.headers.get(HOST).is_none() && !host.is_empty() {
-        req.insert_header(HOST, host.as_str())?;
+        sets.set(&HOST_NAME, header_value(host)?);
     }
     // Hop-by-hop headers, Connection nominations and non-WebSocket upgrades were already
     // removed by Pingora's upstream-request sanitiser (HttpUpstreamRequestPolicy::standard)
     // before this filter runs; doing it again here would only cost time.
 
     if let Some(client) = fwd.client_ip.map(|ip| ip.to_string()) {
+        let client = header_value(&client)?;
         // A trusted proxy's chain is kept and the proxy itself appended, as every proxy does;
         // anyone else's is replaced, never appended to (the common case: no second string).
         let peer = fwd
@@ -60,44 +68,53 @@ pub fn prepare_upstream_request(
             .then(|| session.client_addr().and_then(|a| a.as_inet()))
             .flatten()
             .map(|a| a.ip().to_canonical().to_string());
-        match peer {
+        let chain = match peer {
             Some(peer) => {
                 let incoming: Vec<&str> = req
                     .headers
-                    .get_all("x-forwarded-for")
+                    .get_all(X_FORWARDED_FOR.name())
                     .iter()
                     .filter_map(|v| v.to_str().ok())
                     .collect();
-                let chain = if incoming.is_empty() {
-                    peer
+                if incoming.is_empty() {
+                    header_value(&peer)?
                 } else {
-                    format!("{}, {peer}", incoming.join(", "))
-                };
-                req.insert_header("x-forwarded-for", chain)?;
+                    header_value(&format!("{}, {peer}", incoming.join(", ")))?
+                }
             }
-            None => req.insert_header("x-forwarded-for", client.as_str())?,
-        }
-        req.insert_header("x-real-ip", client.as_str())?;
+            None => client.clone(),
+        };
+        sets.set(&X_FORWARDED_FOR, chain);
         // Only a trusted proxy's CF-Connecting-IP is passed on; one a client made up is
         // replaced by its real address.
-        if !fwd.via_trusted_proxy && req.headers.contains_key("cf-connecting-ip") {
-            req.insert_header("cf-connecting-ip", client.as_str())?;
+        let replace_cf =
+            !fwd.via_trusted_proxy && req.headers.contains_key(CF_CONNECTING_IP.name());
+        if replace_cf {
+            sets.set(&X_REAL_IP, client.clone());
+            sets.set(&CF_CONNECTING_IP, client);
+        } else {
+            sets.set(&X_REAL_IP, client);
         }
     }
-    req.insert_header(
-        "x-forwarded-proto",
-        if fwd.https { "https" } else { "http" },
-    )?;
+    sets.set(
+        &X_FORWARDED_PROTO,
+        HeaderValue::from_static(if fwd.https { "https" } else { "http" }),
+    );
     if !host.is_empty() {
-        req.insert_header("x-forwarded-host", host.as_str())?;
+        sets.set(&X_FORWARDED_HOST, header_value(host)?);
     }
     // The port the client used, not the listener's (8443 behind a Service on 443): apps build
     // their own URLs from it.
     let port = fwd
         .forwarded_port
-        .unwrap_or_else(|| client_port(&host, fwd.https));
-    req.insert_header("x-forwarded-port", port)?;
-    Ok(())
+        .unwrap_or_else(|| client_port(host, fwd.https));
+    sets.set(&X_FORWARDED_PORT, HeaderValue::from(port));
+    Ok(sets)
+}
+
+/// A header value from text the request or gatehouse made.
+pub fn header_value(text: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(text).or_err(ErrorType::InvalidHTTPHeader, "invalid header value")
 }
 
 /// The port in the client's Host (or authority), else the scheme's default.

@@ -115,11 +115,13 @@ impl IdlePool {
     }
 
     /// Idle connections held now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().count
     }
 
     /// True when no idle connection is held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

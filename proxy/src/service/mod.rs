@@ -12,6 +12,7 @@ pub mod request_id;
 mod respond;
 pub mod steps;
 mod upstream;
+mod upstream_head;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
+use pingora::protocols::TimingDigest;
 use pingora::upstreams::peer::HttpPeer;
 
 use gatehouse_certs::MemoryChallenges;
@@ -32,6 +34,7 @@ use crate::instance::LiveTable;
 use crate::limits::Limits;
 use crate::routes::RouteTarget;
 use request_id::RequestId;
+use upstream_head::HeaderSets;
 
 /// How long an idle upstream connection stays in the keep-alive pool.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -351,13 +354,8 @@ impl ClassProxy {
         upstream_request: &mut RequestHeader,
         ctx: &RequestCtx,
     ) -> Result<()> {
-        let client = headers::Forwarding {
-            client_ip: ctx.client_ip,
-            https: ctx.https,
-            via_trusted_proxy: ctx.via_trusted_proxy,
-            forwarded_port: self.limits.forwarded_port,
-        };
-        headers::prepare_upstream_request(session, upstream_request, &client)?;
+        self.forwarded_headers(session, upstream_request, ctx)?
+            .apply(upstream_request)?;
         if let Some(target) = &ctx.target {
             upstream::apply_vhost(&target.policy, upstream_request)?;
             if let Some(auth) = &target.policy.forward_auth {
@@ -370,6 +368,23 @@ impl ClassProxy {
         }
         upstream_request.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         Ok(())
+    }
+
+    /// The forwarded headers for this request (`headers::forwarded_headers`), read from `req`:
+    /// the upstream copy in Pingora's loop, the client's own head in the lean loop.
+    fn forwarded_headers(
+        &self,
+        session: &Session,
+        req: &RequestHeader,
+        ctx: &RequestCtx,
+    ) -> Result<HeaderSets> {
+        let client = headers::Forwarding {
+            client_ip: ctx.client_ip,
+            https: ctx.https,
+            via_trusted_proxy: ctx.via_trusted_proxy,
+            forwarded_port: self.limits.forwarded_port,
+        };
+        headers::forwarded_headers(session, req, &client)
     }
 
     /// The client's response headers gatehouse adds: the auth service's cookies, HSTS.
@@ -515,13 +530,13 @@ impl ClassProxy {
 
 /// Records how the upstream connection was had: reused from the pool, or connected (and how
 /// long that took: the TCP layer's own measurement, else the time since the peer was chosen).
-fn connected(ctx: &mut RequestCtx, reused: bool, digest: Option<&pingora::protocols::Digest>) {
+fn connected(ctx: &mut RequestCtx, reused: bool, timing: &[Option<TimingDigest>]) {
     ctx.upstream_reused = Some(reused);
     ctx.upstream_connect = if reused {
         None
     } else {
-        digest
-            .and_then(|d| d.timing_digest.first())
+        timing
+            .first()
             .and_then(|t| t.as_ref())
             .and_then(|t| t.establishment_duration)
             .or_else(|| ctx.upstream_started.map(|s| s.elapsed()))
@@ -616,7 +631,7 @@ impl ProxyHttp for ClassProxy {
         digest: Option<&pingora::protocols::Digest>,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        connected(ctx, reused, digest);
+        connected(ctx, reused, digest.map_or(&[], |d| &d.timing_digest[..]));
         Ok(())
     }
 
