@@ -555,6 +555,11 @@ fn upstream_response_arrived(ctx: &mut RequestCtx, upstream_response: &mut Respo
 impl ProxyHttp for ClassProxy {
     type CTX = RequestCtx;
 
+    /// None: Pingora's default is a response-compression module left disabled, which gatehouse
+    /// never enables (it passes bodies as the backend sent them), and which still costs every
+    /// request a context, an allocation and its header filter.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     fn new_ctx(&self) -> Self::CTX {
         let in_flight = match (&self.options.metrics, &self.series) {
             (Some(m), Some(class)) => Some(m.request_started_in(class)),

@@ -62,17 +62,18 @@ impl HeaderSets {
         Self(Vec::with_capacity(8))
     }
 
-    /// Sets a header; setting it again replaces the value in place.
+    /// Sets a header; setting it again replaces the value in place. (Names are the statics
+    /// above, so they are told apart by address, without comparing bytes.)
     pub fn set(&mut self, name: &'static Name, value: HeaderValue) {
-        match self.0.iter_mut().find(|(n, _)| n.name == name.name) {
+        match self.0.iter_mut().find(|(n, _)| std::ptr::eq(*n, name)) {
             Some(entry) => entry.1 = value,
             None => self.0.push((name, value)),
         }
     }
 
     /// True when the header is set.
-    pub fn sets(&self, name: &Name) -> bool {
-        self.0.iter().any(|(n, _)| n.name == name.name)
+    pub fn sets(&self, name: &'static Name) -> bool {
+        self.0.iter().any(|(n, _)| std::ptr::eq(*n, name))
     }
 
     /// Inserts the headers into a request head, in order.
