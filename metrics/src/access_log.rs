@@ -114,11 +114,12 @@ struct Line<'a> {
 }
 
 /// Longest text [`write_v4`] writes: `255.255.255.255:65535`.
-const V4_LEN: usize = 21;
+pub const V4_LEN: usize = 21;
 
 /// An IPv4 address (and port) as `Display` writes it, without `core::fmt`: formatting the two
-/// addresses of a line through `fmt` cost more than the rest of the line.
-fn write_v4(ip: Ipv4Addr, port: Option<u16>, buf: &mut [u8; V4_LEN]) -> &str {
+/// addresses of a line through `fmt` cost more than the rest of the line (the proxy's forwarded
+/// headers use it too).
+pub fn write_v4(ip: Ipv4Addr, port: Option<u16>, buf: &mut [u8; V4_LEN]) -> &str {
     fn decimal(mut n: u32, buf: &mut [u8], at: &mut usize) {
         let mut digits = [0u8; 5];
         let mut len = 0;

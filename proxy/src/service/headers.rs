@@ -1,6 +1,7 @@
 //! Request and response header handling: forwarded headers and hop-by-hop removal (RFC 9110
 //! section 7.6.1).
 
+use gatehouse_metrics::access_log::{write_v4, V4_LEN};
 use http::header::{HeaderName, CONNECTION, HOST};
 use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -116,34 +117,15 @@ pub fn forwarded_headers(
     Ok(sets)
 }
 
-/// An address as a header value. IPv4 is written by hand: `Display` goes through the
-/// formatting machinery, about 1.3k instructions per request.
+/// An address as a header value; IPv4 without `core::fmt` (`write_v4`), which cost 1.3k
+/// instructions per request here.
 fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
-    let std::net::IpAddr::V4(v4) = ip else {
-        return HeaderValue::from_maybe_shared(bytes::Bytes::from(ip.to_string()))
-            .unwrap_or_else(|_| HeaderValue::from_static(""));
+    let value = match ip {
+        std::net::IpAddr::V4(v4) => HeaderValue::from_str(write_v4(v4, None, &mut [0; V4_LEN])),
+        std::net::IpAddr::V6(_) => HeaderValue::from_str(&ip.to_string()),
     };
-    let mut text = [0u8; 15];
-    let mut len = 0;
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            text[len] = b'.';
-            len += 1;
-        }
-        let digits = [octet / 100, octet / 10 % 10, octet % 10];
-        let skip = if octet >= 100 {
-            0
-        } else if octet >= 10 {
-            1
-        } else {
-            2
-        };
-        for digit in &digits[skip..] {
-            text[len] = b'0' + digit;
-            len += 1;
-        }
-    }
-    HeaderValue::from_bytes(&text[..len]).unwrap_or_else(|_| HeaderValue::from_static(""))
+    // An address is digits, dots and colons: always a valid value.
+    value.unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// A header value from text the request or gatehouse made.
