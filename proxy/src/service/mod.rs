@@ -366,6 +366,8 @@ impl ClassProxy {
                 )?;
             }
         }
+        // Last, so neither an auth service's copied headers nor the forwarded ones replace it
+        // (the lean loop's written head sets it among the others: no auth headers there).
         upstream_request.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         Ok(())
     }
